@@ -1,0 +1,132 @@
+"""Spectral band names: one canonical vocabulary, the spellings users and files use, wavelengths.
+
+Canonical names follow TerraTorch's `HLSBands` (BLUE, NIR_NARROW, SWIR_1, ...), so configs written for
+the reference implementation read the same here. Sentinel-2 band ids (B02, B8A), STAC common names
+(`nir08`, `swir16`) and spellings without underscores (SWIR1, REDEDGE1) resolve to them.
+Landsat band ids are not aliases: B05 is NIR on Landsat 8 and red edge on Sentinel-2.
+"""
+
+import difflib
+import re
+from collections.abc import Sequence
+
+from geoadapters.errors import BandError
+
+__all__ = ["BANDS", "band_indices", "canonical", "canonical_bands", "wavelength"]
+
+# Central wavelengths in micrometres. Optical values are Sentinel-2 MSI centres, the ones Clay v1 was
+# pretrained with and the PEFT paper passes (seed-facts.md, "Metadata encodings"); VV/VH are Clay v1's
+# placeholder values for Sentinel-1, not physical wavelengths (C-band is 5.5 cm).
+BANDS: dict[str, float] = {
+    "COASTAL_AEROSOL": 0.443,
+    "BLUE": 0.493,
+    "GREEN": 0.56,
+    "RED": 0.665,
+    "RED_EDGE_1": 0.704,
+    "RED_EDGE_2": 0.74,
+    "RED_EDGE_3": 0.783,
+    "NIR_BROAD": 0.842,
+    "NIR_NARROW": 0.865,
+    "WATER_VAPOR": 0.94,
+    "CIRRUS": 1.375,
+    "SWIR_1": 1.61,
+    "SWIR_2": 2.19,
+    "THERMAL_INFRARED_1": 10.9,
+    "THERMAL_INFRARED_2": 12.0,
+    "VV": 3.5,
+    "VH": 4.0,
+}
+
+# Sentinel-2 MSI band ids (zero padding optional: B2 == B02).
+_SENTINEL2_IDS = {
+    "1": "COASTAL_AEROSOL",
+    "2": "BLUE",
+    "3": "GREEN",
+    "4": "RED",
+    "5": "RED_EDGE_1",
+    "6": "RED_EDGE_2",
+    "7": "RED_EDGE_3",
+    "8": "NIR_BROAD",
+    "8A": "NIR_NARROW",
+    "9": "WATER_VAPOR",
+    "10": "CIRRUS",
+    "11": "SWIR_1",
+    "12": "SWIR_2",
+}
+
+# STAC `eo:common_name` values and other frequent spellings, compared without case and underscores.
+_ALIASES = {
+    "COASTAL": "COASTAL_AEROSOL",
+    "NIR": "NIR_BROAD",
+    "NIR08": "NIR_NARROW",
+    "NIR09": "WATER_VAPOR",
+    "SWIR16": "SWIR_1",
+    "SWIR22": "SWIR_2",
+    "LWIR11": "THERMAL_INFRARED_1",
+    "LWIR12": "THERMAL_INFRARED_2",
+    "RE1": "RED_EDGE_1",
+    "RE2": "RED_EDGE_2",
+    "RE3": "RED_EDGE_3",
+    "WV": "WATER_VAPOR",
+}
+
+_SENTINEL2_ID = re.compile(r"^B0?(\d{1,2}A?)$")
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[\s_\-]", "", name.upper())
+
+
+_LOOKUP = {_squash(name): name for name in BANDS} | {_squash(k): v for k, v in _ALIASES.items()}
+
+
+def canonical(name: str) -> str:
+    """Return the canonical name of a band spelling.
+
+    Args:
+        name: A canonical name, Sentinel-2 id (``B8A``), STAC common name (``swir16``) or a spelling
+            of a canonical name without underscores (``SWIR1``); case does not matter.
+
+    Raises:
+        BandError: The name is not a known band.
+    """
+    key = _squash(str(name))
+    if key in _LOOKUP:
+        return _LOOKUP[key]
+    match = _SENTINEL2_ID.match(key)
+    if match and match.group(1) in _SENTINEL2_IDS:
+        return _SENTINEL2_IDS[match.group(1)]
+    close = difflib.get_close_matches(str(name).upper(), list(BANDS), n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise BandError(f"unknown band {name!r}{hint} Known bands: {', '.join(BANDS)}.")
+
+
+def canonical_bands(names: Sequence[str]) -> tuple[str, ...]:
+    """Canonicalise a band list and reject duplicates."""
+    bands = tuple(canonical(name) for name in names)
+    repeated = sorted({band for band in bands if bands.count(band) > 1})
+    if repeated:
+        raise BandError(f"band list names {', '.join(repeated)} more than once: {list(names)}")
+    return bands
+
+
+def band_indices(available: Sequence[str], wanted: Sequence[str]) -> list[int]:
+    """Positions in `available` of each band in `wanted`, by canonical name.
+
+    Raises:
+        BandError: A wanted band is not available.
+    """
+    have = canonical_bands(available)
+    need = canonical_bands(wanted)
+    missing = [band for band in need if band not in have]
+    if missing:
+        raise BandError(
+            f"missing band(s) {', '.join(missing)}: the input has {', '.join(have)}; "
+            f"the model needs {', '.join(need)}."
+        )
+    return [have.index(band) for band in need]
+
+
+def wavelength(name: str) -> float:
+    """Central wavelength of a band in micrometres."""
+    return BANDS[canonical(name)]

@@ -1,0 +1,189 @@
+"""The catalog of base models: a registry of `BaseSpec` entries and the official models in it.
+
+Short names map to the official Hub repositories. Hyper-parameters and files follow TerraTorch's
+`prithvi_cfgs` (terratorch-facts.md, section a), Clay v1 base and torchgeo's DeCUR weights.
+Revisions are "main" where no commit id of the official repository could be verified; pass
+``revision=`` to `geoadapters.models.create_backbone` to pin one.
+"""
+
+import difflib
+
+from geoadapters.errors import UnknownNameError
+from geoadapters.specs import BaseSpec, ClayArch, HubFile, InputSpec, PrithviArch, ResNetArch
+
+__all__ = ["get_base", "list_models", "register_base"]
+
+_BASES: dict[str, BaseSpec] = {}
+
+
+def register_base(spec: BaseSpec) -> BaseSpec:
+    """Add a base model to the catalog and return it.
+
+    Raises:
+        ValueError: A base of that name is registered already.
+    """
+    if spec.name in _BASES:
+        raise ValueError(f"a base model named {spec.name!r} is registered already")
+    _BASES[spec.name] = spec
+    return spec
+
+
+def get_base(name: str) -> BaseSpec:
+    """The catalog entry of a base model.
+
+    Raises:
+        UnknownNameError: No base of that name; the message suggests close names.
+    """
+    if name in _BASES:
+        return _BASES[name]
+    close = difflib.get_close_matches(name, list(_BASES), n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownNameError(f"no base model {name!r}.{hint} Run 'geoadapters list' to see them all.")
+
+
+def list_models(family: str | None = None) -> list[str]:
+    """Names of the registered base models, optionally of one family (prithvi, clay, resnet)."""
+    return [name for name, spec in _BASES.items() if family is None or spec.family == family]
+
+
+# --- Prithvi-EO ----------------------------------------------------------------------------------
+# Pretraining bands of every Prithvi model: HLS B02, B03, B04, B8A/B05, B11/B06, B12/B07.
+_HLS_BANDS = ("BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2")
+# Normalisation constants of TerraTorch prithvi_vit.py (units: HLS reflectance x 10000).
+_HLS_V1 = InputSpec(
+    _HLS_BANDS,
+    mean=(775, 1081, 1229, 2497, 2204, 1611),
+    std=(1282, 1270, 1399, 1368, 1292, 1155),
+    units="HLS surface reflectance x 10000",
+)
+_HLS_V2 = InputSpec(
+    _HLS_BANDS,
+    mean=(1087, 1342, 1433, 2734, 1958, 1363),
+    std=(2248, 2179, 2178, 1850, 1242, 1049),
+    units="HLS surface reflectance x 10000",
+)
+_PRITHVI_PAPER_V1 = "Jakubik et al. 2023, arXiv 2310.18660"
+_PRITHVI_PAPER_V2 = "Szwarcman et al. 2024, arXiv 2412.02732"
+_TL = ("time", "location")
+
+
+def _prithvi(name: str, repo: str, filename: str, arch: PrithviArch, *, v1: bool = False) -> BaseSpec:
+    return register_base(
+        BaseSpec(
+            name=name,
+            arch=arch,
+            weights=HubFile(f"ibm-nasa-geospatial/{repo}", filename),
+            input=_HLS_V1 if v1 else _HLS_V2,
+            pretrain_frames=3 if v1 else 4,
+            checkpoint_format="prithvi",
+            description=f"{repo}: {arch.embed_dim}-d, {arch.depth} blocks, "
+            f"{arch.patch_size}px patches" + (", time + location encoders" if arch.coords_encoding else ""),
+            paper=_PRITHVI_PAPER_V1 if v1 else _PRITHVI_PAPER_V2,
+            license="apache-2.0",
+        )
+    )
+
+
+_prithvi(
+    "prithvi-100",
+    "Prithvi-EO-1.0-100M",
+    "Prithvi_EO_V1_100M.pt",
+    PrithviArch(embed_dim=768, depth=12, num_heads=12),
+    v1=True,
+)
+_prithvi(
+    "prithvi-v2-tiny-tl",
+    "Prithvi-EO-2.0-tiny-TL",
+    "Prithvi_EO_V2_tiny_TL.pt",
+    PrithviArch(embed_dim=192, depth=12, num_heads=3, coords_encoding=_TL, coords_scale_learn=True),
+)
+_prithvi(
+    "prithvi-v2-100-tl",
+    "Prithvi-EO-2.0-100M-TL",
+    "Prithvi_EO_V2_100M_TL.pt",
+    PrithviArch(embed_dim=768, depth=12, num_heads=12, coords_encoding=_TL, coords_scale_learn=True),
+)
+_prithvi(
+    "prithvi-300",
+    "Prithvi-EO-2.0-300M",
+    "Prithvi_EO_V2_300M.pt",
+    PrithviArch(embed_dim=1024, depth=24, num_heads=16),
+)
+_prithvi(
+    "prithvi-300-tl",
+    "Prithvi-EO-2.0-300M-TL",
+    "Prithvi_EO_V2_300M_TL.pt",
+    PrithviArch(embed_dim=1024, depth=24, num_heads=16, coords_encoding=_TL, coords_scale_learn=True),
+)
+_prithvi(
+    "prithvi-600",
+    "Prithvi-EO-2.0-600M",
+    "Prithvi_EO_V2_600M.pt",
+    PrithviArch(embed_dim=1280, depth=32, num_heads=16, patch_size=14),
+)
+_prithvi(
+    "prithvi-600-tl",
+    "Prithvi-EO-2.0-600M-TL",
+    "Prithvi_EO_V2_600M_TL.pt",
+    PrithviArch(
+        embed_dim=1280, depth=32, num_heads=16, patch_size=14, coords_encoding=_TL, coords_scale_learn=True
+    ),
+)
+
+# --- Clay v1 -------------------------------------------------------------------------------------
+# Sentinel-2 L2A statistics of Clay's configs/metadata.yaml (units: reflectance x 10000).
+register_base(
+    BaseSpec(
+        name="clay-v1",
+        arch=ClayArch(),
+        weights=HubFile("made-with-clay/Clay-legacy", "v1/clay-v1-base.ckpt"),
+        input=InputSpec(
+            (
+                "BLUE",
+                "GREEN",
+                "RED",
+                "RED_EDGE_1",
+                "RED_EDGE_2",
+                "RED_EDGE_3",
+                "NIR_BROAD",
+                "NIR_NARROW",
+                "SWIR_1",
+                "SWIR_2",
+            ),
+            mean=(1105, 1355, 1552, 1887, 2422, 2630, 2743, 2785, 2388, 1835),
+            std=(1809, 1757, 1888, 1870, 1732, 1697, 1742, 1648, 1470, 1379),
+            units="Sentinel-2 L2A reflectance x 10000",
+        ),
+        checkpoint_format="clay-lightning",
+        description="Clay v1 base: 768-d, 12 layers, 8px patches generated from band wavelengths",
+        paper="Clay Foundation Model v1 (made-with-clay.github.io)",
+        license="apache-2.0",
+    )
+)
+
+# --- DeCUR ---------------------------------------------------------------------------------------
+# torchgeo ResNet50_Weights.SENTINEL2_ALL_DECUR: 13 Sentinel-2 L1C bands, normalised by /10000.
+register_base(
+    BaseSpec(
+        name="decur-s2",
+        arch=ResNetArch(),
+        weights=HubFile(
+            "torchgeo/decur",
+            "rn50_ssl4eo-s12_ms_decur_ep100-fc6b09ff.pth",
+            revision="eba7ae5945d482a4319be046d34b552db5dd9950",
+        ),
+        input=InputSpec(
+            tuple(
+                f"B{i}"
+                for i in ("01", "02", "03", "04", "05", "06", "07", "08", "8A", "09", "10", "11", "12")
+            ),
+            mean=(0.0,) * 13,
+            std=(10000.0,) * 13,
+            units="Sentinel-2 L1C reflectance x 10000",
+        ),
+        checkpoint_format="timm",
+        description="DeCUR ResNet-50 for 13 Sentinel-2 bands (SSL4EO-S12)",
+        paper="Wang et al. 2023, DeCUR, arXiv 2309.05300",
+        license="",  # not stated on the weights' Hub page we could read
+    )
+)

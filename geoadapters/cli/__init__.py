@@ -1,0 +1,1 @@
+"""The ``geoadapters`` command line: thin commands over the library's functions."""

@@ -1,0 +1,52 @@
+"""The ``geoadapters`` command group and the one place that turns errors into exit codes."""
+
+import logging
+import sys
+
+import click
+
+from geoadapters import __version__
+from geoadapters.cli.list import list_command
+from geoadapters.errors import GeoAdaptersError
+
+__all__ = ["cli", "main"]
+
+_LOG = logging.getLogger("geoadapters")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="geoadapters")
+@click.option("-v", "--verbose", is_flag=True, help="Log details and show tracebacks of errors.")
+def cli(verbose: bool) -> None:
+    """Adapters for geospatial foundation models: list, inspect, predict."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    _LOG.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+cli.add_command(list_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code: 0 done, 1 failed, 2 bad usage."""
+    try:
+        cli.main(args=argv, prog_name="geoadapters", standalone_mode=False)
+    except click.exceptions.Exit as exit_:
+        return exit_.exit_code
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        return 1
+    except GeoAdaptersError as err:
+        if _LOG.isEnabledFor(logging.DEBUG):
+            raise
+        click.echo(f"error: {err}", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

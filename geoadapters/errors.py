@@ -1,0 +1,64 @@
+"""Errors and warnings that geoadapters raises on purpose.
+
+Every error derives from `GeoAdaptersError` and from the builtin that fits, so `except ValueError`
+keeps working for callers who do not know this package. The CLI turns a `GeoAdaptersError` into a
+one-line message and exit code 1. This module imports nothing heavy.
+"""
+
+__all__ = [
+    "AdapterError",
+    "BandError",
+    "CheckpointError",
+    "GeoAdaptersError",
+    "GeoAdaptersWarning",
+    "InputShapeError",
+    "NewBandWarning",
+    "OutputExistsError",
+    "RasterError",
+    "UnknownNameError",
+    "WeightsNotFoundError",
+]
+
+
+class GeoAdaptersError(Exception):
+    """Base of every error geoadapters raises on purpose."""
+
+
+class UnknownNameError(GeoAdaptersError, LookupError):
+    """A base model, adapter, method or head name that is not in the catalog."""
+
+
+class BandError(GeoAdaptersError, ValueError):
+    """Unknown band names, or bands that a model needs and an input does not have."""
+
+
+class InputShapeError(GeoAdaptersError, ValueError):
+    """A tensor whose shape does not fit the model (band count, frames, size)."""
+
+
+class CheckpointError(GeoAdaptersError, ValueError):
+    """A weights file that is unreadable, truncated, or does not match the architecture."""
+
+
+class WeightsNotFoundError(GeoAdaptersError, FileNotFoundError):
+    """Weights that are neither on disk nor in the cache, and cannot be downloaded."""
+
+
+class AdapterError(GeoAdaptersError, ValueError):
+    """An adapter folder that is incomplete, corrupt, or made for another base model."""
+
+
+class RasterError(GeoAdaptersError, ValueError):
+    """A raster that cannot be read or predicted on (no CRS, empty, corrupt, all nodata...)."""
+
+
+class OutputExistsError(GeoAdaptersError, FileExistsError):
+    """An output path that exists already, without permission to overwrite it."""
+
+
+class GeoAdaptersWarning(UserWarning):
+    """Base of the warnings geoadapters emits; filter them by class."""
+
+
+class NewBandWarning(GeoAdaptersWarning):
+    """Bands the pretrained weights have never seen; their patch weights start random."""

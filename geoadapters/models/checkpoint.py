@@ -1,0 +1,114 @@
+"""Reading official checkpoint files and loading them strictly into our modules.
+
+Official base checkpoints are PyTorch pickles (``.pt``, ``.pth``, Lightning ``.ckpt``); they are read
+with ``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers.
+Nothing downloaded is unpickled any other way. ``.safetensors`` files are read as such.
+"""
+
+import pickle
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import Tensor, nn
+
+from geoadapters.bands import canonical_bands
+from geoadapters.errors import CheckpointError, NewBandWarning, WeightsNotFoundError
+
+__all__ = ["load_strict", "map_band_weights", "read_state_dict"]
+
+# Containers in which trainers nest the weights: Lightning ("state_dict"), DeiT/MAE ("model").
+_NESTED_KEYS = ("state_dict", "model")
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """Read the tensors of a checkpoint file, unwrapping trainer containers.
+
+    Raises:
+        WeightsNotFoundError: The file does not exist.
+        CheckpointError: The file is truncated, corrupt, or holds no tensors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            obj: object = load_file(path)
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, ValueError, SafetensorError, pickle.UnpicklingError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from err
+    for key in _NESTED_KEYS:
+        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, not a state dict")
+    tensors = {str(k): v for k, v in obj.items() if isinstance(v, Tensor)}
+    if not tensors:
+        raise CheckpointError(f"checkpoint {path} holds no tensors")
+    return tensors
+
+
+def map_band_weights(
+    weight: Tensor,
+    init: Tensor,
+    pretrained_bands: Sequence[str],
+    bands: Sequence[str],
+) -> Tensor:
+    """Pretrained input-layer weights rearranged for another band list (dimension 1 = bands).
+
+    A band the model keeps takes the pretrained slice of the same band; a band the checkpoint never
+    saw keeps its fresh initialisation `init` and raises a `NewBandWarning`.
+    """
+    pretrained = canonical_bands(pretrained_bands)
+    wanted = canonical_bands(bands)
+    if weight.shape[1] != len(pretrained):
+        raise CheckpointError(
+            f"input-layer weight {tuple(weight.shape)} has {weight.shape[1]} bands, "
+            f"not the {len(pretrained)} pretrained bands {', '.join(pretrained)}"
+        )
+    if pretrained == wanted or weight.shape[:1] + weight.shape[2:] != init.shape[:1] + init.shape[2:]:
+        return weight  # nothing to rearrange, or a shape mismatch that `load_strict` reports
+    out = init.clone()
+    new = []
+    for i, band in enumerate(wanted):
+        if band in pretrained:
+            out[:, i] = weight[:, pretrained.index(band)]
+        else:
+            new.append(band)
+    if new:
+        warnings.warn(
+            f"band(s) {', '.join(new)} are not among the pretrained bands {', '.join(pretrained)}; "
+            "their input weights start from random values and need training",
+            NewBandWarning,
+            stacklevel=3,
+        )
+    return out
+
+
+def load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
+    """Load `state` into `model`, requiring every key and shape to match exactly.
+
+    Raises:
+        CheckpointError: Listing missing keys, unexpected keys and shape mismatches.
+    """
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched)):
+        if items:
+            more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
+            problems.append(f"{label}: {', '.join(items[:5])}{more}")
+    if problems:
+        raise CheckpointError(f"{source} does not fit the architecture; " + "; ".join(problems))
+    model.load_state_dict(state, strict=True)

@@ -1,0 +1,218 @@
+"""Prithvi-EO encoder: the MAE encoder of Prithvi-EO 1.0 and 2.0 with 3D patches and positions.
+
+Papers: Jakubik et al. 2023 (arXiv 2310.18660), Szwarcman et al. 2024 (arXiv 2412.02732).
+Parameter names and shapes equal the official checkpoints after the ``encoder.`` prefix is removed
+(reference/prithvi_state_dict.txt), and the forward pass computes what TerraTorch's `PrithviViT`
+computes: blocks are timm's `Block` with ``nn.LayerNorm`` (eps 1e-5) and a qkv bias.
+"""
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from timm.models.vision_transformer import Block
+from torch import Tensor, nn
+
+from geoadapters.errors import InputShapeError
+from geoadapters.models.checkpoint import map_band_weights
+from geoadapters.models.pos_embed import resize_pos_embed, sincos_1d, sincos_3d
+from geoadapters.specs import PrithviArch
+
+__all__ = ["MetadataEncoder", "PatchEmbed3D", "PrithviViT", "convert_prithvi_checkpoint"]
+
+
+class PatchEmbed3D(nn.Module):
+    """Cuts (B, C, T, H, W) into tubelets and projects each to a token: (B, T' * H' * W', D)."""
+
+    def __init__(self, in_chans: int, embed_dim: int, patch_size: int, tubelet_size: int) -> None:
+        super().__init__()
+        self.patch_size = (tubelet_size, patch_size, patch_size)
+        self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=self.patch_size, stride=self.patch_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Tokens (B, L, D) of a (B, C, T, H, W) input."""
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class MetadataEncoder(nn.Module):
+    """Sin-cos code of two scalars (year and day of year, or latitude and longitude), scaled.
+
+    Each scalar takes half of the width; the -TL models learn the scale (initialised to 0.1).
+    """
+
+    def __init__(self, embed_dim: int, learn_scale: bool) -> None:
+        super().__init__()
+        self.embed_dim = embed_dim
+        self.scale: Tensor
+        if learn_scale:
+            self.scale = nn.Parameter(torch.full((1,), 0.1))
+        else:
+            self.register_buffer("scale", torch.ones(1))
+
+    def forward(self, coords: Tensor) -> Tensor:
+        """Encode ``(..., 2)`` coordinates as ``(..., embed_dim)``."""
+        half = self.embed_dim // 2
+        first = sincos_1d(half, coords[..., 0])
+        second = sincos_1d(self.embed_dim - half, coords[..., 1])
+        return self.scale * torch.cat([first, second], dim=-1)
+
+
+class PrithviViT(nn.Module):
+    """Prithvi-EO encoder.
+
+    Args:
+        arch: Architecture hyper-parameters.
+        in_chans: Number of input bands.
+    """
+
+    def __init__(self, arch: PrithviArch, in_chans: int) -> None:
+        super().__init__()
+        self.arch = arch
+        self.embed_dim = arch.embed_dim
+        self.patch_size = arch.patch_size
+        self.in_chans = in_chans
+        self.grid_size = (
+            arch.num_frames // arch.tubelet_size,
+            arch.img_size // arch.patch_size,
+            arch.img_size // arch.patch_size,
+        )
+        self.out_channels = [arch.embed_dim] * arch.depth
+        self.patch_embed = PatchEmbed3D(in_chans, arch.embed_dim, arch.patch_size, arch.tubelet_size)
+        if "time" in arch.coords_encoding:
+            self.temporal_embed_enc = MetadataEncoder(arch.embed_dim, arch.coords_scale_learn)
+        if "location" in arch.coords_encoding:
+            self.location_embed_enc = MetadataEncoder(arch.embed_dim, arch.coords_scale_learn)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, arch.embed_dim))
+        self.pos_embed: Tensor
+        self.register_buffer("pos_embed", sincos_3d(arch.embed_dim, self.grid_size))
+        self.blocks = nn.ModuleList(
+            Block(
+                arch.embed_dim,
+                arch.num_heads,
+                arch.mlp_ratio,
+                qkv_bias=True,
+                norm_layer=nn.LayerNorm,
+                drop_path=arch.drop_path,
+            )
+            for _ in range(arch.depth)
+        )
+        self.norm = nn.LayerNorm(arch.embed_dim)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # As the reference: patch projection like a Linear, N(0, 0.02) class token, xavier Linears.
+        weight = self.patch_embed.proj.weight.data
+        nn.init.xavier_uniform_(weight.view(weight.shape[0], -1))
+        nn.init.normal_(self.cls_token, std=0.02)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def token_grid(self, x: Tensor) -> tuple[int, int, int]:
+        """(frames, rows, cols) of tokens for a 5-D input, after checking its shape."""
+        _, channels, frames, height, width = x.shape
+        if channels != self.in_chans:
+            raise InputShapeError(f"the encoder takes {self.in_chans} bands, the input has {channels}")
+        tubelet, patch = self.patch_embed.patch_size[0], self.patch_size
+        if frames % tubelet or height % patch or width % patch:
+            raise InputShapeError(
+                f"input of {frames} frame(s) x {height} x {width} px is not divisible into "
+                f"{tubelet} x {patch} x {patch} patches; pad or crop it first"
+            )
+        return frames // tubelet, height // patch, width // patch
+
+    def embed(
+        self,
+        x: Tensor,
+        temporal_coords: Tensor | None = None,
+        location_coords: Tensor | None = None,
+    ) -> Tensor:
+        """Tokens entering the first block: class token, then patches with positions and metadata."""
+        if x.ndim == 4:
+            x = x.unsqueeze(2)
+        if x.ndim != 5:
+            raise InputShapeError(f"expected (B, C, H, W) or (B, C, T, H, W), got shape {tuple(x.shape)}")
+        grid = self.token_grid(x)
+        pos_embed = resize_pos_embed(self.pos_embed, self.grid_size, grid)
+        tokens = self.patch_embed(x) + pos_embed[:, 1:]
+        if temporal_coords is not None:
+            if not hasattr(self, "temporal_embed_enc"):
+                raise InputShapeError("this model has no time encoder; use a -TL model for temporal_coords")
+            if temporal_coords.shape != (x.shape[0], grid[0], 2):
+                raise InputShapeError(
+                    f"temporal_coords must be (batch, frames, 2) = {(x.shape[0], grid[0], 2)}, "
+                    f"got {tuple(temporal_coords.shape)}"
+                )
+            code = self.temporal_embed_enc(temporal_coords.to(tokens.dtype))
+            tokens = tokens + code.repeat_interleave(grid[1] * grid[2], dim=1)
+        if location_coords is not None:
+            if not hasattr(self, "location_embed_enc"):
+                raise InputShapeError(
+                    "this model has no location encoder; use a -TL model for location_coords"
+                )
+            if location_coords.shape != (x.shape[0], 2):
+                raise InputShapeError(
+                    f"location_coords must be (batch, 2) = {(x.shape[0], 2)}, "
+                    f"got {tuple(location_coords.shape)}"
+                )
+            tokens = tokens + self.location_embed_enc(location_coords.to(tokens.dtype)).unsqueeze(1)
+        cls_token = (self.cls_token + pos_embed[:, :1]).expand(x.shape[0], -1, -1)
+        return torch.cat([cls_token, tokens], dim=1)
+
+    def forward_features(
+        self,
+        x: Tensor,
+        temporal_coords: Tensor | None = None,
+        location_coords: Tensor | None = None,
+    ) -> list[Tensor]:
+        """Token tensors after every block, (B, 1 + tokens, D), the final norm applied to the last.
+
+        Args:
+            x: (B, C, H, W) or (B, C, T, H, W) normalised input; H and W multiples of the patch size.
+            temporal_coords: (B, T, 2) year and day of year, for models with a time encoder.
+            location_coords: (B, 2) latitude and longitude in degrees, for models with a location encoder.
+        """
+        tokens = self.embed(x, temporal_coords, location_coords)
+        features = []
+        for block in self.blocks:
+            tokens = block(tokens)
+            features.append(tokens)
+        features[-1] = self.norm(tokens)
+        return features
+
+    forward = forward_features
+
+
+def convert_prithvi_checkpoint(
+    state: Mapping[str, Tensor],
+    model: PrithviViT,
+    pretrained_bands: Sequence[str],
+    bands: Sequence[str],
+) -> dict[str, Tensor]:
+    """Map an official Prithvi checkpoint onto `model`'s state dict.
+
+    v2 files store ``encoder.*`` and ``decoder.*`` (PrithviMAE); the v1 file is flat timm-MAE style with
+    ``decoder_*`` keys and ``mask_token``. Decoder weights and the mask token are dropped, the fixed
+    position embedding is the model's own (files store it for their pretraining grid), and the patch
+    projection is rearranged for the model's bands.
+    """
+    encoders = {name for name in ("temporal_embed_enc", "location_embed_enc") if hasattr(model, name)}
+    out: dict[str, Tensor] = {}
+    for key, value in state.items():
+        key = key.replace("_timm_module.", "")
+        if key.startswith("encoder."):
+            key = key[len("encoder.") :]
+        if key.startswith("decoder") or key == "mask_token" or "pos_embed" in key:
+            continue
+        if key.split(".")[0] in {"temporal_embed_enc", "location_embed_enc"} - encoders:
+            continue
+        out[key] = value
+    out["pos_embed"] = model.pos_embed
+    key = "patch_embed.proj.weight"
+    if key in out:
+        out[key] = map_band_weights(out[key], model.patch_embed.proj.weight.detach(), pretrained_bands, bands)
+    return out

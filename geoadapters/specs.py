@@ -1,0 +1,208 @@
+"""What a base model is, as data: architecture, weights on the Hub, and its input contract.
+
+Plain frozen dataclasses (no torch), so the catalog, the CLI listing and adapter configs can use them
+without importing model code. `geoadapters.models` turns a `BaseSpec` into a module.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from geoadapters.bands import canonical_bands
+
+__all__ = ["Arch", "BaseSpec", "ClayArch", "HubFile", "InputSpec", "PrithviArch", "ResNetArch"]
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """One file in a Hugging Face Hub repository.
+
+    Attributes:
+        repo_id: ``org/name`` of the model repository.
+        filename: Path of the file inside the repository.
+        revision: Branch, tag or commit id; a 40-hex commit id pins the exact bytes.
+    """
+
+    repo_id: str
+    filename: str
+    revision: str = "main"
+
+    @property
+    def url(self) -> str:
+        """Web address of the file at this revision."""
+        return f"https://huggingface.co/{self.repo_id}/resolve/{self.revision}/{self.filename}"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Bands a model reads, in order, and how each is normalised: ``(x - mean) / std``.
+
+    Attributes:
+        bands: Canonical band names (see `geoadapters.bands`), in the order the model expects.
+        mean: Per-band mean, in the units of `units`.
+        std: Per-band standard deviation, same units.
+        units: What the raw values are, e.g. "reflectance x 10000".
+    """
+
+    bands: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    units: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bands", canonical_bands(self.bands))
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        if not len(self.bands) == len(self.mean) == len(self.std):
+            raise ValueError(f"{len(self.bands)} bands but {len(self.mean)} means and {len(self.std)} stds")
+        if any(s <= 0 for s in self.std):
+            raise ValueError(f"every std must be positive, got {self.std}")
+
+    def select(self, bands: tuple[str, ...] | list[str]) -> "InputSpec":
+        """The spec for another band list; bands unknown here get mean 0 and std 1."""
+        wanted = canonical_bands(bands)
+        stats = dict(zip(self.bands, zip(self.mean, self.std, strict=True), strict=True))
+        mean = tuple(stats.get(b, (0.0, 1.0))[0] for b in wanted)
+        std = tuple(stats.get(b, (0.0, 1.0))[1] for b in wanted)
+        return InputSpec(wanted, mean, std, self.units)
+
+
+@dataclass(frozen=True)
+class PrithviArch:
+    """Prithvi-EO encoder: a ViT with 3D patch and position embeddings (arXiv 2412.02732).
+
+    Attributes:
+        embed_dim: Token width.
+        depth: Number of transformer blocks.
+        num_heads: Attention heads per block.
+        mlp_ratio: Hidden width of the block MLP over `embed_dim`.
+        patch_size: Patch size in pixels (height = width).
+        tubelet_size: Frames per patch along time.
+        num_frames: Frames the model is built for (1 for single-date fine-tuning).
+        img_size: Image size the position embedding is built for; other sizes interpolate it.
+        coords_encoding: Metadata encoders of the -TL models: "time" and/or "location".
+        coords_scale_learn: Whether the metadata encoders have a learned scale.
+        drop_path: Stochastic depth rate for training.
+    """
+
+    embed_dim: int
+    depth: int
+    num_heads: int
+    mlp_ratio: float = 4.0
+    patch_size: int = 16
+    tubelet_size: int = 1
+    num_frames: int = 1
+    img_size: int = 224
+    coords_encoding: tuple[str, ...] = ()
+    coords_scale_learn: bool = False
+    drop_path: float = 0.0
+    family: Literal["prithvi"] = field(default="prithvi", init=False)
+
+
+@dataclass(frozen=True)
+class ClayArch:
+    """Clay v1 encoder: a ViT whose patch embedding is generated from band wavelengths.
+
+    Attributes:
+        dim: Token width.
+        depth: Number of transformer layers.
+        heads: Attention heads.
+        dim_head: Width of one head.
+        mlp_ratio: Hidden width of the feed-forward over `dim`.
+        patch_size: Patch size in pixels.
+        wave_dim: Width of the wavelength embedding that generates patch weights.
+        num_latent_tokens: Learned tokens of the weight generator.
+        img_size: Image size the reference builds its position grid for.
+        drop_path: Unused by Clay; kept so every arch takes the same training overrides.
+    """
+
+    dim: int = 768
+    depth: int = 12
+    heads: int = 12
+    dim_head: int = 64
+    mlp_ratio: float = 4.0
+    patch_size: int = 8
+    wave_dim: int = 128
+    num_latent_tokens: int = 128
+    img_size: int = 256
+    drop_path: float = 0.0
+    family: Literal["clay"] = field(default="clay", init=False)
+
+
+@dataclass(frozen=True)
+class ResNetArch:
+    """A timm ResNet used as a convolutional backbone (DeCUR).
+
+    Attributes:
+        timm_name: timm architecture name.
+        out_indices: Stages whose feature maps `forward_features` returns (1..4).
+        drop_path: Stochastic depth rate for training.
+    """
+
+    timm_name: str = "resnet50"
+    out_indices: tuple[int, ...] = (1, 2, 3, 4)
+    drop_path: float = 0.0
+    family: Literal["resnet"] = field(default="resnet", init=False)
+
+
+Arch = PrithviArch | ClayArch | ResNetArch
+
+
+@dataclass(frozen=True)
+class BaseSpec:
+    """A base geospatial foundation model of the catalog.
+
+    Attributes:
+        name: Short user-facing name (``prithvi-300``).
+        arch: Architecture hyper-parameters.
+        weights: Official checkpoint on the Hub.
+        input: Pretraining bands and normalisation.
+        pretrain_frames: Frames per sample in pretraining (documentation; models build for 1).
+        checkpoint_format: How the official file is laid out ("prithvi", "clay-lightning", "timm").
+        description: One line for listings.
+        paper: Paper the weights come from.
+        license: Licence of the weights.
+    """
+
+    name: str
+    arch: Arch
+    weights: HubFile
+    input: InputSpec
+    pretrain_frames: int = 1
+    checkpoint_format: str = "prithvi"
+    description: str = ""
+    paper: str = ""
+    license: str = ""
+
+    @property
+    def family(self) -> str:
+        """Architecture family: prithvi, clay or resnet."""
+        return self.arch.family
+
+    def with_overrides(self, **overrides: Any) -> "BaseSpec":
+        """A copy with architecture fields, bands or weights revision replaced.
+
+        Raises:
+            TypeError: An override that is no field of this architecture.
+        """
+        spec = self
+        if "revision" in overrides:
+            revision = overrides.pop("revision")
+            if revision is not None:
+                spec = dataclasses.replace(spec, weights=dataclasses.replace(spec.weights, revision=revision))
+        if "bands" in overrides:
+            bands = overrides.pop("bands")
+            if bands is not None:
+                spec = dataclasses.replace(spec, input=spec.input.select(bands))
+        if overrides:
+            names = {f.name for f in dataclasses.fields(spec.arch) if f.init}
+            unknown = sorted(set(overrides) - names)
+            if unknown:
+                raise TypeError(
+                    f"{spec.name} has no setting {', '.join(unknown)}; "
+                    f"it takes {', '.join(sorted(names | {'bands', 'revision'}))}"
+                )
+            if "coords_encoding" in overrides:
+                overrides["coords_encoding"] = tuple(overrides["coords_encoding"])
+            spec = dataclasses.replace(spec, arch=dataclasses.replace(spec.arch, **overrides))
+        return spec

@@ -1,0 +1,252 @@
+"""A small in-memory Hugging Face Hub API server on 127.0.0.1, for offline tests.
+
+It answers the routes huggingface_hub uses to create repositories, commit and tag files, describe
+repositories and download files (hub-conventions.md, section 4). Uploads always take the "regular"
+(inline) mode, so no LFS or Xet server is needed. Repositories live in memory; each commit stores a
+full snapshot of the files.
+"""
+
+import base64
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlparse
+
+
+def _git_blob_sha(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@dataclass
+class Repo:
+    """Commits (sha -> files), branches and tags of one repository."""
+
+    repo_id: str
+    commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, revision: str) -> str | None:
+        revision = unquote(revision)
+        if revision in self.refs:
+            return self.refs[revision]
+        return revision if revision in self.commits else None
+
+    def commit(self, files: dict[str, bytes], deleted: list[str], branch: str = "main") -> str:
+        parent = self.refs.get(branch)
+        snapshot = dict(self.commits[parent]) if parent else {}
+        for path in deleted:
+            for name in [p for p in snapshot if p == path or p.startswith(path.rstrip("/") + "/")]:
+                del snapshot[name]
+        snapshot.update(files)
+        sha = hashlib.sha1(
+            repr((parent, sorted((k, _git_blob_sha(v)) for k, v in snapshot.items()))).encode()
+        )
+        sha_hex = sha.hexdigest()
+        self.commits[sha_hex] = snapshot
+        self.refs[branch] = sha_hex
+        return sha_hex
+
+
+class FakeHub:
+    """Server state plus the HTTP server thread; use as a context manager."""
+
+    def __init__(self) -> None:
+        self.repos: dict[str, Repo] = {}
+        self.lock = threading.Lock()
+        self.requests: list[str] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def add_files(self, repo_id: str, files: dict[str, bytes], branch: str = "main") -> str:
+        """Create the repository if needed and commit `files`; return the commit sha."""
+        with self.lock:
+            repo = self.repos.setdefault(repo_id, Repo(repo_id))
+            return repo.commit(files, [], branch)
+
+    def __enter__(self) -> "FakeHub":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            hub.requests.append(f"{self.command} {self.path}")
+
+        # --- plumbing -------------------------------------------------------------------------
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().strip(), 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _send(
+            self,
+            status: int,
+            payload: object = None,
+            headers: dict[str, str] | None = None,
+            raw: bytes | None = None,
+        ) -> None:
+            data = raw if raw is not None else json.dumps(payload if payload is not None else {}).encode()
+            self.send_response(status)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            if raw is None:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def _error(self, status: int, code: str, message: str) -> None:
+            self._send(status, {"error": message}, {"X-Error-Code": code, "X-Error-Message": message})
+
+        def _repo(self, repo_id: str) -> Repo | None:
+            repo = hub.repos.get(repo_id)
+            if repo is None:
+                self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
+            return repo
+
+        def _info(self, repo: Repo, sha: str) -> dict:
+            files = repo.commits[sha]
+            return {
+                "id": repo.repo_id,
+                "modelId": repo.repo_id,
+                "sha": sha,
+                "private": False,
+                "tags": [],
+                "siblings": [{"rfilename": p, "size": len(b)} for p, b in sorted(files.items())],
+            }
+
+        # --- routes ---------------------------------------------------------------------------
+        def do_HEAD(self) -> None:
+            self.do_GET()
+
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            path = unquote(url.path)
+            with hub.lock:
+                if m := re.fullmatch(r"/(?:api/)?(?:models/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path):
+                    repo = self._repo(m[1])
+                    if repo is None:
+                        return
+                    sha = repo.resolve(m[2])
+                    if sha is None:
+                        return self._error(404, "RevisionNotFound", f"Revision {m[2]} not found")
+                    data = repo.commits[sha].get(m[3])
+                    if data is None:
+                        return self._error(404, "EntryNotFound", f"{m[3]} not found")
+                    headers = {"X-Repo-Commit": sha, "ETag": f'"{_git_blob_sha(data)}"'}
+                    return self._send(200, headers=headers, raw=data)
+                if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?", path):
+                    repo = self._repo(m[1])
+                    if repo is None:
+                        return
+                    sha = repo.resolve(m[2])
+                    if sha is None:
+                        return self._error(404, "RevisionNotFound", f"Revision {m[2]} not found")
+                    prefix = (m[3] or "").strip("/")
+                    entries = [
+                        {"type": "file", "path": p, "size": len(b), "oid": _git_blob_sha(b)}
+                        for p, b in sorted(repo.commits[sha].items())
+                        if not prefix or p.startswith(prefix + "/")
+                    ]
+                    return self._send(200, entries)
+                if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/(.+))?", path):
+                    repo = self._repo(m[1])
+                    if repo is None:
+                        return
+                    sha = repo.resolve(m[2] or "main")
+                    if sha is None:
+                        return self._error(404, "RevisionNotFound", f"Revision {m[2]} not found")
+                    return self._send(200, self._info(repo, sha))
+                if path == "/api/models":
+                    query = parse_qs(url.query)
+                    author = (query.get("author") or [None])[0]
+                    search = (query.get("search") or [""])[0]
+                    found = [
+                        self._info(repo, repo.refs["main"])
+                        for repo_id, repo in sorted(hub.repos.items())
+                        if "main" in repo.refs
+                        and (author is None or repo_id.split("/")[0] == author)
+                        and search in repo_id
+                    ]
+                    return self._send(200, found)
+            self._error(404, "NotFound", f"no route for GET {path}")
+
+        def do_POST(self) -> None:
+            path = unquote(urlparse(self.path).path)
+            body = self._body()
+            with hub.lock:
+                if path == "/api/repos/create":
+                    spec = json.loads(body or b"{}")
+                    repo_id = f"{spec.get('organization') or 'user'}/{spec['name']}"
+                    if repo_id in hub.repos:
+                        return self._send(
+                            409, {"error": "already exists", "url": f"{hub.endpoint}/{repo_id}"}
+                        )
+                    hub.repos[repo_id] = Repo(repo_id)
+                    return self._send(200, {"url": f"{hub.endpoint}/{repo_id}", "name": repo_id})
+                if path == "/api/validate-yaml":
+                    return self._send(200, {"errors": [], "warnings": []})
+                if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)/preupload/(.+)", path):
+                    files = json.loads(body).get("files", [])
+                    answer = [
+                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
+                        for f in files
+                    ]
+                    return self._send(200, {"files": answer})
+                if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)/commit/(.+)", path):
+                    repo = self._repo(m[1])
+                    if repo is None:
+                        return
+                    added: dict[str, bytes] = {}
+                    deleted: list[str] = []
+                    for line in body.decode().splitlines():
+                        if not line.strip():
+                            continue
+                        item = json.loads(line)
+                        value = item["value"]
+                        if item["key"] == "file":
+                            added[value["path"]] = base64.b64decode(value["content"])
+                        elif item["key"] in ("deletedFile", "deletedFolder"):
+                            deleted.append(value["path"])
+                        elif item["key"] == "lfsFile":
+                            return self._error(
+                                400, "LfsUnsupported", "this test hub takes regular uploads only"
+                            )
+                    sha = repo.commit(added, deleted, unquote(m[2]))
+                    url = f"{hub.endpoint}/{repo.repo_id}/commit/{sha}"
+                    return self._send(200, {"commitUrl": url, "commitOid": sha, "pullRequestUrl": None})
+                if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)/tag/(.+)", path):
+                    repo = self._repo(m[1])
+                    if repo is None:
+                        return
+                    sha = repo.resolve(m[2])
+                    if sha is None:
+                        return self._error(404, "RevisionNotFound", f"Revision {m[2]} not found")
+                    repo.refs[json.loads(body)["tag"]] = sha
+                    return self._send(200, {})
+            self._error(404, "NotFound", f"no route for POST {path}")
+
+    return Handler
