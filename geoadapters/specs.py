@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from geoadapters.bands import canonical_bands
+from geoadapters.settings import Settings
 
 __all__ = ["Arch", "BaseSpec", "ClayArch", "HubFile", "InputSpec", "PrithviArch", "ResNetArch"]
 
@@ -34,20 +35,27 @@ class HubFile:
 
 
 @dataclass(frozen=True)
-class InputSpec:
-    """Bands a model reads, in order, and how each is normalised: ``(x - mean) / std``.
+class InputSpec(Settings):
+    """Bands a model reads, in order, and how raw values become its input: ``(raw * scale - mean) / std``.
 
     Attributes:
         bands: Canonical band names (see `geoadapters.bands`), in the order the model expects.
-        mean: Per-band mean, in the units of `units`.
-        std: Per-band standard deviation, same units.
-        units: What the raw values are, e.g. "reflectance x 10000".
+        mean: Per-band mean of the scaled values.
+        std: Per-band standard deviation of the scaled values.
+        units: What the scaled values are, e.g. "reflectance x 10000".
+        scale: Factor from stored values to `units` (0.0001 for Sentinel-2 digital numbers to
+            reflectance); 1 when the data are in `units` already.
+        nodata: Stored value that marks missing pixels, if the data have one.
+        gsd: Ground sample distance in metres (Clay conditions on it).
     """
 
     bands: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
     units: str = ""
+    scale: float = 1.0
+    nodata: float | None = None
+    gsd: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bands", canonical_bands(self.bands))
@@ -57,6 +65,8 @@ class InputSpec:
             raise ValueError(f"{len(self.bands)} bands but {len(self.mean)} means and {len(self.std)} stds")
         if any(s <= 0 for s in self.std):
             raise ValueError(f"every std must be positive, got {self.std}")
+        if self.scale <= 0:
+            raise ValueError(f"scale must be positive, got {self.scale}")
 
     def select(self, bands: tuple[str, ...] | list[str]) -> "InputSpec":
         """The spec for another band list; bands unknown here get mean 0 and std 1."""
@@ -64,7 +74,7 @@ class InputSpec:
         stats = dict(zip(self.bands, zip(self.mean, self.std, strict=True), strict=True))
         mean = tuple(stats.get(b, (0.0, 1.0))[0] for b in wanted)
         std = tuple(stats.get(b, (0.0, 1.0))[1] for b in wanted)
-        return InputSpec(wanted, mean, std, self.units)
+        return dataclasses.replace(self, bands=wanted, mean=mean, std=std)
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,11 @@ class ClayEncoder(nn.Module):
         self.arch = arch
         self.embed_dim = arch.dim
         self.patch_size = arch.patch_size
+        self.feature_kind = "tokens"
         self.out_channels = [arch.dim] * arch.depth
+        self.reductions = [arch.patch_size] * arch.depth
+        self.token_frames = 1
+        self.input_multiple = arch.patch_size
         self.cls_token = nn.Parameter(torch.randn(1, 1, arch.dim) * 0.02)
         self.patch_embedding = DynamicEmbedding(
             arch.wave_dim, arch.num_latent_tokens, arch.patch_size, arch.dim

@@ -1,4 +1,16 @@
-"""`create_backbone`: catalog name + overrides -> encoder module, with official weights when asked."""
+"""`create_backbone`: catalog name + overrides -> encoder module, with official weights when asked.
+
+Every encoder (and every adapter wrapping one) exposes the same feature contract, which necks and
+heads rely on:
+
+- ``forward_features(x, **metadata) -> list[Tensor]``;
+- ``feature_kind``: ``"tokens"`` (ViTs: tensors (B, 1 + T * h * w, D), class token first) or
+  ``"maps"`` (tensors (B, C, H / r, W / r));
+- ``out_channels`` and ``reductions``: channels and stride in pixels of each output;
+- ``token_frames``: T, the frames of tokens (token encoders only);
+- ``input_multiple``: input height and width must be multiples of it;
+- ``spec``: the `BaseSpec` the encoder was built from.
+"""
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path

@@ -75,7 +75,12 @@ class PrithviViT(nn.Module):
             arch.img_size // arch.patch_size,
             arch.img_size // arch.patch_size,
         )
+        # feature contract shared by all encoders (geoadapters.models.factory)
+        self.feature_kind = "tokens"
         self.out_channels = [arch.embed_dim] * arch.depth
+        self.reductions = [arch.patch_size] * arch.depth
+        self.token_frames = arch.num_frames // arch.tubelet_size
+        self.input_multiple = arch.patch_size
         self.patch_embed = PatchEmbed3D(in_chans, arch.embed_dim, arch.patch_size, arch.tubelet_size)
         if "time" in arch.coords_encoding:
             self.temporal_embed_enc = MetadataEncoder(arch.embed_dim, arch.coords_scale_learn)

@@ -34,11 +34,13 @@ class ResNetEncoder(nn.Module):
         )
         self.arch = arch
         self.in_chans = in_chans
-        self.patch_size = 32
+        self.feature_kind = "maps"
+        self.input_multiple = 32
         self.conv1, self.bn1, self.act1, self.maxpool = net.conv1, net.bn1, net.act1, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         channels = {info["module"]: info["num_chs"] for info in net.feature_info}
         self.out_channels = [channels[_STAGES[i]] for i in arch.out_indices]
+        self.reductions = [2 ** (i + 1) for i in arch.out_indices]
 
     def forward_features(self, x: Tensor) -> list[Tensor]:
         """Feature maps (B, C_i, H / 2^(i+1), W / 2^(i+1)) of the stages in ``arch.out_indices``."""
