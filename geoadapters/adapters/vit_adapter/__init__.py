@@ -1,0 +1,17 @@
+"""ViT-Adapter (Chen et al. 2022, arXiv 2205.08534) for Prithvi encoders, with CPU deformable attention."""
+
+from geoadapters.adapters.vit_adapter.deform_attn import MSDeformAttn as MSDeformAttn
+from geoadapters.adapters.vit_adapter.deform_attn import deform_attn_backend as deform_attn_backend
+from geoadapters.adapters.vit_adapter.model import ViTAdapter as ViTAdapter
+from geoadapters.adapters.vit_adapter.model import ViTAdapterSettings as ViTAdapterSettings
+from geoadapters.adapters.vit_adapter.model import apply_vit_adapter as apply_vit_adapter
+from geoadapters.adapters.vit_adapter.model import is_adapter_parameter as is_adapter_parameter
+
+__all__ = [
+    "MSDeformAttn",
+    "ViTAdapter",
+    "ViTAdapterSettings",
+    "apply_vit_adapter",
+    "deform_attn_backend",
+    "is_adapter_parameter",
+]
