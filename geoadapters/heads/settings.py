@@ -1,0 +1,194 @@
+"""The registry of head names, and each head's settings as a frozen dataclass of the paper's defaults.
+
+Marti-Escofet et al. 2025 (arXiv 2504.17397): `LinearDecoder` in every PEFT run; FCN (512 channels,
+4 convolutions), UPerNet (256 channels) and UNet (512, 256, 128, 64) in the decoder ablation. Plain
+data without torch, so adapter configs can be read and validated without building a model.
+"""
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from geoadapters.errors import UnknownNameError
+from geoadapters.settings import Settings
+
+__all__ = [
+    "ClassificationSettings",
+    "FCNSettings",
+    "HeadSettings",
+    "LinearSettings",
+    "UNetSettings",
+    "UPerNetSettings",
+    "head_settings",
+    "list_heads",
+]
+
+
+def _check_positive(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_index(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer index of an encoder output, got {value!r}")
+
+
+def _check_sizes(name: str, values: object, count: int | None = None) -> None:
+    is_list = isinstance(values, tuple | list) and len(values) > 0
+    if not is_list or (count is not None and len(values) != count):
+        raise ValueError(
+            f"{name} must be a list of {count or 'one or more'} positive integers, got {values!r}"
+        )
+    for value in values:
+        _check_positive(f"every entry of {name}", value)
+
+
+def _check_layers(layers: object) -> None:
+    if layers is None:
+        return
+    if not isinstance(layers, tuple | list) or len(layers) != 4:
+        raise ValueError(f"layers must name exactly 4 encoder outputs (or be None), got {layers!r}")
+    for layer in layers:
+        _check_index("every entry of layers", layer)
+
+
+@dataclass(frozen=True)
+class HeadSettings(Settings):
+    """Base of the head settings: `Settings` gives the JSON round trip (`to_dict`, `from_dict`).
+
+    Attributes:
+        name: Registry name of the head.
+        task: ``"segmentation"`` (logits per pixel) or ``"multilabel"`` (logits per image).
+    """
+
+    name: ClassVar[str]
+    task: ClassVar[str] = "segmentation"
+
+
+@dataclass(frozen=True)
+class LinearSettings(HeadSettings):
+    """One transposed convolution from one encoder output to class logits (the paper's head).
+
+    Attributes:
+        upsampling: Kernel size and stride; None means the stride of the selected output, which
+            gives logits at input resolution (16 for Prithvi, 8 for Clay, 32 for the ResNet).
+        layer: Index of the encoder output to decode; negative counts from the end.
+    """
+
+    name: ClassVar[str] = "linear"
+    upsampling: int | None = None
+    layer: int = -1
+
+    def __post_init__(self) -> None:
+        if self.upsampling is not None:
+            _check_positive("upsampling", self.upsampling)
+        _check_index("layer", self.layer)
+
+
+@dataclass(frozen=True)
+class FCNSettings(HeadSettings):
+    """Fully convolutional decoder: each step doubles the resolution of one encoder output.
+
+    Attributes:
+        channels: Width of every step.
+        num_convs: Number of steps (each x2 up-sampling).
+        layer: Index of the encoder output to decode; negative counts from the end.
+    """
+
+    name: ClassVar[str] = "fcn"
+    channels: int = 512
+    num_convs: int = 4
+    layer: int = -1
+
+    def __post_init__(self) -> None:
+        _check_positive("channels", self.channels)
+        _check_positive("num_convs", self.num_convs)
+        _check_index("layer", self.layer)
+
+
+@dataclass(frozen=True)
+class UPerNetSettings(HeadSettings):
+    """UPerNet: pyramid pooling on the deepest of 4 maps, then a feature pyramid, fused.
+
+    Attributes:
+        channels: Width of the pooling branches, the pyramid and the fusion.
+        pool_scales: Output sizes of the adaptive average pools of the pyramid pooling module.
+        layers: The 4 encoder outputs to use; None means 4 evenly spaced blocks ending at the last
+            for token encoders (``[5, 11, 17, 23]`` of 24, ``[2, 5, 8, 11]`` of 12) and the maps at
+            strides 4, 8, 16 and 32 px for map encoders.
+    """
+
+    name: ClassVar[str] = "upernet"
+    channels: int = 256
+    pool_scales: tuple[int, ...] = (1, 2, 3, 6)
+    layers: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _check_positive("channels", self.channels)
+        _check_sizes("pool_scales", self.pool_scales)
+        _check_layers(self.layers)
+
+
+@dataclass(frozen=True)
+class UNetSettings(HeadSettings):
+    """U-Net decoder over 4 maps: up-sample, concatenate the next skip, two convolutions; repeat.
+
+    Attributes:
+        channels: Width of each of the 4 decoder blocks, deepest first.
+        layers: The 4 encoder outputs to use; None picks them as for `UPerNetSettings`.
+    """
+
+    name: ClassVar[str] = "unet"
+    channels: tuple[int, ...] = (512, 256, 128, 64)
+    layers: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _check_sizes("channels", self.channels, count=4)
+        _check_layers(self.layers)
+
+
+@dataclass(frozen=True)
+class ClassificationSettings(HeadSettings):
+    """Multi-label classification: average of one encoder output over space, then a Linear layer.
+
+    Attributes:
+        layer: Index of the encoder output to pool; negative counts from the end.
+    """
+
+    name: ClassVar[str] = "classification"
+    task: ClassVar[str] = "multilabel"
+    layer: int = -1
+
+    def __post_init__(self) -> None:
+        _check_index("layer", self.layer)
+
+
+_HEADS: dict[str, type[HeadSettings]] = {
+    settings.name: settings
+    for settings in (LinearSettings, FCNSettings, UPerNetSettings, UNetSettings, ClassificationSettings)
+}
+
+
+def list_heads() -> list[str]:
+    """Names of the registered heads."""
+    return list(_HEADS)
+
+
+def head_settings(name: str, **settings: Any) -> HeadSettings:
+    """Validated settings of a head; settings not given take the paper's defaults.
+
+    Raises:
+        UnknownNameError: No head of that name; the message suggests close names.
+        TypeError: A setting the head does not have; the message lists the valid ones.
+        ValueError: A setting out of range.
+
+    Example:
+        >>> head_settings("upernet").to_dict()
+        {'channels': 256, 'pool_scales': [1, 2, 3, 6], 'layers': None}
+    """
+    if name not in _HEADS:
+        close = difflib.get_close_matches(name, list(_HEADS), n=3, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownNameError(f"no head {name!r}.{hint} The heads are {', '.join(_HEADS)}.")
+    return _HEADS[name].from_dict(settings)
