@@ -12,15 +12,36 @@ from geoadapters.errors import GeoAdaptersError
 
 __version__ = "0.1.0"
 
-__all__ = ["GeoAdaptersError", "__version__", "create_backbone", "get_base", "list_models", "register_base"]
+__all__ = [
+    "GeoAdaptersError",
+    "GeoModel",
+    "__version__",
+    "add_adapter",
+    "create",
+    "create_backbone",
+    "get_base",
+    "list_models",
+    "load",
+    "register_base",
+]
 
 # Public names whose modules import torch: resolved on first access.
 _LAZY = {
+    "GeoModel": "geoadapters.model",
+    "add_adapter": "geoadapters.adapters",
+    "create": "geoadapters.factory",
     "create_backbone": "geoadapters.models",
+    "load": "geoadapters.factory",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'geoadapters' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -6,12 +6,14 @@ so a process can point at a mirror (or a test server on 127.0.0.1) whenever it l
 """
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from huggingface_hub import hf_hub_download
+from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,
+    HTTPError,
     LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
@@ -21,7 +23,7 @@ from huggingface_hub.errors import (
 from geoadapters.errors import WeightsNotFoundError
 from geoadapters.specs import HubFile
 
-__all__ = ["download", "endpoint"]
+__all__ = ["download", "download_files", "endpoint", "list_repos", "upload_folder"]
 
 
 def endpoint() -> str | None:
@@ -57,3 +59,55 @@ def download(file: HubFile, *, cache_dir: str | Path | None = None) -> Path:
     except HfHubHTTPError as err:
         raise WeightsNotFoundError(f"downloading {where} failed: {err}") from err
     return Path(path)
+
+
+def download_files(
+    repo_id: str,
+    filenames: Sequence[str],
+    *,
+    revision: str | None = None,
+    optional: Sequence[str] = (),
+    cache_dir: str | Path | None = None,
+) -> dict[str, Path]:
+    """Download several files of one repository at one commit.
+
+    The first file resolves `revision` to a commit; the others are fetched at that commit, so a
+    branch that moves meanwhile cannot mix files of two versions. Missing `optional` files are skipped.
+
+    Raises:
+        WeightsNotFoundError: A required file (or the repository or revision) cannot be had.
+    """
+    first = download(HubFile(repo_id, filenames[0], revision or "main"), cache_dir=cache_dir)
+    commit = first.parent.name  # huggingface_hub's cache layout: snapshots/<commit>/<file>
+    paths = {filenames[0]: first}
+    for name in [*filenames[1:], *optional]:
+        try:
+            paths[name] = download(HubFile(repo_id, name, commit), cache_dir=cache_dir)
+        except WeightsNotFoundError:
+            if name not in optional:
+                raise
+    return paths
+
+
+def upload_folder(
+    folder: str | Path, repo_id: str, *, private: bool = False, message: str | None = None
+) -> str:
+    """Create `repo_id` if needed and commit the folder's files to it; return the commit id."""
+    api = HfApi(endpoint=endpoint())
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    info = api.upload_folder(
+        repo_id=repo_id, folder_path=str(folder), commit_message=message or "Upload adapter"
+    )
+    return str(info.oid)
+
+
+def list_repos(author: str, search: str | None = None) -> list[str]:
+    """Ids of the model repositories of `author` (whose names contain `search`).
+
+    Raises:
+        WeightsNotFoundError: The Hub cannot be reached (offline mode or no network).
+    """
+    try:
+        return sorted(m.id for m in HfApi(endpoint=endpoint()).list_models(author=author, search=search))
+    except (OfflineModeIsEnabled, HTTPError) as err:
+        raise WeightsNotFoundError(f"cannot list the Hub repositories of {author}: {err}") from err

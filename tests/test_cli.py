@@ -29,3 +29,36 @@ def test_console_script_runs():
         [sys.executable, "-m", "geoadapters.cli.main", "--version"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "geoadapters, version" in result.stdout
+
+
+def test_info_describes_a_base(capsys):
+    assert main(["info", "prithvi-300"]) == 0
+    out = capsys.readouterr().out
+    assert "ibm-nasa-geospatial/Prithvi-EO-2.0-300M" in out and "NIR_NARROW" in out
+
+
+def test_info_describes_an_adapter_folder(tmp_path, capsys):
+    import geoadapters
+
+    model = geoadapters.create(
+        "prithvi-300", "lora", classes=["a", "b"], pretrained=False, depth=2, embed_dim=64, num_heads=4
+    )
+    folder = model.save_pretrained(tmp_path / "adapter")
+    assert main(["info", str(folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["config"]["method"]["name"] == "lora"
+    assert info["parameters"] == sum(t.numel() for t in model.adapter_state_dict().values())
+    assert main(["info", str(folder)]) == 0
+    assert "lora  r=16" in capsys.readouterr().out
+
+
+def test_info_on_a_short_name_without_base_is_a_usage_error(capsys):
+    assert main(["info", "burn_scars-lora"]) == 2
+    assert "--model BASE" in capsys.readouterr().err
+
+
+def test_list_adapters_on_the_hub(fake_hub, capsys):
+    fake_hub.add_files("geoadapters/prithvi-300-burn_scars-lora", {"geoadapter.json": b"{}"})
+    fake_hub.add_files("geoadapters/clay-v1-burn_scars-lora", {"geoadapter.json": b"{}"})
+    assert main(["list", "--adapters", "--model", "prithvi-300"]) == 0
+    assert capsys.readouterr().out.split() == ["geoadapters/prithvi-300-burn_scars-lora"]

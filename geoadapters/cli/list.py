@@ -9,10 +9,27 @@ from geoadapters.catalog import get_base, list_models
 __all__ = ["list_command"]
 
 
-@click.command("list", short_help="List the base models.")
+@click.command("list", short_help="List base models, or adapters on the Hub.")
+@click.option("--adapters", is_flag=True, help="List the adapters published on the Hub instead.")
+@click.option("--model", "base", help="With --adapters: only those of this base model.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_command(as_json: bool) -> None:
-    """List the base models of the catalog, with their bands and official weights."""
+def list_command(adapters: bool, base: str | None, as_json: bool) -> None:
+    """List the base models of the catalog, with their bands and official weights.
+
+    With --adapters, list the adapter repositories of the organisation GEOADAPTERS_ORG (default
+    "geoadapters") on the Hub.
+    """
+    if adapters:
+        from geoadapters.factory import adapter_org
+        from geoadapters.hub import list_repos
+
+        if base is not None:
+            get_base(base)
+        repos = list_repos(adapter_org(), search=base)
+        click.echo(
+            json.dumps(repos, indent=2) if as_json else "\n".join(repos) or f"no adapters of {adapter_org()}"
+        )
+        return
     specs = [get_base(name) for name in list_models()]
     if as_json:
         rows = [

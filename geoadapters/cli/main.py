@@ -6,6 +6,7 @@ import sys
 import click
 
 from geoadapters import __version__
+from geoadapters.cli.info import info_command
 from geoadapters.cli.list import list_command
 from geoadapters.errors import GeoAdaptersError
 
@@ -26,6 +27,7 @@ def cli(verbose: bool) -> None:
 
 
 cli.add_command(list_command)
+cli.add_command(info_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,98 @@
+"""``geoadapters info``: what a base model or an adapter is, and what input it needs."""
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from geoadapters.catalog import get_base, list_models
+
+__all__ = ["info_command"]
+
+
+def _base_info(name: str) -> dict[str, Any]:
+    spec = get_base(name)
+    return {
+        "name": spec.name,
+        "family": spec.family,
+        "description": spec.description,
+        "weights": f"{spec.weights.repo_id}/{spec.weights.filename} @ {spec.weights.revision}",
+        "bands": list(spec.input.bands),
+        "mean": list(spec.input.mean),
+        "std": list(spec.input.std),
+        "units": spec.input.units,
+        "paper": spec.paper,
+        "license": spec.license or "unknown",
+    }
+
+
+def _adapter_info(reference: str, base: str | None) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    from geoadapters.config import AdapterConfig
+    from geoadapters.factory import resolve_adapter
+    from geoadapters.folder import CONFIG, WEIGHTS
+
+    if base is None and "/" not in reference and not Path(reference).is_dir():
+        raise click.UsageError(f"{reference!r} is a short adapter name: give its base with --model BASE")
+    folder = resolve_adapter(reference, base or "")
+    config = AdapterConfig.read(folder / CONFIG)
+    with safe_open(folder / WEIGHTS, "pt") as weights:
+        shapes = [weights.get_slice(key).get_shape() for key in weights.keys()]  # noqa: SIM118
+    return {
+        "folder": str(folder),
+        "config": config.to_dict(),
+        "parameters": sum(math.prod(shape) for shape in shapes),
+        "megabytes": round((folder / WEIGHTS).stat().st_size / 1e6, 2),
+    }
+
+
+def _print_adapter(info: dict[str, Any]) -> None:
+    config = info["config"]
+    spec = config["input"]
+
+    def settings(part: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in part["settings"].items()) or "defaults"
+
+    rows = [
+        ("adapter", f"{config['name'] or '(unnamed)'}  [{info['folder']}]"),
+        ("base", f"{config['base']['name']}  ({config['base']['repo_id']} @ {config['base']['revision']})"),
+        ("method", f"{config['method']['name']}  {settings(config['method'])}"),
+        ("head", f"{config['head']['name']}  {settings(config['head'])}"),
+        ("task", f"{config['task']}: {', '.join(config['classes'])}"),
+        ("bands", ", ".join(spec["bands"])),
+        ("input", f"(value x {spec['scale']} - mean) / std; nodata {spec['nodata']}; gsd {spec['gsd']}"),
+        ("mean", ", ".join(f"{v:g}" for v in spec["mean"])),
+        ("std", ", ".join(f"{v:g}" for v in spec["std"])),
+        ("tiles", "{tile_size} px, overlap {overlap} px, batch {batch_size}".format(**config["inference"])),
+        ("weights", f"{info['parameters']:,} parameters, {info['megabytes']} MB"),
+    ]
+    rows += [
+        ("metrics", f"{split}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+        for split, values in config["metrics"].items()
+    ]
+    for key, value in rows:
+        click.echo(f"{key:<8} {value}")
+
+
+@click.command("info", short_help="Describe a base model or an adapter.")
+@click.argument("reference")
+@click.option("--model", "base", help="Base model of a short adapter name (burn_scars-lora).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def info_command(reference: str, base: str | None, as_json: bool) -> None:
+    """Describe REFERENCE: a base model name, an adapter folder, a Hub id or a short adapter name."""
+    if reference in list_models():
+        info = _base_info(reference)
+        if as_json:
+            click.echo(json.dumps(info, indent=2))
+        else:
+            for key, value in info.items():
+                click.echo(f"{key:<12} {', '.join(map(str, value)) if isinstance(value, list) else value}")
+        return
+    info = _adapter_info(reference, base)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    else:
+        _print_adapter(info)
