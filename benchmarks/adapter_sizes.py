@@ -23,7 +23,8 @@ def main() -> None:
     for method in ["lora", "vpt", "vit_adapter", "linear_probe", "full"]:
         if method == "vit_adapter" and geoadapters.get_base(args.base).arch.patch_size != 16:
             continue
-        model = geoadapters.create(args.base, method, "linear", classes=["not burned", "burn scar"], pretrained=False)
+        classes = ["not burned", "burn scar"]
+        model = geoadapters.create(args.base, method, "linear", classes=classes, pretrained=False)
         encoder_params = sum(p.numel() for p in model.encoder.parameters())
         with tempfile.TemporaryDirectory() as tmp:
             folder = model.save_pretrained(Path(tmp) / "adapter")

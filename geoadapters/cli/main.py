@@ -6,8 +6,10 @@ import sys
 import click
 
 from geoadapters import __version__
+from geoadapters.cli.export import export_command
 from geoadapters.cli.info import info_command
 from geoadapters.cli.list import list_command
+from geoadapters.cli.predict import predict_command
 from geoadapters.errors import GeoAdaptersError
 
 __all__ = ["cli", "main"]
@@ -28,6 +30,8 @@ def cli(verbose: bool) -> None:
 
 cli.add_command(list_command)
 cli.add_command(info_command)
+cli.add_command(predict_command)
+cli.add_command(export_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,177 @@
+"""Opening an input scene and reading the bands a model needs, tile by tile.
+
+Bands are matched by name: from the file's band descriptions, or from names the user gives for the
+file's bands; or picked by number. Reads are windowed, so memory does not depend on the scene size.
+Nodata pixels (the file's nodata value, or NaN) are reported in a mask and filled with a value that
+normalises to 0.
+"""
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
+
+from geoadapters.bands import band_indices, canonical_bands
+from geoadapters.errors import BandError, GeoAdaptersError, RasterError
+
+__all__ = ["Scene", "resolve_bands"]
+
+
+def resolve_bands(
+    descriptions: Sequence[str | None], needed: Sequence[str], bands: Sequence[str] | None = None
+) -> list[int]:
+    """1-based numbers of the file bands that hold the `needed` bands, in their order.
+
+    Args:
+        descriptions: The file's band descriptions (None where missing).
+        needed: Canonical bands the model reads.
+        bands: Either numbers of the file bands to use for `needed`, in order ("2,3,4,..."), or the
+            names of all the file's bands in file order. None: use the descriptions, or take the file's
+            bands in order if they are exactly as many as needed.
+
+    Raises:
+        BandError: The bands cannot be matched; the message says how to name or pick them.
+    """
+    count = len(descriptions)
+    hint = (
+        f"Name the file's {count} bands with --bands NAME,NAME,... or pick the {len(needed)} the model "
+        f"needs by number with --bands N,N,..."
+    )
+    if bands is not None:
+        if all(str(b).strip().isdigit() for b in bands):
+            numbers = [int(b) for b in bands]
+            if len(numbers) != len(needed):
+                raise BandError(
+                    f"--bands picks {len(numbers)} bands; the model needs {len(needed)}: {', '.join(needed)}"
+                )
+            outside = [n for n in numbers if not 1 <= n <= count]
+            if outside:
+                raise BandError(f"band number(s) {outside} do not exist: the file has bands 1 to {count}")
+            return numbers
+        if len(bands) != count:
+            raise BandError(f"--bands names {len(bands)} bands but the file has {count}. {hint}")
+        return [i + 1 for i in band_indices(bands, needed)]
+    try:
+        named = canonical_bands([d or "" for d in descriptions])
+    except BandError:
+        named = None
+    if named is not None:
+        return [i + 1 for i in band_indices(named, needed)]
+    if count == len(needed):
+        return list(range(1, count + 1))
+    raise BandError(
+        f"the file has {count} bands without usable descriptions; the model needs {len(needed)}: "
+        f"{', '.join(needed)}. {hint}"
+    )
+
+
+class Scene:
+    """An input raster, open for reading the model's bands in windows.
+
+    Args:
+        path: GeoTIFF (or any raster GDAL reads).
+        needed: Canonical bands the model reads, in order.
+        bands: See `resolve_bands`.
+        nodata: Nodata value overriding the file's.
+
+    Raises:
+        RasterError: Missing, empty, unreadable, not georeferenced, or of a non-numeric type.
+        BandError: The bands cannot be matched.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        needed: Sequence[str],
+        *,
+        bands: Sequence[str] | None = None,
+        nodata: float | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise RasterError(f"{self.path}: no such file")
+        if self.path.stat().st_size == 0:
+            raise RasterError(f"{self.path} is empty (0 bytes)")
+        try:
+            with warnings.catch_warnings():  # a missing georeference is reported below as an error
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self.dataset = rasterio.open(self.path)
+        except RasterioIOError as err:
+            raise RasterError(
+                f"{self.path} is not a raster GDAL can read (corrupt or unsupported): {err}"
+            ) from err
+        try:
+            self._check()
+            self.indexes = resolve_bands(self.dataset.descriptions, needed, bands)
+        except GeoAdaptersError:
+            self.dataset.close()
+            raise
+        self.nodata = self.dataset.nodata if nodata is None else nodata
+
+    def _check(self) -> None:
+        src = self.dataset
+        if src.crs is None:
+            raise RasterError(
+                f"{self.path} has no CRS: it is not georeferenced, so its prediction could not be mapped"
+            )
+        kinds = {np.dtype(d).kind for d in src.dtypes}
+        if not kinds <= {"u", "i", "f"}:
+            raise RasterError(
+                f"{self.path} has bands of type {', '.join(src.dtypes)}; real-valued bands are needed"
+            )
+
+    @property
+    def height(self) -> int:
+        """Rows of the scene."""
+        return self.dataset.height
+
+    @property
+    def width(self) -> int:
+        """Columns of the scene."""
+        return self.dataset.width
+
+    def read(self, y: int, x: int, size: int, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The model's bands in a (size x size) window at row `y`, column `x`.
+
+        Windows reaching past the scene (only for scenes smaller than a tile) are padded by mirroring.
+
+        Args:
+            y: First row.
+            x: First column.
+            size: Tile side.
+            fill: Per-band value for nodata pixels.
+
+        Returns:
+            Raw values (bands, size, size) float32 and the mask (size, size) of pixels with data.
+        """
+        window = Window(x, y, min(size, self.width - x), min(size, self.height - y))
+        try:
+            raw = self.dataset.read(self.indexes, window=window, out_dtype="float32")
+        except RasterioIOError as err:
+            raise RasterError(f"{self.path}: reading rows {y}-{y + window.height} failed: {err}") from err
+        valid = np.isfinite(raw).all(axis=0)
+        if self.nodata is not None and not np.isnan(self.nodata):
+            valid &= (raw != np.float32(self.nodata)).all(axis=0)
+        raw = np.where(valid, raw, fill[:, None, None]).astype(np.float32, copy=False)
+        pad = ((0, 0), (0, size - raw.shape[1]), (0, size - raw.shape[2]))
+        if pad[1][1] or pad[2][1]:
+            raw = np.pad(raw, pad, mode="symmetric")
+            valid = np.pad(valid, pad[1:], constant_values=False)
+        return raw, valid
+
+    def close(self) -> None:
+        """Close the file."""
+        self.dataset.close()
+
+    def __enter__(self) -> "Scene":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

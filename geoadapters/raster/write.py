@@ -1,0 +1,133 @@
+"""Writing a prediction raster as a stream of row strips, published whole or not at all.
+
+Rows go into a temporary tiled GeoTIFF next to the destination; at the end it is converted into a
+Cloud-Optimised GeoTIFF (DEFLATE, internal tiles and overviews) and renamed into place. On any error
+the temporary files are removed and an existing destination is left untouched.
+"""
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.errors import RasterioIOError
+
+from geoadapters.errors import OutputExistsError, RasterError
+
+__all__ = ["PredictionWriter", "class_colormap"]
+
+_BLOCK = 512
+_CLASS_NODATA = 255
+# A qualitative palette (ColorBrewer Set1) for class maps.
+_PALETTE = [(228, 26, 28), (55, 126, 184), (77, 175, 74), (152, 78, 163), (255, 127, 0),
+            (255, 255, 51), (166, 86, 40), (247, 129, 191), (153, 153, 153)]  # fmt: skip
+
+
+def class_colormap(classes: int) -> dict[int, tuple[int, int, int, int]]:
+    """Colours of class values 0..classes-1 (black for class 0 of two-class maps, i.e. background)."""
+    if classes == 2:
+        return {0: (0, 0, 0, 255), 1: (*_PALETTE[0], 255)}
+    return {i: (*_PALETTE[i % len(_PALETTE)], 255) for i in range(classes)}
+
+
+class PredictionWriter:
+    """Class map (uint8, nodata 255), or class + probabilities (float32, nodata NaN), as a COG.
+
+    Args:
+        path: Destination file.
+        like: Open input dataset whose size, CRS and transform the output takes.
+        classes: Class names in value order.
+        probabilities: Also write one probability band per class (then every band is float32).
+        tags: Dataset metadata (model, adapter, ...), written as GDAL tags.
+        overwrite: Replace an existing destination.
+
+    Raises:
+        OutputExistsError: `path` exists and `overwrite` is False.
+        RasterError: The destination folder is not writable, or there are too many classes for uint8.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        like: rasterio.DatasetReader,
+        *,
+        classes: Sequence[str],
+        probabilities: bool = False,
+        tags: Mapping[str, str] | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise OutputExistsError(f"{self.path} exists; pass --overwrite (overwrite=True) to replace it")
+        if not probabilities and len(classes) > _CLASS_NODATA:
+            raise RasterError(f"{len(classes)} classes do not fit a uint8 class map; write --probabilities")
+        self.classes = list(classes)
+        self.probabilities = probabilities
+        self._partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial.tif")
+        self._cog = self.path.with_name(f".{self.path.name}.{os.getpid()}.cog.tif")
+        profile = {
+            "driver": "GTiff",
+            "width": like.width,
+            "height": like.height,
+            "count": 1 + len(classes) * probabilities,
+            "dtype": "float32" if probabilities else "uint8",
+            "nodata": float("nan") if probabilities else _CLASS_NODATA,
+            "crs": like.crs,
+            "transform": like.transform,
+            "tiled": True,
+            "blockxsize": _BLOCK,
+            "blockysize": _BLOCK,
+            "compress": "deflate",
+            "BIGTIFF": "IF_SAFER",
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.dataset = rasterio.open(self._partial, "w", **profile)
+        except (OSError, RasterioIOError) as err:
+            raise RasterError(f"cannot write into {self.path.parent}: {err}") from err
+        self.dataset.set_band_description(1, "class")
+        for i, name in enumerate(self.classes, start=2):
+            if probabilities:
+                self.dataset.set_band_description(i, f"probability of {name}")
+        if not probabilities:
+            self.dataset.write_colormap(1, class_colormap(len(classes)))
+        self.dataset.update_tags(classes=json.dumps(self.classes), **(tags or {}))
+
+    def write(self, row: int, logits: np.ndarray, valid: np.ndarray) -> None:
+        """Write scene rows starting at `row` from mean logits (classes, rows, width) and the data mask."""
+        window = rasterio.windows.Window(0, row, logits.shape[2], logits.shape[1])
+        labels = logits.argmax(axis=0)
+        if not self.probabilities:
+            self.dataset.write(np.where(valid, labels, _CLASS_NODATA).astype(np.uint8), 1, window=window)
+            return
+        shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=0, keepdims=True)
+        bands = np.concatenate([labels[None].astype(np.float32), probabilities.astype(np.float32)])
+        self.dataset.write(np.where(valid, bands, np.nan), window=window)
+
+    def __enter__(self) -> "PredictionWriter":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self.dataset.close()
+            if kind is None:
+                rasterio.shutil.copy(
+                    self._partial,
+                    self._cog,
+                    driver="COG",
+                    compress="DEFLATE",
+                    blocksize=_BLOCK,
+                    overview_resampling="NEAREST",
+                    BIGTIFF="IF_SAFER",
+                )
+                os.replace(self._cog, self.path)
+        finally:
+            self._partial.unlink(missing_ok=True)
+            self._cog.unlink(missing_ok=True)
