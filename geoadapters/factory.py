@@ -187,6 +187,8 @@ def load(
                 f"adapter {adapter} was made for {config.base.name}, not {base}; "
                 f"load it with geoadapters.load({config.base.name!r}, {str(adapter)!r})"
             )
-        model = build_model(config, checkpoint=checkpoint)
+        # a full fine-tune carries every encoder tensor: the base weights are not needed
+        full = config.method.name == "full"
+        model = build_model(config, checkpoint=None if full else checkpoint, pretrained=not full)
         model.load_adapter_state_dict(state)
     return model.eval().to(device or "cpu")

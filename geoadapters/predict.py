@@ -7,8 +7,9 @@ data are not computed. The output keeps the input's CRS and transform, and appea
 """
 
 import json
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,19 @@ class PredictReport:
     computed: int
     seconds: float
     runner: str
+
+
+def _batches(grid: TileGrid, size: int) -> Iterator[list[tuple[int, int, int, int]]]:
+    """(row index, column index, y, x) of the grid's tiles in raster order, `size` at a time."""
+    batch = []
+    for r, row in grid.row_tiles():
+        for c, (y, x) in enumerate(row):
+            batch.append((r, c, y, x))
+            if len(batch) == size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
 def default_output(source: str | Path, folder: str | Path | None = None) -> Path:
@@ -125,7 +139,6 @@ def predict_raster(
         except ValueError as err:
             raise RasterError(f"cannot tile {scene.path}: {err}") from err
         tags |= {"tile_size": str(tile), "overlap": str(overlap), "source_bands": json.dumps(scene.indexes)}
-        done = 0
         any_data = False
         with PredictionWriter(
             output,
@@ -135,25 +148,30 @@ def predict_raster(
             tags=tags,
             overwrite=overwrite,
         ) as writer:
-            strip = StripAccumulator(grid, len(config.classes))
+            cols = len(grid.cols)
+            in_flight = 1 + math.ceil((batch_size - 1) / cols)  # tile rows one batch can span
+            strip = StripAccumulator(grid, len(config.classes), in_flight)
             rows = grid.rows
-            for r, tiles in grid.row_tiles():
-                for start in range(0, len(tiles), batch_size):
-                    batch = tiles[start : start + batch_size]
-                    reads = [scene.read(y, x, tile, fill) for y, x in batch]
-                    with_data = [i for i, (_, valid) in enumerate(reads) if valid.any()]
-                    if with_data:
-                        logits = runner(np.stack([reads[i][0] for i in with_data]) * np.float32(factor))
-                        for k, i in enumerate(with_data):
-                            y, x = batch[i]
-                            strip.add(y, x, logits[k], grid.weights(r, (start + i)), reads[i][1])
-                        computed += len(with_data)
-                        any_data = True
-                    done += len(batch)
-                    if progress is not None:
-                        progress(done, len(grid))
-                until = rows[r + 1] if r + 1 < len(rows) else scene.height
-                writer.write(*strip.emit(until))
+            done = emitted = 0  # tiles run; tile rows whose finished scene rows are written
+            for batch in _batches(grid, batch_size):
+                reads = [scene.read(y, x, tile, fill) for _, _, y, x in batch]
+                with_data = [i for i, (_, valid) in enumerate(reads) if valid.any()]
+                if with_data:
+                    logits = runner(np.stack([reads[i][0] for i in with_data]) * np.float32(factor))
+                    for k, i in enumerate(with_data):
+                        r, c, y, x = batch[i]
+                        strip.add(y, x, logits[k], grid.weights(r, c), reads[i][1])
+                    computed += len(with_data)
+                    any_data = True
+                done += len(batch)
+                if progress is not None:
+                    progress(done, len(grid))
+                last_r, last_c, _, _ = batch[-1]
+                complete = last_r if last_c == cols - 1 else last_r - 1  # last tile row fully added
+                while emitted <= complete:
+                    until = rows[emitted + 1] if emitted + 1 < len(rows) else scene.height
+                    writer.write(*strip.emit(until))
+                    emitted += 1
             if not any_data:
                 raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
     return PredictReport(

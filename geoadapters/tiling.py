@@ -106,19 +106,23 @@ class TileGrid:
 
 
 class StripAccumulator:
-    """Weighted logits of one row of tiles, emitting the rows that no later tile can change.
+    """Weighted logits of the tile rows in progress, emitting the scene rows no later tile can change.
 
-    Memory is (classes + 2) x tile x width values: independent of the scene's height, and linear in its
-    width. Rows are finished in order, so the output is written as a stream.
+    Tiles are added in raster order; with `rows_in_flight` tile rows in progress at once (a batch of
+    tiles may span several), memory is (classes + 2) x (tile + (rows_in_flight - 1) x step) x width
+    values: independent of the scene's height, and linear in its width. Rows are finished in order,
+    so the output is written as a stream.
 
     Args:
         grid: The scene's tiles.
         classes: Number of logit channels.
+        rows_in_flight: Tile rows that can have tiles added before the first of them is emitted.
     """
 
-    def __init__(self, grid: TileGrid, classes: int) -> None:
+    def __init__(self, grid: TileGrid, classes: int, rows_in_flight: int = 1) -> None:
         self.grid = grid
-        rows = min(grid.tile, grid.height)
+        steps = np.diff(grid.rows)
+        rows = min(grid.height, grid.tile + (rows_in_flight - 1) * int(steps.max(initial=0)))
         self.logits = np.zeros((classes, rows, grid.width), np.float32)
         self.weight = np.zeros((rows, grid.width), np.float32)
         self.valid = np.zeros((rows, grid.width), bool)

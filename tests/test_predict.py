@@ -106,6 +106,20 @@ def test_one_tile_scene_equals_the_model_on_the_chip(tmp_path, model):
     np.testing.assert_array_equal(bands[0], expected.argmax(0))
 
 
+def test_batches_spanning_tile_rows_change_nothing(tmp_path, model):
+    scene = write_like(tmp_path / "narrow.tif", chip_pixels(Window(0, 0, 100, 300)))  # 2 tiles per row
+    outputs = []
+    for batch_size in (1, 3, 8):
+        target = tmp_path / f"b{batch_size}.tif"
+        out = predict_raster(
+            scene, target, TorchRunner(model), batch_size=batch_size, probabilities=True
+        ).output
+        with rasterio.open(out) as dst:
+            outputs.append(dst.read())
+    for other in outputs[1:]:
+        np.testing.assert_allclose(other, outputs[0], atol=1e-5)
+
+
 def test_nodata_and_nan_pixels_come_out_as_nodata(tmp_path, model):
     data = chip_pixels(Window(0, 0, 200, 150)).astype("float32")
     data[:, :20, :30] = 0  # the file's nodata value
