@@ -21,7 +21,7 @@ def _metadata(config: AdapterConfig) -> dict[str, object]:
         "library_name": "geoadapters",
         "license": provenance.get("license", "apache-2.0"),
         "base_model": config.base.repo_id,
-        "base_model_relation": "adapter",
+        "base_model_relation": "finetune" if config.method.name == "full" else "adapter",
         "pipeline_tag": "image-segmentation" if config.task == "segmentation" else "image-classification",
         "tags": [
             "geoadapters",

@@ -10,7 +10,6 @@ names it and the version of geoadapters that wrote the file.
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,14 +189,12 @@ class AdapterConfig:
     def write(self, path: str | Path) -> None:
         """Write ``geoadapter.json`` atomically (a temporary file renamed into place)."""
         path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.to_dict(), f, indent=2)
-                f.write("\n")
+            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
 
     def base_spec(self) -> BaseSpec:

@@ -6,6 +6,7 @@ PEFT's ``adapter_config.json`` so that PEFT users can load the LoRA weights too.
 """
 
 import dataclasses
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -57,6 +58,12 @@ def write_adapter(model: GeoModel, folder: str | Path, *, overwrite: bool = Fals
                 staging
             )
         (staging / CARD).write_text(render_card(config, state))
+        umask = os.umask(0)
+        os.umask(umask)
+        # mkdtemp and safetensors make private files; an adapter folder is for sharing
+        staging.chmod(0o777 & ~umask)
+        for file in staging.iterdir():
+            file.chmod(0o666 & ~umask)
         if folder.exists():
             previous = staging.with_suffix(".old")
             folder.rename(previous)
