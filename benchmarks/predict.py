@@ -31,13 +31,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 CHIP = ROOT / "tests" / "data" / "sen1floods11" / "Spain_7370579_S2Hand.tif"
-SEN1FLOODS11 = {  # the paper's Sen1Floods11 normalisation (seed-facts.md, section 2)
-    "bands": ["BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"],
-    "mean": [0.14130, 0.13796, 0.12354, 0.30903, 0.20450, 0.11912],
-    "std": [0.07406, 0.07370, 0.08692, 0.11799, 0.09772, 0.07660],
-    "scale": 0.0001,
-    "nodata": 0,
-}
+DEMO_ADAPTER = ROOT / "demo" / "examples" / "sen1floods11-demo"  # its input contract is the paper's
 
 
 def matmul_gflops(size: int = 4096, repeats: int = 3) -> float:
@@ -81,12 +75,11 @@ def make_adapter(model: str, folder: Path, tile: int, overlap: int, batch: int) 
         GFLOP of one tile's forward pass.
     """
     import geoadapters
-    from geoadapters.config import Inference
-    from geoadapters.specs import InputSpec
+    from geoadapters.config import AdapterConfig, Inference
 
     inference = Inference(tile_size=tile, overlap=overlap, batch_size=batch)
     classes = ["not water", "water"]
-    spec = InputSpec(**SEN1FLOODS11)
+    spec = AdapterConfig.read(DEMO_ADAPTER / "geoadapter.json").input
     net = geoadapters.create(
         model, "full", "linear", classes=classes, pretrained=False, input=spec, inference=inference
     )

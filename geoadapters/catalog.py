@@ -6,14 +6,12 @@ Revisions are "main" where no commit id of the official repository could be veri
 ``revision=`` to `geoadapters.models.create_backbone` to pin one.
 """
 
-import difflib
-
-from geoadapters.errors import UnknownNameError
+from geoadapters.registry import Registry
 from geoadapters.specs import BaseSpec, ClayArch, HubFile, InputSpec, PrithviArch, ResNetArch
 
 __all__ = ["get_base", "list_models", "register_base"]
 
-_BASES: dict[str, BaseSpec] = {}
+_BASES: Registry[BaseSpec] = Registry("base model", "Run 'geoadapters list' to see them all.")
 
 
 def register_base(spec: BaseSpec) -> BaseSpec:
@@ -22,10 +20,7 @@ def register_base(spec: BaseSpec) -> BaseSpec:
     Raises:
         ValueError: A base of that name is registered already.
     """
-    if spec.name in _BASES:
-        raise ValueError(f"a base model named {spec.name!r} is registered already")
-    _BASES[spec.name] = spec
-    return spec
+    return _BASES.register(spec.name, spec)
 
 
 def get_base(name: str) -> BaseSpec:
@@ -34,11 +29,7 @@ def get_base(name: str) -> BaseSpec:
     Raises:
         UnknownNameError: No base of that name; the message suggests close names.
     """
-    if name in _BASES:
-        return _BASES[name]
-    close = difflib.get_close_matches(name, list(_BASES), n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownNameError(f"no base model {name!r}.{hint} Run 'geoadapters list' to see them all.")
+    return _BASES.get(name)
 
 
 def list_models(family: str | None = None) -> list[str]:

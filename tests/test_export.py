@@ -8,39 +8,14 @@ from click.testing import CliRunner
 from peft.tuners.lora import LoraLayer
 from torch import nn
 
-import geoadapters
 from geoadapters.adapters.lora import QKVSplit
 from geoadapters.cli.export import export_command
-from geoadapters.config import Inference
 from geoadapters.errors import InputShapeError, OutputExistsError
 from geoadapters.export import example_raw, export_onnx, quantize_int8, read_onnx_config
 from geoadapters.models import create_backbone
 from geoadapters.runtime import OnnxRunner
-from tests.models.official import prithvi_checkpoint
-from tests.test_factory import S1F11, SMALL
-
-TILE = Inference(tile_size=64, overlap=16, batch_size=4)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("base") / "Prithvi_EO_V2_300M.pt"
-    prithvi_checkpoint(path, dim=64, depth=4)
-    return path
-
-
-def make(method, head, checkpoint, **settings):
-    """A small model whose adapter is away from its initialisation (LoRA B starts at zero)."""
-    torch.manual_seed(0)
-    model = geoadapters.create(
-        "prithvi-300", method, head, classes=["not water", "water"], checkpoint=checkpoint, input=S1F11,
-        inference=TILE, name=f"sen1floods11-{method}", **(SMALL | settings),
-    )  # fmt: skip
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(torch.randn_like(p) * 0.05)
-    return model.eval()
+from tests.conftest import SMALL
+from tests.conftest import perturbed_model as make
 
 
 def torch_logits(model, raw):

@@ -14,31 +14,11 @@ from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError, OutputExistsError
 from geoadapters.hub import upload_folder
 from geoadapters.models import create_backbone
-from geoadapters.specs import InputSpec
-from tests.conftest import DATA
-from tests.models.official import prithvi_checkpoint
+from tests.conftest import DATA, S1F11, SMALL
 
-SMALL = {"depth": 4, "embed_dim": 64, "num_heads": 4}
-# Sen1Floods11 statistics of the paper's datamodule (seed-facts.md, section 2), in reflectance.
-S1F11 = InputSpec(
-    bands=("BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"),
-    mean=(0.14130, 0.13796, 0.12354, 0.30903, 0.20450, 0.11912),
-    std=(0.07406, 0.07370, 0.08692, 0.11799, 0.09772, 0.07660),
-    units="reflectance",
-    scale=0.0001,
-    nodata=0,
-    gsd=10,
-)
 CLASSES = ["not water", "water"]
 METHODS = ["lora", "vpt", "vit_adapter", "linear_probe", "full"]
 HEADS = ["linear", "fcn", "upernet", "unet"]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("base") / "Prithvi_EO_V2_300M.pt"
-    prithvi_checkpoint(path, dim=64, depth=4)
-    return path
 
 
 @pytest.fixture(scope="module")

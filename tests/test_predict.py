@@ -10,36 +10,15 @@ from rasterio.windows import Window
 
 import geoadapters
 from geoadapters.cli.main import main
-from geoadapters.config import Inference
 from geoadapters.errors import AdapterError, BandError, OutputExistsError, RasterError
 from geoadapters.predict import predict_raster
 from geoadapters.runtime import TorchRunner
-from tests.conftest import DATA, HLS_CHIP
-from tests.models.official import prithvi_checkpoint
-from tests.test_factory import S1F11, SMALL
-
-S2_CHIP = DATA / "sen1floods11" / "Spain_7370579_S2Hand.tif"
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("base") / "Prithvi_EO_V2_300M.pt"
-    prithvi_checkpoint(path, dim=64, depth=4)
-    return path
+from tests.conftest import HLS_CHIP, S2_CHIP, SMALL, perturbed_model
 
 
 @pytest.fixture(scope="module")
 def model(checkpoint):
-    torch.manual_seed(0)
-    model = geoadapters.create(
-        "prithvi-300", "lora", "linear", classes=["not water", "water"], checkpoint=checkpoint, input=S1F11,
-        inference=Inference(tile_size=64, overlap=16, batch_size=4), name="sen1floods11-lora", **SMALL,
-    )  # fmt: skip
-    with torch.no_grad():  # move the adapter away from its initialisation (LoRA B starts at zero)
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(torch.randn_like(p) * 0.05)
-    return model.eval()
+    return perturbed_model("lora", "linear", checkpoint)
 
 
 @pytest.fixture(scope="module")

@@ -12,23 +12,15 @@ from geoadapters.errors import CheckpointError, GeoAdaptersError, InputShapeErro
 from geoadapters.export import export_onnx
 from geoadapters.runtime import OnnxRunner, TorchRunner, make_runner, resolve_device
 from tests.conftest import DATA
-from tests.models.official import prithvi_checkpoint
-from tests.test_export import make
+from tests.conftest import perturbed_model as make
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="there is a CUDA device")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("base") / "Prithvi_EO_V2_300M.pt"
-    prithvi_checkpoint(path, dim=64, depth=2)
-    return path
-
-
-@pytest.fixture(scope="module")
 def model(checkpoint):
-    return make("lora", "linear", checkpoint, depth=2)
+    return make("lora", "linear", checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +112,7 @@ def test_make_runner_picks_the_runtime(model, onnx_path, chip):
 
 def test_make_runner_exports_and_quantises_a_model_on_request(checkpoint, chip):
     # a multi-label head: its classifier is a Gemm, which the quantiser rewrites as a MatMul
-    model = make("lora", "classification", checkpoint, depth=2)
+    model = make("lora", "classification", checkpoint)
     runner = make_runner(model, runtime="onnx", precision="int8")
     assert runner.description == f"onnxruntime {runner.session.get_providers()[0]} int8"
     expected = TorchRunner(model, "cpu")(chip)

@@ -1,13 +1,13 @@
 """`Method`: what a parameter-efficient method is to the rest of the package, and their registry."""
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor, nn
 
-from geoadapters.errors import AdapterError, UnknownNameError
+from geoadapters.errors import AdapterError
+from geoadapters.registry import Registry
 from geoadapters.settings import Settings
 
 __all__ = ["Method", "check_tensors", "get_method", "list_methods", "owned_state", "register_method"]
@@ -69,7 +69,7 @@ def check_tensors(expected: Mapping[str, Tensor], given: Mapping[str, Tensor], w
         raise AdapterError(f"the {what} weights do not fit this model; " + "; ".join(problems))
 
 
-_METHODS: dict[str, Method] = {}
+_METHODS: Registry[Method] = Registry("adapter method")
 
 
 def register_method(method: Method) -> Method:
@@ -78,10 +78,7 @@ def register_method(method: Method) -> Method:
     Raises:
         ValueError: A method of that name is registered already.
     """
-    if method.name in _METHODS:
-        raise ValueError(f"a method named {method.name!r} is registered already")
-    _METHODS[method.name] = method
-    return method
+    return _METHODS.register(method.name, method)
 
 
 def get_method(name: str) -> Method:
@@ -90,13 +87,9 @@ def get_method(name: str) -> Method:
     Raises:
         UnknownNameError: No such method; the message suggests close names.
     """
-    if name in _METHODS:
-        return _METHODS[name]
-    close = difflib.get_close_matches(name, list(_METHODS), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise UnknownNameError(f"no adapter method {name!r}.{hint} Methods: {', '.join(_METHODS)}.")
+    return _METHODS.get(name)
 
 
 def list_methods() -> list[str]:
     """Names of the registered methods."""
-    return list(_METHODS)
+    return _METHODS.names()

@@ -5,11 +5,10 @@ Marti-Escofet et al. 2025 (arXiv 2504.17397): `LinearDecoder` in every PEFT run;
 data without torch, so adapter configs can be read and validated without building a model.
 """
 
-import difflib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from geoadapters.errors import UnknownNameError
+from geoadapters.registry import Registry
 from geoadapters.settings import Settings
 
 __all__ = [
@@ -164,15 +163,14 @@ class ClassificationSettings(HeadSettings):
         _check_index("layer", self.layer)
 
 
-_HEADS: dict[str, type[HeadSettings]] = {
-    settings.name: settings
-    for settings in (LinearSettings, FCNSettings, UPerNetSettings, UNetSettings, ClassificationSettings)
-}
+_HEADS: Registry[type[HeadSettings]] = Registry("head")
+for _settings in (LinearSettings, FCNSettings, UPerNetSettings, UNetSettings, ClassificationSettings):
+    _HEADS.register(_settings.name, _settings)
 
 
 def list_heads() -> list[str]:
     """Names of the registered heads."""
-    return list(_HEADS)
+    return _HEADS.names()
 
 
 def head_settings(name: str, **settings: Any) -> HeadSettings:
@@ -187,8 +185,4 @@ def head_settings(name: str, **settings: Any) -> HeadSettings:
         >>> head_settings("upernet").to_dict()
         {'channels': 256, 'pool_scales': [1, 2, 3, 6], 'layers': None}
     """
-    if name not in _HEADS:
-        close = difflib.get_close_matches(name, list(_HEADS), n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownNameError(f"no head {name!r}.{hint} The heads are {', '.join(_HEADS)}.")
-    return _HEADS[name].from_dict(settings)
+    return _HEADS.get(name).from_dict(settings)
