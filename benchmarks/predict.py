@@ -194,8 +194,7 @@ def main() -> None:
     onnx_path = work / "model.onnx"
     exported = export_onnx(geoadapters.load(args.model, adapter), onnx_path)
     int8_path = work / "model.int8.onnx"
-    if args.int8:
-        quantize_int8(onnx_path, int8_path)
+    quantized = quantize_int8(onnx_path, int8_path) if args.int8 else None
 
     rows = []
     for label, scene in scenes.items():
@@ -224,6 +223,8 @@ def main() -> None:
     print(f"\nmodel {args.model}, {setup}")
     print(f"fp32 matmul roofline: {roofline:.0f} GFLOP/s; model: {gflop:.1f} GFLOP per tile")
     print(f"ONNX export: {exported.exporter}, max |logit - torch| = {exported.max_abs_diff:.2e}")
+    if quantized is not None:
+        print(f"int8: pixel agreement with fp32 {quantized.agreement:.2%} (random weights and inputs)")
     print(f"scenes: small {args.scene} x {args.scene} px, 16x {4 * args.scene} x {4 * args.scene} px\n")
     print("| scene | runtime | tiles | seconds | tiles/s | GFLOP/s | of roofline | peak MB |")
     print("|---|---|---|---|---|---|---|---|")
