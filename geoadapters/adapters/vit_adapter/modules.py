@@ -177,7 +177,27 @@ class ConvFFN(nn.Module):
         return self.fc2(self.act(self.dwconv(self.fc1(x), shapes)))
 
 
-class Injector(nn.Module):
+class _NormedCrossAttention(nn.Module):
+    """Deformable attention from normalised queries to normalised features (injector and extractor)."""
+
+    def __init__(self, dim: int, levels: int, num_heads: int, n_points: int, deform_ratio: float) -> None:
+        super().__init__()
+        self.query_norm = nn.LayerNorm(dim)
+        self.feat_norm = nn.LayerNorm(dim)
+        self.attn = MSDeformAttn(dim, levels, num_heads, n_points, deform_ratio)
+
+    def attend(self, query: Tensor, feat: Tensor, inputs: DeformInputs) -> Tensor:
+        """The attention output of `query` over `feat`, laid out as `inputs` says."""
+        return self.attn(
+            self.query_norm(query),
+            inputs.reference_points,
+            self.feat_norm(feat),
+            inputs.spatial_shapes,
+            inputs.level_start_index,
+        )
+
+
+class Injector(_NormedCrossAttention):
     """Spatial prior -> ViT: ViT tokens attend to the prior's three maps; the result is scaled by gamma.
 
     Args:
@@ -191,25 +211,15 @@ class Injector(nn.Module):
     def __init__(
         self, dim: int, num_heads: int, n_points: int, deform_ratio: float, init_values: float
     ) -> None:
-        super().__init__()
-        self.query_norm = nn.LayerNorm(dim)
-        self.feat_norm = nn.LayerNorm(dim)
-        self.attn = MSDeformAttn(dim, len(SPM_STRIDES), num_heads, n_points, deform_ratio)
+        super().__init__(dim, len(SPM_STRIDES), num_heads, n_points, deform_ratio)
         self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
 
     def forward(self, query: Tensor, feat: Tensor, inputs: DeformInputs) -> Tensor:
         """ViT tokens (B, L, D) updated from the prior's tokens `feat`."""
-        attn = self.attn(
-            self.query_norm(query),
-            inputs.reference_points,
-            self.feat_norm(feat),
-            inputs.spatial_shapes,
-            inputs.level_start_index,
-        )
-        return query + self.gamma * attn
+        return query + self.gamma * self.attend(query, feat, inputs)
 
 
-class Extractor(nn.Module):
+class Extractor(_NormedCrossAttention):
     """ViT -> spatial prior: the prior's tokens attend to the ViT tokens, optionally followed by a ConvFFN.
 
     Args:
@@ -232,10 +242,7 @@ class Extractor(nn.Module):
         cffn_ratio: float,
         drop_path: float,
     ) -> None:
-        super().__init__()
-        self.query_norm = nn.LayerNorm(dim)
-        self.feat_norm = nn.LayerNorm(dim)
-        self.attn = MSDeformAttn(dim, 1, num_heads, n_points, deform_ratio)
+        super().__init__(dim, 1, num_heads, n_points, deform_ratio)
         self.with_cffn = with_cffn
         if with_cffn:
             self.ffn = ConvFFN(dim, int(dim * cffn_ratio))
@@ -244,14 +251,7 @@ class Extractor(nn.Module):
 
     def forward(self, query: Tensor, feat: Tensor, inputs: DeformInputs) -> Tensor:
         """Prior tokens (B, Lc, D) updated from the ViT tokens `feat`."""
-        attn = self.attn(
-            self.query_norm(query),
-            inputs.reference_points,
-            self.feat_norm(feat),
-            inputs.spatial_shapes,
-            inputs.level_start_index,
-        )
-        query = query + attn
+        query = query + self.attend(query, feat, inputs)
         if self.with_cffn:
             query = query + self.drop_path(self.ffn(self.ffn_norm(query), inputs.query_shapes))
         return query
