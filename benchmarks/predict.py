@@ -102,8 +102,8 @@ def peak_memory_mb() -> float:
 def child(args: argparse.Namespace) -> None:
     """One prediction in this process; prints seconds (model loading excluded), tiles and peak memory."""
     import geoadapters
-    from geoadapters.predict import predict_raster
-    from geoadapters.runtime import OnnxRunner, TorchRunner
+    from geoadapters.inference.predict import predict_raster
+    from geoadapters.inference.runners import OnnxRunner, TorchRunner
 
     if args.mode == "onnx":
         runner = OnnxRunner(args.onnx)
@@ -189,7 +189,7 @@ def main() -> None:
         scenes["16x"] = make_scene(work / "large.tif", 4 * args.scene)
 
     import geoadapters
-    from geoadapters.export import export_onnx, quantize_int8
+    from geoadapters.inference.onnx import export_onnx, quantize_int8
 
     onnx_path = work / "model.onnx"
     exported = export_onnx(geoadapters.load(args.model, adapter), onnx_path)

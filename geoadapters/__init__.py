@@ -5,16 +5,25 @@ is first used.
 """
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoadapters.catalog import get_base, list_models, register_base
 from geoadapters.errors import GeoAdaptersError
+from geoadapters.specs import InputSpec
+
+if TYPE_CHECKING:
+    from geoadapters.factory import create, load
+    from geoadapters.geomodel import GeoModel
+    from geoadapters.inference.predict import predict_raster
+    from geoadapters.methods.adapt import add_adapter
+    from geoadapters.models.build import create_backbone
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GeoAdaptersError",
     "GeoModel",
+    "InputSpec",
     "__version__",
     "add_adapter",
     "create",
@@ -22,16 +31,18 @@ __all__ = [
     "get_base",
     "list_models",
     "load",
+    "predict_raster",
     "register_base",
 ]
 
 # Public names whose modules import torch: resolved on first access.
 _LAZY = {
-    "GeoModel": "geoadapters.model",
-    "add_adapter": "geoadapters.adapters",
+    "GeoModel": "geoadapters.geomodel",
+    "add_adapter": "geoadapters.methods.adapt",
     "create": "geoadapters.factory",
-    "create_backbone": "geoadapters.models",
+    "create_backbone": "geoadapters.models.build",
     "load": "geoadapters.factory",
+    "predict_raster": "geoadapters.inference.predict",
 }
 
 

@@ -1,12 +1,12 @@
 """The catalog of base models: a registry of `BaseSpec` entries and the official models in it.
 
 Short names map to the official Hub repositories. Hyper-parameters and files follow TerraTorch's
-`prithvi_cfgs` (terratorch-facts.md, section a), Clay v1 base and torchgeo's DeCUR weights.
+``prithvi_cfgs`` (terratorch/models/backbones/prithvi_vit.py), Clay v1 base and torchgeo's DeCUR weights.
 Revisions are "main" where no commit id of the official repository could be verified; pass
 ``revision=`` to `geoadapters.models.create_backbone` to pin one.
 """
 
-from geoadapters.registry import Registry
+from geoadapters._registry import Registry
 from geoadapters.specs import BaseSpec, ClayArch, HubFile, InputSpec, PrithviArch, ResNetArch
 
 __all__ = ["get_base", "list_models", "register_base"]
@@ -65,8 +65,6 @@ def _prithvi(name: str, repo: str, filename: str, arch: PrithviArch, *, v1: bool
             arch=arch,
             weights=HubFile(f"ibm-nasa-geospatial/{repo}", filename),
             input=_HLS_V1 if v1 else _HLS_V2,
-            pretrain_frames=3 if v1 else 4,
-            checkpoint_format="prithvi",
             description=f"{repo}: {arch.embed_dim}-d, {arch.depth} blocks, "
             f"{arch.patch_size}px patches" + (", time + location encoders" if arch.coords_encoding else ""),
             paper=_PRITHVI_PAPER_V1 if v1 else _PRITHVI_PAPER_V2,
@@ -145,7 +143,6 @@ register_base(
             std=(1809, 1757, 1888, 1870, 1732, 1697, 1742, 1648, 1470, 1379),
             units="Sentinel-2 L2A reflectance x 10000",
         ),
-        checkpoint_format="clay-lightning",
         description="Clay v1 base: 768-d, 12 layers, 8px patches generated from band wavelengths",
         paper="Clay Foundation Model v1 (made-with-clay.github.io)",
         license="apache-2.0",
@@ -172,7 +169,6 @@ register_base(
             std=(10000.0,) * 13,
             units="Sentinel-2 L1C reflectance x 10000",
         ),
-        checkpoint_format="timm",
         description="DeCUR ResNet-50 for 13 Sentinel-2 bands (SSL4EO-S12)",
         paper="Wang et al. 2023, DeCUR, arXiv 2309.05300",
         license="",  # not stated on the weights' Hub page we could read

@@ -9,18 +9,19 @@ names it and the version of geoadapters that wrote the file.
 
 import dataclasses
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from geoadapters._serde import Settings
 from geoadapters.catalog import get_base
 from geoadapters.errors import AdapterError
-from geoadapters.settings import Settings
+from geoadapters.heads.settings import HeadSettings, head_settings
+from geoadapters.methods.settings import MethodSettings, method_settings
 from geoadapters.specs import BaseSpec, InputSpec
 
-__all__ = ["FORMAT_VERSION", "AdapterConfig", "BaseRef", "Component", "Inference"]
+__all__ = ["FORMAT_VERSION", "AdapterConfig", "BaseRef", "Inference"]
 
 FORMAT_VERSION = 1
 
@@ -56,14 +57,6 @@ class BaseRef(Settings):
 
 
 @dataclass(frozen=True)
-class Component(Settings):
-    """A method or head: its registry name and its settings."""
-
-    name: str
-    settings: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Inference(Settings):
     """How to run the adapter over scenes.
 
@@ -82,8 +75,21 @@ class Inference(Settings):
             raise ValueError(
                 f"tile_size and batch_size must be positive, got {self.tile_size}, {self.batch_size}"
             )
-        if not 0 <= self.overlap < self.tile_size:
-            raise ValueError(f"overlap must be in [0, tile_size), got {self.overlap}")
+        if not 0 <= self.overlap <= self.tile_size // 2:
+            raise ValueError(
+                f"overlap must be between 0 and half the tile size ({self.tile_size // 2}), "
+                f"got {self.overlap}"
+            )
+
+
+def _component(data: Any, what: str) -> dict[str, Any]:
+    """``{"name": ..., "settings": {...}}`` of a method or head as keyword arguments of its settings."""
+    if not isinstance(data, Mapping) or set(data) - {"name", "settings"} or "name" not in data:
+        raise ValueError(f"{what} must be an object with a name and settings, got {data!r}")
+    settings = data.get("settings", {})
+    if not isinstance(settings, Mapping):
+        raise ValueError(f"{what} settings must be an object, got {settings!r}")
+    return {"name": data["name"], **settings}
 
 
 @dataclass(frozen=True)
@@ -92,9 +98,8 @@ class AdapterConfig:
 
     Attributes:
         base: The base model and weights.
-        method: Adapter method and settings.
-        head: Task head and settings.
-        task: ``segmentation`` (per-pixel classes) or ``multilabel`` (classes per image).
+        method: Adapter method and its settings (validated when the file is read).
+        head: Task head and its settings (validated when the file is read).
         classes: Class names, in output order.
         input: Bands, scaling, normalisation, nodata and GSD of the input.
         inference: Tiling for scenes.
@@ -105,9 +110,8 @@ class AdapterConfig:
     """
 
     base: BaseRef
-    method: Component
-    head: Component
-    task: str
+    method: MethodSettings
+    head: HeadSettings
     classes: tuple[str, ...]
     input: InputSpec
     inference: Inference = field(default_factory=Inference)
@@ -117,16 +121,22 @@ class AdapterConfig:
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        if self.task not in ("segmentation", "multilabel"):
-            raise ValueError(f"task must be segmentation or multilabel, got {self.task!r}")
         if len(self.classes) < 1:
             raise ValueError("an adapter needs at least one class")
+
+    @property
+    def task(self) -> str:
+        """``segmentation`` (per-pixel classes) or ``multilabel`` (classes per image), from the head."""
+        return self.head.task
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; nested settings as written in ``geoadapter.json``."""
         out: dict[str, Any] = {"format_version": self.format_version, "name": self.name}
-        for key in ("base", "method", "head", "input", "inference"):
-            out[key] = getattr(self, key).to_dict()
+        out["base"] = self.base.to_dict()
+        out["method"] = {"name": self.method.name, "settings": self.method.to_dict()}
+        out["head"] = {"name": self.head.name, "settings": self.head.to_dict()}
+        out["input"] = self.input.to_dict()
+        out["inference"] = self.inference.to_dict()
         out |= {"task": self.task, "classes": list(self.classes)}
         out |= {"metrics": dict(self.metrics), "provenance": dict(self.provenance)}
         return out
@@ -146,14 +156,16 @@ class AdapterConfig:
                 f"this geoadapters reads versions up to {FORMAT_VERSION}: upgrade geoadapters"
             )
         try:
-            unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+            unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)} - {"task"})
             if unknown:
                 raise TypeError(f"unknown key(s) {', '.join(unknown)}")
+            head = head_settings(**_component(data["head"], "head"))
+            if data.get("task", head.task) != head.task:
+                raise ValueError(f"task {data['task']!r} does not match the {head.name} head ({head.task})")
             return cls(
                 base=BaseRef.from_dict(data["base"]),
-                method=Component.from_dict(data["method"]),
-                head=Component.from_dict(data["head"]),
-                task=data["task"],
+                method=method_settings(**_component(data["method"], "method")),
+                head=head,
                 classes=tuple(data["classes"]),
                 input=InputSpec.from_dict(data["input"]),
                 inference=Inference.from_dict(data.get("inference", {})),
@@ -162,7 +174,7 @@ class AdapterConfig:
                 provenance=data.get("provenance", {}),
                 format_version=version,
             )
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, LookupError) as err:
             detail = f"missing key {err}" if isinstance(err, KeyError) else str(err)
             raise AdapterError(
                 f"geoadapter.json (written by geoadapters {writer}) is invalid: {detail}"
@@ -186,16 +198,9 @@ class AdapterConfig:
             raise AdapterError(f"{path} holds a JSON {type(data).__name__}, not an object")
         return cls.from_dict(data)
 
-    def write(self, path: str | Path) -> None:
-        """Write ``geoadapter.json`` atomically (a temporary file renamed into place)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+    def to_json(self) -> str:
+        """The text of ``geoadapter.json``."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def base_spec(self) -> BaseSpec:
         """The catalog entry of the base with this adapter's overrides, bands and weights revision."""

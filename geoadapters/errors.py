@@ -9,9 +9,11 @@ __all__ = [
     "AdapterError",
     "BandError",
     "CheckpointError",
+    "DeviceError",
     "GeoAdaptersError",
     "GeoAdaptersWarning",
     "InputShapeError",
+    "MissingDependencyError",
     "NewBandWarning",
     "OutputExistsError",
     "RasterError",
@@ -54,6 +56,23 @@ class RasterError(GeoAdaptersError, ValueError):
 
 class OutputExistsError(GeoAdaptersError, FileExistsError):
     """An output path that exists already, without permission to overwrite it."""
+
+
+class MissingDependencyError(GeoAdaptersError, ImportError):
+    """An optional dependency that a feature needs is not installed; the message names the extra.
+
+    Args:
+        feature: What needs it ("LoRA", "ONNX export").
+        extra: The pip extra of geoadapters that installs it.
+    """
+
+    def __init__(self, feature: str, extra: str) -> None:
+        super().__init__(f"{feature} needs the {extra!r} extra: pip install 'geoadapters[{extra}]'")
+        self.extra = extra
+
+
+class DeviceError(GeoAdaptersError, RuntimeError):
+    """A device, precision or runtime that is unknown or that this machine does not have."""
 
 
 class GeoAdaptersWarning(UserWarning):

@@ -1,40 +1,28 @@
 """`create` builds a new adapted model to train; `load` returns a ready one from an adapter reference.
 
-Adapter references: a local folder; a Hub id ``org/repo`` with an optional ``@revision``; or a short
-name ``<dataset>-<method>`` (``burn_scars-lora``), scoped by its base and looked up as the Hub
-repository ``<org>/<base>-<dataset>-<method>``. The organisation is ``geoadapters`` unless the
-``GEOADAPTERS_ORG`` environment variable names another.
+Adapter references are resolved by `geoadapters.hub.refs`: a folder, ``org/repo[@revision]``, or a
+short name ``<dataset>-<method>`` scoped by its base.
 """
 
-import dataclasses
-import os
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from geoadapters.adapters import add_adapter, get_method
 from geoadapters.catalog import get_base
-from geoadapters.config import AdapterConfig, BaseRef, Component, Inference
+from geoadapters.config import AdapterConfig, BaseRef, Inference
 from geoadapters.errors import AdapterError
-from geoadapters.folder import CARD, CONFIG, PEFT_CONFIG, WEIGHTS, read_adapter
-from geoadapters.heads import build_head, head_settings
-from geoadapters.hub import download_files
-from geoadapters.model import GeoModel
-from geoadapters.models import create_backbone
+from geoadapters.geomodel import GeoModel
+from geoadapters.heads.build import build_head
+from geoadapters.heads.settings import head_settings
+from geoadapters.hub.folder import read_config, read_tensors
+from geoadapters.hub.refs import resolve_adapter
+from geoadapters.methods.adapt import add_adapter
+from geoadapters.methods.settings import method_settings
+from geoadapters.models.build import create_backbone
 from geoadapters.specs import InputSpec
 
-__all__ = ["adapter_org", "build_model", "create", "load", "resolve_adapter"]
-
-_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-_SHORT_NAME = re.compile(r"^[\w.]+-[a-z_]+$")
-
-
-def adapter_org() -> str:
-    """Hub organisation that short adapter names resolve in."""
-    return os.environ.get("GEOADAPTERS_ORG") or "geoadapters"
+__all__ = ["build_model", "create", "load"]
 
 
 def build_model(
@@ -49,8 +37,8 @@ def build_model(
         bands=config.input.bands,
         **config.base.overrides,
     )
-    encoder = add_adapter(encoder, config.method.name, **config.method.settings)
-    head = build_head(config.head.name, encoder, len(config.classes), **config.head.settings)
+    encoder = add_adapter(encoder, config.method.name, **config.method.to_dict())
+    head = build_head(config.head.name, encoder, len(config.classes), **config.head.to_dict())
     return GeoModel(encoder, head, config)
 
 
@@ -94,8 +82,8 @@ def create(
         classes = [f"class {i}" for i in range(num_classes)]
     elif num_classes is not None and num_classes != len(classes):
         raise TypeError(f"num_classes={num_classes} but {len(classes)} class names")
-    method_fields = set(get_method(method).settings.field_names())
-    head_fields = {f.name for f in dataclasses.fields(head_settings(head))}
+    method_fields = set(method_settings(method).field_names())
+    head_fields = set(head_settings(head).field_names())
     both = sorted(method_fields & head_fields & set(settings))
     if both:
         raise TypeError(
@@ -114,9 +102,8 @@ def create(
     head_module = build_head(head, encoder, len(classes), **head_kw)
     config = AdapterConfig(
         base=BaseRef.from_spec(spec),
-        method=Component(method, get_method(method).settings.from_dict(method_kw).to_dict()),
-        head=Component(head, head_settings(head, **head_kw).to_dict()),
-        task=head_module.task,
+        method=method_settings(method, **method_kw),
+        head=head_settings(head, **head_kw),
         classes=tuple(classes),
         input=input or spec.input,
         inference=inference or Inference(),
@@ -125,44 +112,21 @@ def create(
     return GeoModel(encoder, head_module, config)
 
 
-def resolve_adapter(reference: str | Path, base: str, *, revision: str | None = None) -> Path:
-    """Local folder of an adapter reference, downloading it from the Hub when it is not local.
-
-    Raises:
-        AdapterError: The reference is neither a folder, a Hub id nor a short name.
-        WeightsNotFoundError: The Hub repository, revision or a file cannot be found or fetched.
-    """
-    path = Path(reference).expanduser()
-    if path.is_dir():
-        return path
-    text = str(reference)
-    repo_id, _, pinned = text.partition("@")
-    if _SHORT_NAME.match(repo_id):
-        repo_id = f"{adapter_org()}/{base}-{repo_id}"
-    elif not _HUB_ID.match(repo_id):
-        raise AdapterError(
-            f"{text!r} is no adapter folder, Hub id (org/name[@revision]) or short name (<dataset>-<method>)"
-        )
-    files = download_files(
-        repo_id, [CONFIG, WEIGHTS], revision=revision or pinned or None, optional=[CARD, PEFT_CONFIG]
-    )
-    return files[CONFIG].parent
-
-
 def load(
     base: str,
-    adapter: str | Path | None = None,
+    adapter: str | Path,
     *,
     revision: str | None = None,
     device: str | torch.device | None = None,
     checkpoint: str | Path | None = None,
-) -> nn.Module:
+) -> GeoModel:
     """A ready model: base encoder + adapter + head, in eval mode, knowing its input contract.
+
+    The base encoder alone comes from `geoadapters.create_backbone`.
 
     Args:
         base: Catalog name of the base model (``prithvi-300``).
-        adapter: Adapter reference (folder, ``org/repo[@revision]``, or ``<dataset>-<method>``);
-            None returns the base encoder alone.
+        adapter: Adapter reference: folder, ``org/repo[@revision]``, or ``<dataset>-<method>``.
         revision: Hub revision of the adapter (overrides an ``@revision`` in the reference).
         device: Where to put the model (default CPU).
         checkpoint: Local copy of the official base checkpoint, for offline use.
@@ -177,18 +141,16 @@ def load(
         ('BLUE', 'GREEN', 'RED', 'NIR_NARROW', 'SWIR_1', 'SWIR_2')
     """
     get_base(base)
-    if adapter is None:
-        model: nn.Module = create_backbone(base, checkpoint)
-    else:
-        folder = resolve_adapter(adapter, base, revision=revision)
-        config, state = read_adapter(folder)
-        if config.base.name != base:
-            raise AdapterError(
-                f"adapter {adapter} was made for {config.base.name}, not {base}; "
-                f"load it with geoadapters.load({config.base.name!r}, {str(adapter)!r})"
-            )
-        # a full fine-tune carries every encoder tensor: the base weights are not needed
-        full = config.method.name == "full"
-        model = build_model(config, checkpoint=None if full else checkpoint, pretrained=not full)
-        model.load_adapter_state_dict(state)
+    folder = resolve_adapter(adapter, base, revision=revision)
+    config = read_config(folder)
+    if config.base.name != base:
+        raise AdapterError(
+            f"adapter {adapter} was made for {config.base.name}, not {base}; "
+            f"load it with geoadapters.load({config.base.name!r}, {str(adapter)!r})"
+        )
+    state = read_tensors(folder)
+    # an adapter that replaces every base weight needs no official weights
+    full = config.method.carries_base_weights
+    model = build_model(config, checkpoint=None if full else checkpoint, pretrained=not full)
+    model.load_adapter_state_dict(state)
     return model.eval().to(device or "cpu")

@@ -1,15 +1,15 @@
 """What a base model is, as data: architecture, weights on the Hub, and its input contract.
 
 Plain frozen dataclasses (no torch), so the catalog, the CLI listing and adapter configs can use them
-without importing model code. `geoadapters.models` turns a `BaseSpec` into a module.
+without importing model code. `geoadapters.models` turns a `BaseSpec` into an `Encoder` of its family.
 """
 
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from geoadapters._serde import Settings
 from geoadapters.bands import canonical_bands
-from geoadapters.settings import Settings
 
 __all__ = ["Arch", "BaseSpec", "ClayArch", "HubFile", "InputSpec", "PrithviArch", "ResNetArch"]
 
@@ -27,11 +27,6 @@ class HubFile:
     repo_id: str
     filename: str
     revision: str = "main"
-
-    @property
-    def url(self) -> str:
-        """Web address of the file at this revision."""
-        return f"https://huggingface.co/{self.repo_id}/resolve/{self.revision}/{self.filename}"
 
 
 @dataclass(frozen=True)
@@ -167,8 +162,6 @@ class BaseSpec:
         arch: Architecture hyper-parameters.
         weights: Official checkpoint on the Hub.
         input: Pretraining bands and normalisation.
-        pretrain_frames: Frames per sample in pretraining (documentation; models build for 1).
-        checkpoint_format: How the official file is laid out ("prithvi", "clay-lightning", "timm").
         description: One line for listings.
         paper: Paper the weights come from.
         license: Licence of the weights.
@@ -178,8 +171,6 @@ class BaseSpec:
     arch: Arch
     weights: HubFile
     input: InputSpec
-    pretrain_frames: int = 1
-    checkpoint_format: str = "prithvi"
     description: str = ""
     paper: str = ""
     license: str = ""

@@ -8,11 +8,11 @@ from peft import PeftModel
 from rasterio.windows import Window
 
 import geoadapters
-from geoadapters.adapters.lora import QKVSplit
 from geoadapters.bands import band_indices
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError, OutputExistsError
-from geoadapters.hub import upload_folder
+from geoadapters.hub.client import upload_folder
+from geoadapters.methods.lora import QKVSplit
 from geoadapters.models import create_backbone
 from tests.conftest import DATA, S1F11, SMALL
 
@@ -97,7 +97,7 @@ def test_adapter_files_hold_only_the_adapter(tmp_path, checkpoint):
         and "base_model_relation: adapter" in card
     )
     config = AdapterConfig.read(folder / "geoadapter.json")
-    assert config.base.overrides == SMALL and config.input == S1F11 and config.method.settings["r"] == 16
+    assert config.base.overrides == SMALL and config.input == S1F11 and config.method.r == 16
 
 
 def test_lora_folder_loads_with_plain_peft(tmp_path, checkpoint, chip):
@@ -179,8 +179,8 @@ def test_save_never_overwrites_by_accident(tmp_path, checkpoint):
 
 def test_create_routes_settings_to_method_head_and_base(checkpoint):
     model = make("lora", "fcn", checkpoint, r=4, channels=32, num_convs=2)
-    assert model.config.method.settings["r"] == 4
-    assert model.config.head.settings["channels"] == 32
+    assert model.config.method.r == 4
+    assert model.config.head.channels == 32
     with pytest.raises(TypeError, match="no setting"):
         make("lora", "linear", checkpoint, colour=3)
 

@@ -9,7 +9,6 @@ pipeline (load, tile, blend, write a COG) on a real scene; it is not a model to 
 Run from the repository root: python demo/examples/make_demo_adapter.py
 """
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -92,8 +91,7 @@ def main() -> None:
         "license": "cc-by-4.0",
     }
     metrics = {"training chip (not a test set)": {"mIoU": round(miou, 2)}}
-    model.config = dataclasses.replace(model.config, metrics=metrics, provenance=provenance)
-    model.save_pretrained(OUTPUT, overwrite=True)
+    model.save_pretrained(OUTPUT, metrics=metrics, provenance=provenance, overwrite=True)
     print(f"wrote {OUTPUT}")
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from geoadapters.errors import OutputExistsError
+from geoadapters.cli.options import adapter_opt, checkpoint_opt, model_opt, overwrite_opt
 
 __all__ = ["export_command"]
 
@@ -14,8 +14,8 @@ def _megabytes(size: int) -> str:
 
 
 @click.command("export", short_help="Export a model and adapter to ONNX.")
-@click.argument("base")
-@click.argument("adapter")
+@model_opt
+@adapter_opt
 @click.option(
     "-o",
     "--output",
@@ -27,8 +27,8 @@ def _megabytes(size: int) -> str:
 @click.option(
     "--int8", is_flag=True, help="Also write <stem>.int8.onnx, quantised for CPUs (opt-in: approximate)."
 )
-@click.option("--checkpoint", type=click.Path(path_type=Path), help="Local copy of the base checkpoint.")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@checkpoint_opt
+@overwrite_opt
 def export_command(
     base: str,
     adapter: str,
@@ -38,26 +38,26 @@ def export_command(
     checkpoint: Path | None,
     overwrite: bool,
 ) -> None:
-    """Write BASE + ADAPTER as one ONNX model that takes raw band values, as stored in the files.
+    """Write the base model + adapter as one ONNX model that takes raw band values, as stored in the files.
 
     LoRA is merged into the base weights. The batch is dynamic and the tile size fixed; the input
     contract (bands, scaling, normalisation, nodata), classes and tiling are stored in the model's
-    metadata, where `geoadapters.runtime.OnnxRunner` reads them.
+    metadata, where `--runtime onnx` of predict reads them.
     """
-    from geoadapters.export import export_onnx, quantize_int8
+    from geoadapters._staging import check_overwrite
     from geoadapters.factory import load
+    from geoadapters.inference.onnx import export_onnx, quantize_int8
 
     int8_path = output.with_suffix(".int8.onnx")
     for path in [output, int8_path] if int8 else [output]:
-        if path.exists() and not overwrite:
-            raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
+        check_overwrite(path, overwrite)  # before minutes of export, not after
     model = load(base, adapter, checkpoint=checkpoint)
-    report = export_onnx(model, output, tile_size=tile_size)
+    report = export_onnx(model, output, tile_size=tile_size, overwrite=overwrite)
     size = _megabytes(report.size_bytes)
     click.echo(f"{report.path}  ({size}, {report.exporter} exporter, {report.seconds:.1f} s)")
     click.echo(f"max |ONNX - torch| logit difference: {report.max_abs_diff:.2g}")
     if int8:
-        quantized = quantize_int8(report.path, int8_path)
+        quantized = quantize_int8(report.path, int8_path, overwrite=overwrite)
         click.echo(
             f"{quantized.path}  ({_megabytes(quantized.int8_bytes)}, "
             f"{quantized.int8_bytes / quantized.fp32_bytes:.0%} of fp32)"

@@ -2,7 +2,6 @@
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import click
@@ -29,22 +28,18 @@ def _base_info(name: str) -> dict[str, Any]:
 
 
 def _adapter_info(reference: str, base: str | None) -> dict[str, Any]:
-    from safetensors import safe_open
+    from geoadapters.hub.folder import WEIGHTS, read_config, read_shapes
+    from geoadapters.hub.refs import is_short_name, resolve_adapter
 
-    from geoadapters.config import AdapterConfig
-    from geoadapters.factory import resolve_adapter
-    from geoadapters.folder import CONFIG, WEIGHTS
-
-    if base is None and "/" not in reference and not Path(reference).is_dir():
+    if base is None and is_short_name(reference):
         raise click.UsageError(f"{reference!r} is a short adapter name: give its base with --model BASE")
-    folder = resolve_adapter(reference, base or "")
-    config = AdapterConfig.read(folder / CONFIG)
-    with safe_open(folder / WEIGHTS, "pt") as weights:
-        shapes = [weights.get_slice(key).get_shape() for key in weights.keys()]  # noqa: SIM118
+    folder = resolve_adapter(reference, base)
+    config = read_config(folder)
+    shapes = read_shapes(folder)
     return {
         "folder": str(folder),
         "config": config.to_dict(),
-        "parameters": sum(math.prod(shape) for shape in shapes),
+        "parameters": sum(math.prod(shape) for shape in shapes.values()),
         "megabytes": round((folder / WEIGHTS).stat().st_size / 1e6, 2),
     }
 

@@ -20,8 +20,8 @@ def list_command(adapters: bool, base: str | None, as_json: bool) -> None:
     "geoadapters") on the Hub.
     """
     if adapters:
-        from geoadapters.factory import adapter_org
-        from geoadapters.hub import list_repos
+        from geoadapters.hub.client import list_repos
+        from geoadapters.hub.refs import adapter_org
 
         if base is not None:
             get_base(base)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from geoadapters.cli.options import adapter_opt, checkpoint_opt, model_opt, overwrite_opt, precision_opt
+
 __all__ = ["predict_command"]
 
 
@@ -21,7 +23,7 @@ def _sources(patterns: tuple[str, ...]) -> list[Path]:
 
 
 def _output(source: Path, output: Path | None, many: bool) -> Path:
-    from geoadapters.predict import default_output
+    from geoadapters.inference.predict import default_output
 
     if output is None:
         return default_output(source)
@@ -32,8 +34,8 @@ def _output(source: Path, output: Path | None, many: bool) -> Path:
 
 @click.command("predict", short_help="Segment GeoTIFF scenes.")
 @click.argument("scenes", nargs=-1, required=True, metavar="SCENE...")
-@click.option("--model", "base", required=True, help="Base model, e.g. prithvi-300.")
-@click.option("--adapter", required=True, help="Adapter folder, org/repo[@revision], or <dataset>-<method>.")
+@model_opt
+@adapter_opt
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (one scene) or folder.")
 @click.option(
     "--tile-size", type=click.IntRange(min=16), help="Tile side in pixels (default: the adapter's)."
@@ -44,15 +46,14 @@ def _output(source: Path, output: Path | None, many: bool) -> Path:
 @click.option("--batch-size", type=click.IntRange(min=1), help="Tiles per forward pass.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--runtime", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16", "int8"]), default="fp32",
-              show_default=True, help="fp16/bf16: torch on a GPU; int8: --runtime onnx only.")  # fmt: skip
+@precision_opt
 @click.option("--probabilities", is_flag=True, help="Add a float band of probability per class.")
 @click.option("--bands", help="File bands to use: numbers in the model's band order (2,3,4,5,6,7), "
               "or names of all the file's bands in file order. Default: the band descriptions.")  # fmt: skip
 @click.option("--scale", type=float, help="Factor from file values to the adapter's units (e.g. 0.0001).")
 @click.option("--nodata", type=float, help="Nodata value of the input, overriding its metadata.")
-@click.option("--checkpoint", type=click.Path(path_type=Path), help="Local copy of the base checkpoint.")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@checkpoint_opt
+@overwrite_opt
 def predict_command(
     scenes: tuple[str, ...],
     base: str,
@@ -79,8 +80,8 @@ def predict_command(
     from tqdm import tqdm
 
     from geoadapters.factory import load
-    from geoadapters.predict import predict_raster
-    from geoadapters.runtime import make_runner
+    from geoadapters.inference.predict import predict_raster
+    from geoadapters.inference.runtime import make_runner
 
     sources = _sources(scenes)
     model = load(base, adapter, checkpoint=checkpoint)
@@ -114,3 +115,6 @@ def predict_command(
             )
         tiles = f"{report.computed}/{report.tiles} tiles"
         click.echo(f"{report.output}  ({tiles}, {report.seconds:.1f} s, {report.runner})")
+        total = sum(report.class_pixels.values())
+        shares = ", ".join(f"{name} {count / total:.1%}" for name, count in report.class_pixels.items())
+        click.echo(f"  {total:,} px: {shares}")

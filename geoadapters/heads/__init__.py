@@ -34,7 +34,7 @@ __all__ = [
 # Public names whose modules import torch: resolved on first access.
 _LAZY = {
     "Head": "geoadapters.heads.head",
-    "build_head": "geoadapters.heads.factory",
+    "build_head": "geoadapters.heads.build",
 }
 
 

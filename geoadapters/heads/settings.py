@@ -8,8 +8,8 @@ data without torch, so adapter configs can be read and validated without buildin
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from geoadapters.registry import Registry
-from geoadapters.settings import Settings
+from geoadapters._registry import Registry
+from geoadapters._serde import Settings
 
 __all__ = [
     "ClassificationSettings",

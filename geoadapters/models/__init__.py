@@ -1,7 +1,7 @@
-"""Base model encoders (Prithvi-EO, Clay v1, DeCUR ResNet) and `create_backbone`."""
+"""Base model encoders (Prithvi-EO, Clay v1, DeCUR ResNet), their contract, and `create_backbone`."""
 
-from geoadapters.models.factory import Backbone as Backbone
-from geoadapters.models.factory import build_backbone as build_backbone
-from geoadapters.models.factory import create_backbone as create_backbone
+from geoadapters.models.build import create_backbone as create_backbone
+from geoadapters.models.encoder import Encoder as Encoder
+from geoadapters.models.encoder import Features as Features
 
-__all__ = ["Backbone", "build_backbone", "create_backbone"]
+__all__ = ["Encoder", "Features", "create_backbone"]

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from geoadapters.bands import canonical_bands
 from geoadapters.errors import CheckpointError, NewBandWarning, WeightsNotFoundError
 
-__all__ = ["load_strict", "map_band_weights", "read_state_dict"]
+__all__ = ["load_strict", "map_band_weights", "read_state_dict", "state_mismatch"]
 
 # Containers in which trainers nest the weights: Lightning ("state_dict"), DeiT/MAE ("model").
 _NESTED_KEYS = ("state_dict", "model")
@@ -90,25 +90,33 @@ def map_band_weights(
     return out
 
 
-def load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
-    """Load `state` into `model`, requiring every key and shape to match exactly.
+def state_mismatch(expected: Mapping[str, Tensor], given: Mapping[str, Tensor]) -> str:
+    """What keeps `given` from having exactly the names and shapes of `expected`; "" if nothing.
 
-    Raises:
-        CheckpointError: Listing missing keys, unexpected keys and shape mismatches.
+    Lists missing names, unexpected names and shape mismatches, five of each at most.
     """
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
     mismatched = [
-        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        f"{k} {tuple(given[k].shape)} != {tuple(v.shape)}"
         for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
+        if k in given and given[k].shape != v.shape
     ]
     problems = []
     for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched)):
         if items:
             more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
             problems.append(f"{label}: {', '.join(items[:5])}{more}")
+    return "; ".join(problems)
+
+
+def load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
+    """Load `state` into `model`, requiring every key and shape to match exactly.
+
+    Raises:
+        CheckpointError: Listing missing keys, unexpected keys and shape mismatches.
+    """
+    problems = state_mismatch(model.state_dict(), state)
     if problems:
-        raise CheckpointError(f"{source} does not fit the architecture; " + "; ".join(problems))
+        raise CheckpointError(f"{source} does not fit the architecture; {problems}")
     model.load_state_dict(state, strict=True)

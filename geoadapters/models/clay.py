@@ -9,6 +9,7 @@ band is an error instead of a silent zero wavelength.
 """
 
 from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -16,9 +17,10 @@ from torch import Tensor, nn
 
 from geoadapters.bands import wavelength
 from geoadapters.errors import InputShapeError
-from geoadapters.specs import ClayArch
+from geoadapters.models.encoder import Encoder, Features
+from geoadapters.specs import BaseSpec, ClayArch, InputSpec
 
-__all__ = ["ClayEncoder", "clay_sincos_1d", "clay_sincos_2d", "convert_clay_checkpoint"]
+__all__ = ["ClayEncoder", "clay_sincos_1d", "clay_sincos_2d"]
 
 
 def clay_sincos_1d(pos: Tensor, dim: int, temperature: float = 10000.0) -> Tensor:
@@ -158,24 +160,30 @@ class ClayTransformer(nn.Module):
         )
 
 
-class ClayEncoder(nn.Module):
+class ClayEncoder(Encoder):
     """Clay v1 encoder.
 
     Args:
-        arch: Architecture hyper-parameters.
-        bands: Canonical names of the input bands; their wavelengths generate the patch kernel.
+        spec: Catalog entry with a `ClayArch`; the wavelengths of its input bands generate the patch
+            kernel.
     """
 
-    def __init__(self, arch: ClayArch, bands: Sequence[str]) -> None:
-        super().__init__()
+    # The paper's LoRA targets (section 3): q and v of the split qkv, and both feed-forward Linears.
+    lora_targets: ClassVar[tuple[str, ...]] = ("to_qkv.q_linear", "to_qkv.v_linear", "1.net.1", "1.net.3")
+    fused_qkv: ClassVar[str | None] = "to_qkv"
+
+    def __init__(self, spec: BaseSpec) -> None:
+        arch = spec.arch
+        if not isinstance(arch, ClayArch):
+            raise TypeError(f"ClayEncoder needs a ClayArch, got {type(arch).__name__}")
+        super().__init__(
+            spec,
+            Features("tokens", (arch.dim,) * arch.depth, (arch.patch_size,) * arch.depth, arch.patch_size),
+        )
+        bands = spec.input.bands
         self.arch = arch
         self.embed_dim = arch.dim
         self.patch_size = arch.patch_size
-        self.feature_kind = "tokens"
-        self.out_channels = [arch.dim] * arch.depth
-        self.reductions = [arch.patch_size] * arch.depth
-        self.token_frames = 1
-        self.input_multiple = arch.patch_size
         self.cls_token = nn.Parameter(torch.randn(1, 1, arch.dim) * 0.02)
         self.patch_embedding = DynamicEmbedding(
             arch.wave_dim, arch.num_latent_tokens, arch.patch_size, arch.dim
@@ -186,10 +194,13 @@ class ClayEncoder(nn.Module):
         self.waves: Tensor
         self.register_buffer("waves", torch.tensor([wavelength(b) for b in bands]), persistent=False)
 
-    @property
-    def blocks(self) -> nn.ModuleList:
-        """The transformer layers, under the name the Prithvi encoder uses."""
+    def transformer_blocks(self) -> nn.ModuleList:
+        """The transformer layers."""
         return self.transformer.layers
+
+    def forward_defaults(self, input: InputSpec) -> dict[str, Any]:
+        """Clay conditions on the ground sample distance: the input contract's, where it has one."""
+        return {} if input.gsd is None else {"gsd": input.gsd}
 
     def embed(
         self,
@@ -220,7 +231,7 @@ class ClayEncoder(nn.Module):
         tokens = tokens + code
         return torch.cat([self.cls_token.expand(batch, -1, -1), tokens], dim=1)
 
-    def forward_features(
+    def forward_features(  # type: ignore[override]
         self,
         x: Tensor,
         time: Tensor | None = None,
@@ -247,18 +258,14 @@ class ClayEncoder(nn.Module):
 
     forward = forward_features
 
+    def convert_checkpoint(
+        self, state: Mapping[str, Tensor], pretrained_bands: Sequence[str]
+    ) -> dict[str, Tensor]:
+        """Keep the encoder of a Clay Lightning checkpoint (``model.encoder.*``) under this module's names.
 
-def convert_clay_checkpoint(
-    state: Mapping[str, Tensor],
-    model: ClayEncoder,
-    pretrained_bands: Sequence[str],
-    bands: Sequence[str],
-) -> dict[str, Tensor]:
-    """Keep the encoder of a Clay Lightning checkpoint (``model.encoder.*``) under our names.
-
-    Bands need no mapping: the patch kernel is generated from wavelengths.
-    """
-    prefix = "model.encoder."
-    if any(key.startswith(prefix) for key in state):
-        return {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
-    return dict(state)
+        Bands need no mapping: the patch kernel is generated from wavelengths.
+        """
+        prefix = "model.encoder."
+        if any(key.startswith(prefix) for key in state):
+            return {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
+        return dict(state)

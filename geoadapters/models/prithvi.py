@@ -1,12 +1,14 @@
 """Prithvi-EO encoder: the MAE encoder of Prithvi-EO 1.0 and 2.0 with 3D patches and positions.
 
 Papers: Jakubik et al. 2023 (arXiv 2310.18660), Szwarcman et al. 2024 (arXiv 2412.02732).
-Parameter names and shapes equal the official checkpoints after the ``encoder.`` prefix is removed
-(reference/prithvi_state_dict.txt), and the forward pass computes what TerraTorch's `PrithviViT`
-computes: blocks are timm's `Block` with ``nn.LayerNorm`` (eps 1e-5) and a qkv bias.
+Parameter names and shapes equal the official checkpoints (``Prithvi_EO_V2_300M.pt`` of
+ibm-nasa-geospatial/Prithvi-EO-2.0-300M and its siblings) after the ``encoder.`` prefix is removed, and
+the forward pass computes what TerraTorch's `PrithviViT` computes: blocks are timm's `Block` with
+``nn.LayerNorm`` (eps 1e-5) and a qkv bias.
 """
 
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import torch
 from timm.models.vision_transformer import Block
@@ -14,10 +16,11 @@ from torch import Tensor, nn
 
 from geoadapters.errors import InputShapeError
 from geoadapters.models.checkpoint import map_band_weights
+from geoadapters.models.encoder import Encoder, Features
 from geoadapters.models.pos_embed import resize_pos_embed, sincos_1d, sincos_3d
-from geoadapters.specs import PrithviArch
+from geoadapters.specs import BaseSpec, PrithviArch
 
-__all__ = ["MetadataEncoder", "PatchEmbed3D", "PrithviViT", "convert_prithvi_checkpoint"]
+__all__ = ["MetadataEncoder", "PatchEmbed3D", "PrithviViT"]
 
 
 class PatchEmbed3D(nn.Module):
@@ -56,31 +59,31 @@ class MetadataEncoder(nn.Module):
         return self.scale * torch.cat([first, second], dim=-1)
 
 
-class PrithviViT(nn.Module):
+class PrithviViT(Encoder):
     """Prithvi-EO encoder.
 
     Args:
-        arch: Architecture hyper-parameters.
-        in_chans: Number of input bands.
+        spec: Catalog entry with a `PrithviArch`; its input bands give the number of input channels.
     """
 
-    def __init__(self, arch: PrithviArch, in_chans: int) -> None:
-        super().__init__()
+    # The paper's LoRA targets (section 3): q and v of the split qkv, and both MLP Linears.
+    lora_targets: ClassVar[tuple[str, ...]] = ("qkv.q_linear", "qkv.v_linear", "mlp.fc1", "mlp.fc2")
+    fused_qkv: ClassVar[str | None] = "attn.qkv"
+
+    def __init__(self, spec: BaseSpec) -> None:
+        arch = spec.arch
+        if not isinstance(arch, PrithviArch):
+            raise TypeError(f"PrithviViT needs a PrithviArch, got {type(arch).__name__}")
+        frames = arch.num_frames // arch.tubelet_size
+        features = Features(
+            "tokens", (arch.embed_dim,) * arch.depth, (arch.patch_size,) * arch.depth, arch.patch_size, frames
+        )
+        super().__init__(spec, features)
         self.arch = arch
         self.embed_dim = arch.embed_dim
         self.patch_size = arch.patch_size
-        self.in_chans = in_chans
-        self.grid_size = (
-            arch.num_frames // arch.tubelet_size,
-            arch.img_size // arch.patch_size,
-            arch.img_size // arch.patch_size,
-        )
-        # feature contract shared by all encoders (geoadapters.models.factory)
-        self.feature_kind = "tokens"
-        self.out_channels = [arch.embed_dim] * arch.depth
-        self.reductions = [arch.patch_size] * arch.depth
-        self.token_frames = arch.num_frames // arch.tubelet_size
-        self.input_multiple = arch.patch_size
+        self.in_chans = in_chans = len(spec.input.bands)
+        self.grid_size = (frames, arch.img_size // arch.patch_size, arch.img_size // arch.patch_size)
         self.patch_embed = PatchEmbed3D(in_chans, arch.embed_dim, arch.patch_size, arch.tubelet_size)
         if "time" in arch.coords_encoding:
             self.temporal_embed_enc = MetadataEncoder(arch.embed_dim, arch.coords_scale_learn)
@@ -168,7 +171,11 @@ class PrithviViT(nn.Module):
         cls_token = (self.cls_token + pos_embed[:, :1]).expand(x.shape[0], -1, -1)
         return torch.cat([cls_token, tokens], dim=1)
 
-    def forward_features(
+    def transformer_blocks(self) -> nn.ModuleList:
+        """The ViT blocks."""
+        return self.blocks
+
+    def forward_features(  # type: ignore[override]
         self,
         x: Tensor,
         temporal_coords: Tensor | None = None,
@@ -191,33 +198,30 @@ class PrithviViT(nn.Module):
 
     forward = forward_features
 
+    def convert_checkpoint(
+        self, state: Mapping[str, Tensor], pretrained_bands: Sequence[str]
+    ) -> dict[str, Tensor]:
+        """Map an official Prithvi checkpoint onto this module's state dict.
 
-def convert_prithvi_checkpoint(
-    state: Mapping[str, Tensor],
-    model: PrithviViT,
-    pretrained_bands: Sequence[str],
-    bands: Sequence[str],
-) -> dict[str, Tensor]:
-    """Map an official Prithvi checkpoint onto `model`'s state dict.
-
-    v2 files store ``encoder.*`` and ``decoder.*`` (PrithviMAE); the v1 file is flat timm-MAE style with
-    ``decoder_*`` keys and ``mask_token``. Decoder weights and the mask token are dropped, the fixed
-    position embedding is the model's own (files store it for their pretraining grid), and the patch
-    projection is rearranged for the model's bands.
-    """
-    encoders = {name for name in ("temporal_embed_enc", "location_embed_enc") if hasattr(model, name)}
-    out: dict[str, Tensor] = {}
-    for key, value in state.items():
-        key = key.replace("_timm_module.", "")
-        if key.startswith("encoder."):
-            key = key[len("encoder.") :]
-        if key.startswith("decoder") or key == "mask_token" or "pos_embed" in key:
-            continue
-        if key.split(".")[0] in {"temporal_embed_enc", "location_embed_enc"} - encoders:
-            continue
-        out[key] = value
-    out["pos_embed"] = model.pos_embed
-    key = "patch_embed.proj.weight"
-    if key in out:
-        out[key] = map_band_weights(out[key], model.patch_embed.proj.weight.detach(), pretrained_bands, bands)
-    return out
+        v2 files store ``encoder.*`` and ``decoder.*`` (PrithviMAE); the v1 file is flat timm-MAE style
+        with ``decoder_*`` keys and ``mask_token``. Decoder weights and the mask token are dropped, the
+        fixed position embedding is the module's own (files store it for their pretraining grid), and
+        the patch projection is rearranged for the module's bands.
+        """
+        encoders = {name for name in ("temporal_embed_enc", "location_embed_enc") if hasattr(self, name)}
+        out: dict[str, Tensor] = {}
+        for key, value in state.items():
+            key = key.replace("_timm_module.", "")
+            if key.startswith("encoder."):
+                key = key[len("encoder.") :]
+            if key.startswith("decoder") or key == "mask_token" or "pos_embed" in key:
+                continue
+            if key.split(".")[0] in {"temporal_embed_enc", "location_embed_enc"} - encoders:
+                continue
+            out[key] = value
+        out["pos_embed"] = self.pos_embed
+        key = "patch_embed.proj.weight"
+        if key in out:
+            init = self.patch_embed.proj.weight.detach()
+            out[key] = map_band_weights(out[key], init, pretrained_bands, self.spec.input.bands)
+        return out

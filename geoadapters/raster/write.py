@@ -5,8 +5,8 @@ Cloud-Optimised GeoTIFF (DEFLATE, internal tiles and overviews) and renamed into
 the temporary files are removed and an existing destination is left untouched.
 """
 
+import contextlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +16,7 @@ import rasterio
 import rasterio.shutil
 from rasterio.errors import RasterioIOError
 
+from geoadapters._staging import staged_file
 from geoadapters.errors import OutputExistsError, RasterError
 
 __all__ = ["PredictionWriter", "class_colormap"]
@@ -45,6 +46,9 @@ class PredictionWriter:
         tags: Dataset metadata (model, adapter, ...), written as GDAL tags.
         overwrite: Replace an existing destination.
 
+    Attributes:
+        class_pixels: Pixels written so far of each class (nodata pixels not counted).
+
     Raises:
         OutputExistsError: `path` exists and `overwrite` is False.
         RasterError: The destination folder is not writable, or there are too many classes for uint8.
@@ -61,14 +65,19 @@ class PredictionWriter:
         overwrite: bool = False,
     ) -> None:
         self.path = Path(path)
-        if self.path.exists() and not overwrite:
-            raise OutputExistsError(f"{self.path} exists; pass --overwrite (overwrite=True) to replace it")
         if not probabilities and len(classes) > _CLASS_NODATA:
             raise RasterError(f"{len(classes)} classes do not fit a uint8 class map; write --probabilities")
         self.classes = list(classes)
         self.probabilities = probabilities
-        self._partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial.tif")
-        self._cog = self.path.with_name(f".{self.path.name}.{os.getpid()}.cog.tif")
+        self.class_pixels = np.zeros(len(classes), np.int64)
+        self._staging: contextlib.AbstractContextManager[Path] = staged_file(self.path, overwrite=overwrite)
+        try:
+            self._cog = self._staging.__enter__()
+        except OutputExistsError:
+            raise
+        except OSError as err:
+            raise RasterError(f"cannot write into {self.path.parent}: {err}") from err
+        self._partial = self._cog.with_name(f"partial.{self.path.name}")
         profile = {
             "driver": "GTiff",
             "width": like.width,
@@ -85,9 +94,9 @@ class PredictionWriter:
             "BIGTIFF": "IF_SAFER",
         }
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.dataset = rasterio.open(self._partial, "w", **profile)
         except (OSError, RasterioIOError) as err:
+            self._staging.__exit__(type(err), err, err.__traceback__)
             raise RasterError(f"cannot write into {self.path.parent}: {err}") from err
         self.dataset.set_band_description(1, "class")
         for i, name in enumerate(self.classes, start=2):
@@ -101,6 +110,7 @@ class PredictionWriter:
         """Write scene rows starting at `row` from mean logits (classes, rows, width) and the data mask."""
         window = rasterio.windows.Window(0, row, logits.shape[2], logits.shape[1])
         labels = logits.argmax(axis=0)
+        self.class_pixels += np.bincount(labels[valid], minlength=len(self.classes))
         if not self.probabilities:
             self.dataset.write(np.where(valid, labels, _CLASS_NODATA).astype(np.uint8), 1, window=window)
             return
@@ -127,7 +137,9 @@ class PredictionWriter:
                     overview_resampling="NEAREST",
                     BIGTIFF="IF_SAFER",
                 )
-                os.replace(self._cog, self.path)
-        finally:
-            self._partial.unlink(missing_ok=True)
-            self._cog.unlink(missing_ok=True)
+                self._partial.unlink()
+        except BaseException as failure:
+            self._staging.__exit__(type(failure), failure, failure.__traceback__)
+            raise
+        # moves the COG into place when there was no error, else removes the staging folder
+        self._staging.__exit__(kind, error, tb)

@@ -81,7 +81,7 @@ def test_every_prithvi_parameter_count_follows_the_vit_formula(name):
     arch = spec.arch
     expected = vit_param_count(arch.embed_dim, arch.depth, 6, arch.patch_size, bool(arch.coords_encoding))
     assert sum(p.numel() for p in model.parameters()) == expected
-    assert model.out_channels == [arch.embed_dim] * arch.depth
+    assert model.features.channels == (arch.embed_dim,) * arch.depth
 
 
 # --- loading official checkpoints ---------------------------------------------------------------

@@ -14,7 +14,7 @@ def test_full_size_parameter_count():
     with torch.device("meta"):
         model = create_backbone("decur-s2", pretrained=False)
     assert sum(p.numel() for p in model.parameters()) == DECUR_PARAMS
-    assert model.out_channels == [256, 512, 1024, 2048]
+    assert model.features.channels == (256, 512, 1024, 2048)
 
 
 def test_checkpoint_with_classifier_loads_and_maps_bands(tmp_path):

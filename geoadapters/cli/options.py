@@ -1,0 +1,43 @@
+"""Options shared by several commands, defined once.
+
+====================  =========================
+option                commands
+====================  =========================
+--model, --adapter    predict, export, info (--model only: the base of a short adapter name)
+--checkpoint          predict, export
+--overwrite           predict, export
+--precision           predict
+====================  =========================
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from geoadapters.inference import PRECISIONS
+
+__all__ = ["adapter_opt", "checkpoint_opt", "model_opt", "overwrite_opt", "precision_opt"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+model_opt: Callable[[F], F] = click.option(
+    "--model", "base", required=True, help="Base model, e.g. prithvi-300 ('geoadapters list' shows them)."
+)
+adapter_opt: Callable[[F], F] = click.option(
+    "--adapter", required=True, help="Adapter folder, org/repo[@revision], or <dataset>-<method>."
+)
+checkpoint_opt: Callable[[F], F] = click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Local copy of the official base checkpoint (for offline use).",
+)
+overwrite_opt: Callable[[F], F] = click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+precision_opt: Callable[[F], F] = click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="fp32",
+    show_default=True,
+    help="fp16/bf16: torch on a GPU; int8: --runtime onnx only.",
+)

@@ -1,0 +1,172 @@
+"""`GeoModel`: a base encoder with an adapter and a task head, carrying its input contract.
+
+This is what `geoadapters.create` and `geoadapters.load` return. It takes normalised input (see
+`normalize`), pads it to what the encoder needs, and returns logits at the input's size. Its
+adapter state (method tensors + head) is what adapter files hold; the frozen base weights are not.
+"""
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from geoadapters.config import AdapterConfig
+from geoadapters.errors import AdapterError
+from geoadapters.heads.head import Head
+from geoadapters.hub.folder import write_adapter
+from geoadapters.methods.adapt import get_method
+from geoadapters.methods.method import EncoderFn, Method, check_tensors
+from geoadapters.models.encoder import Encoder
+from geoadapters.specs import InputSpec
+
+__all__ = ["ENCODER_PREFIX", "HEAD_PREFIX", "GeoModel"]
+
+# Names of adapter tensors in files: encoder tensors under PEFT's prefix (so PEFT reads LoRA files
+# as they are), head tensors under "head.".
+ENCODER_PREFIX = "base_model.model."
+HEAD_PREFIX = "head."
+
+
+class GeoModel(nn.Module):
+    """Encoder (with its adapter) + head + the config that describes both.
+
+    Args:
+        encoder: Adapted encoder (see `geoadapters.add_adapter`).
+        head: Task head (see `geoadapters.heads.build_head`).
+        config: The adapter's config; its input contract says how to prepare data.
+    """
+
+    def __init__(self, encoder: Encoder, head: Head, config: AdapterConfig) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+        self.config = config
+
+    @property
+    def method(self) -> Method:
+        """The adapter method's record: how its state is read and written, whether it merges."""
+        return get_method(self.config.method.name)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """Bands, scaling, normalisation, nodata and GSD the model expects."""
+        return self.config.input
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names in output order."""
+        return self.config.classes
+
+    def normalize(self, raw: Tensor) -> Tensor:
+        """Model input from raw band values (B, C, [T,] H, W) in the band order of `input_spec`.
+
+        Nodata pixels become 0, the mean after normalisation.
+        """
+        spec = self.input_spec
+        shape = (1, -1) + (1,) * (raw.ndim - 2)
+        mean = torch.tensor(spec.mean, dtype=torch.float32, device=raw.device).view(shape)
+        std = torch.tensor(spec.std, dtype=torch.float32, device=raw.device).view(shape)
+        x = (raw.float() * spec.scale - mean) / std
+        if spec.nodata is not None:
+            x = x.masked_fill(raw == spec.nodata, 0.0)
+        return x
+
+    def forward(self, x: Tensor, **metadata: Any) -> Tensor:
+        """Logits (B, classes, H, W) for segmentation, (B, classes) for multi-label tasks.
+
+        Args:
+            x: Normalised input (B, C, H, W), or (B, C, T, H, W) for multi-date Prithvi models.
+            **metadata: Passed to the encoder (``temporal_coords``/``location_coords`` for Prithvi -TL,
+                ``time``/``latlon``/``gsd`` for Clay; Clay's gsd defaults to the input contract's).
+        """
+        height, width = x.shape[-2:]
+        multiple = self.encoder.features.input_multiple
+        pad_h, pad_w = -height % multiple, -width % multiple
+        if pad_h or pad_w:
+            flat = x.flatten(1, -3) if x.ndim == 5 else x
+            flat = F.pad(flat, (0, pad_w, 0, pad_h), mode="replicate")
+            x = flat.view(*x.shape[:-2], height + pad_h, width + pad_w)
+        metadata = self.encoder.forward_defaults(self.input_spec) | metadata
+        features = self.encoder.forward_features(x, **metadata)
+        logits = self.head(features, (height + pad_h, width + pad_w))
+        return logits[..., :height, :width] if logits.ndim == 4 else logits
+
+    # --- adapter state -------------------------------------------------------------------------
+
+    def adapter_state_dict(self) -> dict[str, Tensor]:
+        """The adapter's tensors under their file names: method tensors and the whole head."""
+        state = {ENCODER_PREFIX + k: v for k, v in self.method.state_dict(self.encoder).items()}
+        state |= {HEAD_PREFIX + k: v for k, v in self.head.state_dict().items()}
+        return state
+
+    def load_adapter_state_dict(self, state: Mapping[str, Tensor]) -> None:
+        """Load tensors written by `adapter_state_dict`.
+
+        Raises:
+            AdapterError: The tensors are not exactly this adapter's (names and shapes).
+        """
+        check_tensors(self.adapter_state_dict(), state)
+        self.method.load_state_dict(
+            self.encoder,
+            {k[len(ENCODER_PREFIX) :]: v for k, v in state.items() if k.startswith(ENCODER_PREFIX)},
+        )
+        self.head.load_state_dict(
+            {k[len(HEAD_PREFIX) :]: v for k, v in state.items() if k.startswith(HEAD_PREFIX)}
+        )
+
+    def save_pretrained(
+        self,
+        folder: str | Path,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        provenance: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
+    ) -> Path:
+        """Write the adapter folder: geoadapter.json, adapter_model.safetensors, card, the method's files.
+
+        Args:
+            folder: The folder to write; it appears whole or not at all.
+            metrics: Evaluation results to record, e.g. ``{"test": {"mIoU": 93.3}}``; replace the config's.
+            provenance: Dataset, recipe, versions...; added to the config's.
+            overwrite: Replace an existing folder.
+
+        Raises:
+            OutputExistsError: `folder` exists and `overwrite` is False.
+        """
+        config = dataclasses.replace(
+            self.config,
+            metrics=dict(self.config.metrics if metrics is None else metrics),
+            provenance=dict(self.config.provenance) | dict(provenance or {}),
+        )
+        write = self.method.write_files
+        extra = None if write is None else functools.partial(write, self.encoder, self.config.method)
+        return write_adapter(
+            folder, config, self.adapter_state_dict(), write_extra=extra, overwrite=overwrite
+        )
+
+    # --- merging into the base weights -----------------------------------------------------------
+
+    def _merger(self, hook: EncoderFn | None) -> EncoderFn:
+        if hook is None:
+            raise AdapterError(
+                f"{self.config.method.name} adapters do not merge into the base weights; LoRA does"
+            )
+        return hook
+
+    def merge_adapter(self) -> None:
+        """Add the adapter's updates into the base weights for inference; `unmerge_adapter` undoes it."""
+        self._merger(self.method.merge)(self.encoder)
+
+    def unmerge_adapter(self) -> None:
+        """Take merged updates out of the base weights again."""
+        self._merger(self.method.unmerge)(self.encoder)
+
+    def merge_and_unload(self) -> "GeoModel":
+        """Merge for good: the encoder becomes exactly the base architecture (for export)."""
+        self._merger(self.method.unload)(self.encoder)
+        return self

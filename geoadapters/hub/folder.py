@@ -1,0 +1,120 @@
+"""Adapter folders on disk: written whole or not at all, read back with checks; plain file I/O.
+
+An adapter folder holds ``geoadapter.json`` (`AdapterConfig`), ``adapter_model.safetensors`` (method
+and head tensors only, never the frozen base weights), ``README.md`` (the model card) and whatever
+files the method adds (PEFT's ``adapter_config.json`` for LoRA, so PEFT users can load it too).
+`GeoModel.save_pretrained` assembles the tensors and calls `write_adapter`; nothing here imports model
+code, and reading the config or the tensor shapes does not import torch.
+"""
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from safetensors import SafetensorError, safe_open
+
+from geoadapters import __version__
+from geoadapters._staging import staged_dir
+from geoadapters.config import FORMAT_VERSION, AdapterConfig
+from geoadapters.errors import AdapterError
+from geoadapters.hub.card import render_card
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+__all__ = ["CARD", "CONFIG", "WEIGHTS", "read_config", "read_shapes", "read_tensors", "write_adapter"]
+
+CONFIG = "geoadapter.json"
+WEIGHTS = "adapter_model.safetensors"
+CARD = "README.md"
+
+
+def write_adapter(
+    folder: str | Path,
+    config: AdapterConfig,
+    tensors: Mapping[str, "Tensor"],
+    *,
+    write_extra: Callable[[Path], None] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write an adapter folder; it appears whole or not at all.
+
+    Args:
+        folder: The folder to write.
+        config: The adapter's config; the geoadapters version is added to its provenance.
+        tensors: The adapter's tensors (method and head) under their file names.
+        write_extra: Writes the method's own files into the (staging) folder it is given.
+        overwrite: Replace an existing folder.
+
+    Raises:
+        OutputExistsError: `folder` exists and `overwrite` is False.
+    """
+    from safetensors.torch import save_file
+
+    provenance = {"geoadapters_version": __version__} | dict(config.provenance)
+    config = dataclasses.replace(config, provenance=provenance)
+    state = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
+    metadata = {
+        "format": "pt",
+        "geoadapters_format_version": str(FORMAT_VERSION),
+        "method": config.method.name,
+    }
+    with staged_dir(folder, overwrite=overwrite) as staging:
+        save_file(state, staging / WEIGHTS, metadata=metadata)
+        (staging / CONFIG).write_text(config.to_json())
+        if write_extra is not None:
+            write_extra(staging)
+        parameters = sum(t.numel() for t in state.values())
+        size = sum(t.numel() * t.element_size() for t in state.values())
+        (staging / CARD).write_text(render_card(config, parameters=parameters, size_bytes=size))
+    return Path(folder)
+
+
+def _weights(folder: str | Path) -> Path:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AdapterError(f"{folder} is not an adapter folder")
+    missing = [name for name in (CONFIG, WEIGHTS) if not (folder / name).is_file()]
+    if missing:
+        raise AdapterError(f"adapter folder {folder} lacks {' and '.join(missing)}")
+    return folder / WEIGHTS
+
+
+def read_config(folder: str | Path) -> AdapterConfig:
+    """The validated config of an adapter folder.
+
+    Raises:
+        AdapterError: The folder lacks a file, or its config is invalid.
+    """
+    _weights(folder)
+    return AdapterConfig.read(Path(folder) / CONFIG)
+
+
+def read_shapes(folder: str | Path) -> dict[str, tuple[int, ...]]:
+    """Shapes of the adapter's tensors, read from the safetensors header (no tensor is loaded).
+
+    Raises:
+        AdapterError: The folder lacks a file, or the weights file is corrupt.
+    """
+    path = _weights(folder)
+    try:
+        with safe_open(path, "np") as weights:
+            return {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as err:
+        raise AdapterError(f"{path} is corrupt or truncated: {err}") from err
+
+
+def read_tensors(folder: str | Path) -> dict[str, "Tensor"]:
+    """The adapter's tensors.
+
+    Raises:
+        AdapterError: The folder lacks a file, or the weights are corrupt or truncated.
+    """
+    from safetensors.torch import load_file
+
+    path = _weights(folder)
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise AdapterError(f"{path} is corrupt or truncated: {err}") from err

@@ -1,0 +1,241 @@
+"""Runners: what turns a batch of raw tiles into logits, with torch or with onnxruntime.
+
+A runner applies the adapter's input contract itself (scaling, normalisation, nodata), so callers pass
+band values as stored in the files, in the adapter's band order. Reduced precision is only used where
+the hardware has it and the user asks: fp16/bf16 autocast on CUDA, an int8 ONNX model on CPUs.
+The metadata that `geoadapters.inference.onnx` writes into ONNX files are defined here, by their reader.
+"""
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from geoadapters import __version__
+from geoadapters.config import AdapterConfig
+from geoadapters.errors import (
+    CheckpointError,
+    DeviceError,
+    InputShapeError,
+    MissingDependencyError,
+    WeightsNotFoundError,
+)
+from geoadapters.geomodel import GeoModel
+from geoadapters.inference import PRECISIONS
+
+__all__ = [
+    "METADATA_KEY",
+    "OnnxRunner",
+    "Runner",
+    "TorchRunner",
+    "onnx_metadata",
+    "parse_metadata",
+    "resolve_device",
+]
+
+# ONNX metadata: the adapter config as JSON under this key, beside "tile_size" and "precision".
+METADATA_KEY = "geoadapter.json"
+
+_LOG = logging.getLogger(__name__)
+_AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class Runner(Protocol):
+    """Raw tiles in, logits out.
+
+    Attributes:
+        config: The adapter's config: input contract, classes, tiling.
+        description: Runtime, device and precision, e.g. "torch fp32 on cpu".
+    """
+
+    config: AdapterConfig
+    description: str
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W) in the adapter's band order."""
+        ...
+
+
+def resolve_device(device: str | None) -> str:
+    """``cuda`` where a CUDA device exists and ``cpu`` otherwise for None or "auto"; else `device`.
+
+    Raises:
+        DeviceError: CUDA is asked for and there is no CUDA device.
+    """
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError(f"device {device!r} was asked for, but there is no CUDA device: use cpu")
+    return device
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision not in PRECISIONS:
+        raise DeviceError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "int8":
+        raise DeviceError(
+            "int8 runs on onnxruntime: use runtime 'onnx' (--runtime onnx), or geoadapters export --int8"
+        )
+    if precision == "fp32":
+        return None
+    if device.type != "cuda":
+        raise DeviceError(
+            f"{precision} runs on CUDA only: on CPUs without native bf16 it is about 100x slower than "
+            "fp32; use fp32, or the int8 ONNX model (geoadapters export --int8)"
+        )
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise DeviceError(f"{torch.cuda.get_device_name(device)} has no bf16: use fp16 or fp32")
+    return _AUTOCAST[precision]
+
+
+class TorchRunner:
+    """Runs a `GeoModel` in inference mode, with fp16/bf16 autocast on CUDA if asked.
+
+    Args:
+        model: The model; it is put in eval mode and moved to `device`.
+        device: ``cpu``, ``cuda``, ``cuda:N``; None or "auto" for CUDA where it exists, else the CPU.
+        precision: ``fp32``; ``fp16`` or ``bf16`` (autocast) on CUDA only.
+
+    Attributes:
+        model: The model, on `device`.
+        device: Where it runs.
+
+    Raises:
+        DeviceError: fp16/bf16 off CUDA, int8 (onnxruntime's), or CUDA without a CUDA device.
+    """
+
+    def __init__(self, model: GeoModel, device: str | None = None, precision: str = "fp32") -> None:
+        self.device = torch.device(resolve_device(device))
+        self._dtype = _autocast_dtype(precision, self.device)
+        self.model = model.eval().to(self.device)
+        self.config = model.config
+        self.description = f"torch {precision} on {self.device}"
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W)."""
+        x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)).to(self.device)
+        autocast = (
+            torch.autocast(self.device.type, dtype=self._dtype) if self._dtype else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), autocast:
+            logits = self.model(self.model.normalize(x))
+        return logits.float().cpu().numpy()
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _import_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise MissingDependencyError(
+            "the onnx runtime (onnxruntime-gpu, which runs on CPUs too)", extra="gpu"
+        ) from err
+    return onnxruntime
+
+
+def onnx_metadata(config: AdapterConfig, tile_size: int, precision: str) -> dict[str, str]:
+    """The metadata of an exported model: adapter config, tile size fixed at export, precision."""
+    return {
+        METADATA_KEY: json.dumps(config.to_dict()),
+        "tile_size": str(tile_size),
+        "precision": precision,
+        "geoadapters_version": __version__,
+    }
+
+
+def parse_metadata(props: Mapping[str, str], source: str | Path) -> tuple[AdapterConfig, int, str]:
+    """(config, tile size, precision) from the metadata of a model that `onnx_metadata` described.
+
+    Raises:
+        CheckpointError: The metadata are missing or invalid.
+    """
+    if METADATA_KEY not in props:
+        raise CheckpointError(
+            f"{source} has no {METADATA_KEY} metadata: export models with geoadapters export"
+        )
+    try:
+        data = json.loads(props[METADATA_KEY])
+        tile_size = int(props["tile_size"])
+    except (KeyError, ValueError) as err:
+        raise CheckpointError(f"{source} has invalid geoadapters metadata: {err}") from err
+    return AdapterConfig.from_dict(data), tile_size, props.get("precision", "fp32")
+
+
+class OnnxRunner:
+    """Runs a model written by `geoadapters.inference.onnx.export_onnx` (or its int8 copy) on onnxruntime.
+
+    The adapter config and tile size come from the file's metadata; `config.inference.tile_size` is the
+    tile size fixed at export, so tiled prediction cuts tiles the graph accepts.
+
+    Args:
+        path: The ``.onnx`` file.
+        device: ``cpu``, ``cuda``, ``cuda:N``; None or "auto" for CUDA where a CUDA device exists.
+
+    Attributes:
+        session: The onnxruntime session; ``session.get_providers()[0]`` is the provider in use.
+        tile_size: Tile side fixed at export.
+        precision: ``fp32`` or ``int8``, from the file's metadata.
+
+    Raises:
+        WeightsNotFoundError: The file does not exist.
+        CheckpointError: The file is no ONNX model, or has no geoadapters metadata.
+        DeviceError: CUDA is asked for and there is no CUDA device.
+    """
+
+    def __init__(self, path: str | Path, device: str | None = None) -> None:
+        ort = _import_onnxruntime()
+        path = Path(path)
+        if not path.is_file():
+            raise WeightsNotFoundError(f"{path} does not exist")
+        device = resolve_device(device)
+        providers: list[Any] = ["CPUExecutionProvider"]
+        if device.startswith("cuda"):
+            _, _, index = device.partition(":")
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(index or 0)}))
+            if hasattr(ort, "preload_dlls"):  # onnxruntime >= 1.21: CUDA libraries from nvidia-* wheels
+                ort.preload_dlls()
+        elif device != "cpu":
+            raise DeviceError(f"onnxruntime runs on cpu or cuda, not {device!r}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = _cores()
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as err:  # onnxruntime's errors have no common base beyond Exception
+            raise CheckpointError(f"{path} is not a readable ONNX model: {err}") from err
+        provider = self.session.get_providers()[0]
+        if device.startswith("cuda") and provider != "CUDAExecutionProvider":
+            _LOG.warning("onnxruntime could not use CUDA (see its log); running on %s", provider)
+        props = self.session.get_modelmeta().custom_metadata_map
+        config, self.tile_size, self.precision = parse_metadata(props, path)
+        if config.inference.tile_size != self.tile_size:
+            overlap = min(config.inference.overlap, self.tile_size // 2)
+            inference = dataclasses.replace(config.inference, tile_size=self.tile_size, overlap=overlap)
+            config = dataclasses.replace(config, inference=inference)
+        self.config = config
+        self._input_shape = tuple(self.session.get_inputs()[0].shape)
+        self.description = f"onnxruntime {provider} {self.precision}"
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W).
+
+        Raises:
+            InputShapeError: `raw`'s bands or tile size are not the ones fixed at export.
+        """
+        expected = self._input_shape[1:]
+        if raw.ndim != len(self._input_shape) or raw.shape[1:] != expected:
+            raise InputShapeError(
+                f"this ONNX model takes tiles of shape (batch, {', '.join(map(str, expected))}), "
+                f"got {raw.shape}; its tile size is fixed at export (geoadapters export --tile-size)"
+            )
+        feed = {"raw": np.ascontiguousarray(raw, dtype=np.float32)}
+        return self.session.run(None, feed)[0]

@@ -1,0 +1,23 @@
+"""The two methods that only choose what trains: linear probing (the encoder frozen) and full fine-tuning."""
+
+from geoadapters.methods.method import Method, owned_state, register_method
+from geoadapters.methods.settings import FullSettings, LinearProbeSettings
+from geoadapters.models.encoder import Encoder
+
+__all__ = ["freeze", "unfreeze"]
+
+
+def freeze(encoder: Encoder, settings: LinearProbeSettings) -> Encoder:
+    """Freeze every encoder parameter: only the head trains."""
+    encoder.requires_grad_(False)
+    return encoder
+
+
+def unfreeze(encoder: Encoder, settings: FullSettings) -> Encoder:
+    """Let every encoder parameter train."""
+    encoder.requires_grad_(True)
+    return encoder
+
+
+register_method(Method(settings=LinearProbeSettings, apply=freeze, **owned_state(lambda name: False)))
+register_method(Method(settings=FullSettings, apply=unfreeze, **owned_state(lambda name: True)))

@@ -1,0 +1,176 @@
+"""LoRA (Hu et al. 2021, arXiv 2106.09685) on the ViT encoders, through PEFT, set up as the paper does.
+
+The paper (section 3) splits each fused qkv projection into q, k and v Linears (TerraTorch's
+``replace_qkv``/``QKVSep``) so that LoRA adapts queries and values only, with rank 16 and alpha 16 on
+q, v and both MLP Linears; each encoder class names its targets (`Encoder.lora_targets`). The split
+copies the weights, so the encoder computes the same function. Merging adds the low-rank updates into
+the base weights; unloading also re-fuses q/k/v, which gives back exactly the base architecture.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from geoadapters.errors import AdapterError, MissingDependencyError
+from geoadapters.methods.method import Method, check_tensors, register_method
+from geoadapters.methods.settings import LoraSettings
+from geoadapters.models.encoder import Encoder
+
+if TYPE_CHECKING:
+    from peft import LoraConfig
+
+__all__ = ["QKVSplit", "apply_lora", "peft_config"]
+
+
+class QKVSplit(nn.Module):
+    """A fused qkv Linear (out = 3 x in) as three Linears whose outputs are concatenated."""
+
+    def __init__(self, fused: nn.Linear) -> None:
+        super().__init__()
+        dim = fused.in_features
+        if fused.out_features != 3 * dim:
+            raise AdapterError(f"a fused qkv projection maps {dim} -> {3 * dim}, not {fused.out_features}")
+        has_bias = fused.bias is not None
+        for i, name in enumerate(("q_linear", "k_linear", "v_linear")):
+            layer = nn.Linear(dim, dim, bias=has_bias, device=fused.weight.device, dtype=fused.weight.dtype)
+            layer.weight.data.copy_(fused.weight.data[i * dim : (i + 1) * dim])
+            if fused.bias is not None:
+                layer.bias.data.copy_(fused.bias.data[i * dim : (i + 1) * dim])
+            self.add_module(name, layer)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """q, k and v concatenated, as the fused projection returns them."""
+        return torch.cat([self.q_linear(x), self.k_linear(x), self.v_linear(x)], dim=-1)
+
+    def fuse(self) -> nn.Linear:
+        """The equivalent fused Linear (call after merging LoRA updates)."""
+        parts: list[nn.Linear] = [self.q_linear, self.k_linear, self.v_linear]
+        weight = torch.cat([p.weight.data for p in parts])
+        fused = nn.Linear(weight.shape[1], weight.shape[0], bias=parts[0].bias is not None)
+        fused = fused.to(device=weight.device, dtype=weight.dtype)
+        fused.weight.data.copy_(weight)
+        if fused.bias is not None:
+            fused.bias.data.copy_(torch.cat([p.bias.data for p in parts]))
+        return fused
+
+
+def _replace(root: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(root.get_submodule(parent_name) if parent_name else root, child, module)
+
+
+def peft_config(settings: LoraSettings, encoder: Encoder) -> "LoraConfig":
+    """The PEFT `LoraConfig` of these settings, naming the base weights the adapter belongs to.
+
+    Raises:
+        MissingDependencyError: PEFT is not installed.
+        AdapterError: The encoder has no LoRA targets and none are given.
+    """
+    try:
+        from peft import LoraConfig
+    except ImportError as err:
+        raise MissingDependencyError("LoRA", extra="peft") from err
+    targets = settings.target_modules or encoder.lora_targets
+    if not targets:
+        raise AdapterError(f"LoRA is for the ViT encoders (prithvi, clay), not {encoder.spec.name}")
+    return LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=list(targets),
+        bias="none",
+        base_model_name_or_path=encoder.spec.weights.repo_id,
+        revision=encoder.spec.weights.revision,
+    )
+
+
+def apply_lora(encoder: Encoder, settings: LoraSettings) -> Encoder:
+    """Inject LoRA into `encoder` in place; only the LoRA matrices stay trainable."""
+    config = peft_config(settings, encoder)
+    from peft import inject_adapter_in_model
+
+    suffix = encoder.fused_qkv
+    if settings.split_qkv and suffix is not None:
+        for name, module in list(encoder.named_modules()):
+            if name.endswith(suffix) and isinstance(module, nn.Linear):
+                _replace(encoder, name, QKVSplit(module))
+    for parameter in encoder.parameters():
+        parameter.requires_grad_(False)
+    try:
+        inject_adapter_in_model(config, encoder)
+    except ValueError as err:
+        raise AdapterError(
+            f"LoRA targets {config.target_modules} do not fit {encoder.spec.name}: {err}"
+        ) from err
+    return encoder
+
+
+def _lora_layers(encoder: Encoder) -> list[tuple[str, Any]]:
+    from peft.tuners.lora import LoraLayer
+
+    return [(name, m) for name, m in encoder.named_modules() if isinstance(m, LoraLayer)]
+
+
+def merge_lora(encoder: Encoder) -> None:
+    """Add the LoRA updates into the base weights (faster inference); `unmerge_lora` undoes it."""
+    for _, layer in _lora_layers(encoder):
+        if not layer.merged:
+            layer.merge()
+
+
+def unmerge_lora(encoder: Encoder) -> None:
+    """Subtract merged LoRA updates from the base weights again."""
+    for _, layer in _lora_layers(encoder):
+        if layer.merged:
+            layer.unmerge()
+
+
+def unload_lora(encoder: Encoder) -> None:
+    """Merge, remove the LoRA layers and re-fuse q/k/v: the encoder is the base architecture again."""
+    for name, layer in _lora_layers(encoder):
+        if not layer.merged:
+            layer.merge()
+        _replace(encoder, name, layer.get_base_layer())
+    for name, module in list(encoder.named_modules()):
+        if isinstance(module, QKVSplit):
+            _replace(encoder, name, module.fuse())
+    if hasattr(encoder, "peft_config"):
+        del encoder.peft_config
+
+
+def lora_state_dict(encoder: Encoder) -> dict[str, Tensor]:
+    """The LoRA tensors under PEFT's file names (``...q_linear.lora_A.weight``)."""
+    from peft import get_peft_model_state_dict
+
+    # save_embedding_layers=False: PEFT would otherwise look up the base's config.json on the Hub
+    return get_peft_model_state_dict(encoder, save_embedding_layers=False)
+
+
+def load_lora_state_dict(encoder: Encoder, state: Mapping[str, Tensor]) -> None:
+    """Load LoRA tensors written by `lora_state_dict` (or PEFT) into an encoder with LoRA applied."""
+    from peft import set_peft_model_state_dict
+
+    check_tensors(lora_state_dict(encoder), state)
+    set_peft_model_state_dict(encoder, dict(state))
+
+
+def write_peft_config(encoder: Encoder, settings: LoraSettings, folder: Path) -> None:
+    """PEFT's ``adapter_config.json``, so that ``PeftModel.from_pretrained`` reads the folder too."""
+    peft_config(settings, encoder).save_pretrained(str(folder))
+
+
+register_method(
+    Method(
+        settings=LoraSettings,
+        apply=apply_lora,
+        state_dict=lora_state_dict,
+        load_state_dict=load_lora_state_dict,
+        merge=merge_lora,
+        unmerge=unmerge_lora,
+        unload=unload_lora,
+        write_files=write_peft_config,
+    )
+)

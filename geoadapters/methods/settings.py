@@ -1,0 +1,221 @@
+"""The registry of method names, and each method's settings as a frozen dataclass of the paper's defaults.
+
+Marti-Escofet et al. 2025 (arXiv 2504.17397, section 3): LoRA of rank 16 (alpha 16) on q, v and the
+MLP; deep VPT with 100 prompt tokens per block; ViT-Adapter as TerraTorch configures it; linear probing
+and full fine-tuning. Plain data without torch, so ``geoadapter.json`` is validated when it is read;
+`geoadapters.methods` holds the code that applies each method.
+"""
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from geoadapters._registry import Registry
+from geoadapters._serde import Settings
+from geoadapters.errors import AdapterError
+
+__all__ = [
+    "FullSettings",
+    "LinearProbeSettings",
+    "LoraSettings",
+    "MethodSettings",
+    "ViTAdapterSettings",
+    "VptSettings",
+    "list_methods",
+    "method_settings",
+]
+
+_VITS = ("prithvi", "clay")
+_ALL = ("prithvi", "clay", "resnet")
+
+
+@dataclass(frozen=True)
+class MethodSettings(Settings):
+    """Base of the method settings: `Settings` gives the JSON round trip (`to_dict`, `from_dict`).
+
+    Attributes:
+        name: Registry name of the method.
+        families: Encoder families the method applies to.
+        description: One line for listings.
+        carries_base_weights: Whether the adapter's tensors replace every base weight (a full
+            fine-tune), so the official base weights are not needed to run it.
+    """
+
+    name: ClassVar[str]
+    families: ClassVar[tuple[str, ...]]
+    description: ClassVar[str]
+    carries_base_weights: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class LoraSettings(MethodSettings):
+    """LoRA (Hu et al. 2021, arXiv 2106.09685) settings; the defaults are the paper's.
+
+    Attributes:
+        r: Rank of the updates.
+        lora_alpha: Scale numerator: updates are scaled by ``lora_alpha / r``.
+        lora_dropout: Dropout on the LoRA input during training.
+        target_modules: Module-name suffixes to adapt; None = the paper's targets of the family.
+        split_qkv: Split fused qkv projections so that q, k and v can be targeted separately.
+    """
+
+    name: ClassVar[str] = "lora"
+    families: ClassVar[tuple[str, ...]] = _VITS
+    description: ClassVar[str] = "low-rank updates of q, v and the MLP (r 16, alpha 16), via PEFT"
+    r: int = 16
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    target_modules: tuple[str, ...] | None = None
+    split_qkv: bool = True
+
+    def __post_init__(self) -> None:
+        if self.r < 1:
+            raise ValueError(f"LoRA rank r must be at least 1, got {self.r}")
+        if self.lora_alpha <= 0:
+            raise ValueError(f"lora_alpha must be positive, got {self.lora_alpha}")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+
+
+@dataclass(frozen=True)
+class VptSettings(MethodSettings):
+    """Deep visual prompt tuning (Jia et al. 2022, arXiv 2203.12119) settings; the defaults are the paper's.
+
+    Attributes:
+        prompt_tokens: Prompt tokens per block.
+        prompt_dropout: Dropout on the prompts during training.
+    """
+
+    name: ClassVar[str] = "vpt"
+    families: ClassVar[tuple[str, ...]] = _VITS
+    description: ClassVar[str] = "100 prompt tokens per block (deep VPT)"
+    prompt_tokens: int = 100
+    prompt_dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.prompt_tokens < 1:
+            raise ValueError(f"prompt_tokens must be at least 1, got {self.prompt_tokens}")
+        if not 0 <= self.prompt_dropout < 1:
+            raise ValueError(f"prompt_dropout must be in [0, 1), got {self.prompt_dropout}")
+
+
+_INTERACTIONS = 4
+
+
+@dataclass(frozen=True)
+class ViTAdapterSettings(MethodSettings):
+    """ViT-Adapter (Chen et al. 2022, arXiv 2205.08534) settings; defaults are the paper's and TerraTorch's.
+
+    Attributes:
+        interaction_indexes: First and last ViT block of each of the 4 interactions, consecutive and
+            covering every block; None splits the depth into 4 equal chunks (24 -> (0, 5) ... (18, 23)).
+        conv_inplane: Width of the spatial prior's stem.
+        n_points: Sampling points per head and level of the deformable attentions.
+        deform_num_heads: Heads of the deformable attentions; None takes the ViT's.
+        deform_ratio: Value width of the deformable attentions over the ViT width.
+        init_values: Initial scale of the injectors' output; 0 leaves the ViT unchanged at start.
+        with_cffn: Give the extractors a convolutional feed-forward.
+        cffn_ratio: Hidden width of that feed-forward over the ViT width.
+        add_vit_feature: Add the resized ViT outputs of the 4 interactions to the 4 output maps.
+        use_extra_extractor: Two more extractors after the last interaction.
+    """
+
+    name: ClassVar[str] = "vit_adapter"
+    families: ClassVar[tuple[str, ...]] = ("prithvi",)
+    description: ClassVar[str] = "spatial prior + deformable-attention injectors/extractors, 4 output scales"
+    interaction_indexes: tuple[tuple[int, int], ...] | None = None
+    conv_inplane: int = 64
+    n_points: int = 4
+    deform_num_heads: int | None = None
+    deform_ratio: float = 0.5
+    init_values: float = 0.0
+    with_cffn: bool = False
+    cffn_ratio: float = 0.25
+    add_vit_feature: bool = True
+    use_extra_extractor: bool = True
+
+    def __post_init__(self) -> None:
+        if self.interaction_indexes is not None:
+            pairs = tuple(tuple(int(i) for i in pair) for pair in self.interaction_indexes)
+            object.__setattr__(self, "interaction_indexes", pairs)
+            if len(pairs) != _INTERACTIONS or any(len(pair) != 2 for pair in pairs):
+                raise ValueError(
+                    f"interaction_indexes must be {_INTERACTIONS} (first, last) block pairs, got {pairs}"
+                )
+            starts = [0] + [last + 1 for _, last in pairs[:-1]]
+            if any(
+                first != start or last < first for (first, last), start in zip(pairs, starts, strict=True)
+            ):
+                raise ValueError(
+                    f"interaction_indexes must be consecutive chunks of blocks from block 0, such as "
+                    f"((0, 5), (6, 11), (12, 17), (18, 23)); got {pairs}"
+                )
+        for name in ("conv_inplane", "n_points"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.deform_num_heads is not None and self.deform_num_heads < 1:
+            raise ValueError(f"deform_num_heads must be positive or None, got {self.deform_num_heads}")
+        for name in ("deform_ratio", "cffn_ratio"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def blocks_for(self, depth: int) -> tuple[tuple[int, int], ...]:
+        """The (first, last) block of each interaction for a ViT of `depth` blocks.
+
+        Raises:
+            AdapterError: The ViT has fewer than 4 blocks, or the indexes do not cover its blocks.
+        """
+        if depth < _INTERACTIONS:
+            raise AdapterError(
+                f"ViT-Adapter needs a ViT of at least {_INTERACTIONS} blocks, this one has {depth}"
+            )
+        if self.interaction_indexes is None:
+            sizes = [depth // _INTERACTIONS + (i < depth % _INTERACTIONS) for i in range(_INTERACTIONS)]
+            ends = itertools.accumulate(sizes)
+            return tuple((end - size, end - 1) for size, end in zip(sizes, ends, strict=True))
+        if self.interaction_indexes[-1][1] != depth - 1:
+            raise AdapterError(
+                f"interaction_indexes {self.interaction_indexes} do not end at the last block ({depth - 1}) "
+                "of this ViT; leave them None to split its blocks evenly"
+            )
+        return self.interaction_indexes
+
+
+@dataclass(frozen=True)
+class LinearProbeSettings(MethodSettings):
+    """Linear probing: the encoder stays frozen and only the head trains; no settings."""
+
+    name: ClassVar[str] = "linear_probe"
+    families: ClassVar[tuple[str, ...]] = _ALL
+    description: ClassVar[str] = "frozen encoder; only the head trains"
+
+
+@dataclass(frozen=True)
+class FullSettings(MethodSettings):
+    """Full fine-tuning: every parameter trains, so the adapter carries every base weight; no settings."""
+
+    name: ClassVar[str] = "full"
+    families: ClassVar[tuple[str, ...]] = _ALL
+    description: ClassVar[str] = "every parameter trains"
+    carries_base_weights: ClassVar[bool] = True
+
+
+_METHODS: Registry[type[MethodSettings]] = Registry("adapter method")
+for _settings in (LoraSettings, VptSettings, ViTAdapterSettings, LinearProbeSettings, FullSettings):
+    _METHODS.register(_settings.name, _settings)
+
+
+def list_methods() -> list[str]:
+    """Names of the registered methods."""
+    return _METHODS.names()
+
+
+def method_settings(name: str, **settings: Any) -> MethodSettings:
+    """Validated settings of a method; settings not given take the paper's defaults.
+
+    Raises:
+        UnknownNameError: No method of that name; the message suggests close names.
+        TypeError: A setting the method does not have; the message lists the valid ones.
+        ValueError: A setting out of range.
+    """
+    return _METHODS.get(name).from_dict(settings)

@@ -1,0 +1,123 @@
+from types import SimpleNamespace
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from click.testing import CliRunner
+from peft.tuners.lora import LoraLayer
+from torch import nn
+
+from geoadapters.cli.export import export_command
+from geoadapters.errors import InputShapeError, OutputExistsError
+from geoadapters.inference.onnx import example_raw, export_onnx, quantize_int8, read_onnx_config
+from geoadapters.inference.runners import OnnxRunner
+from geoadapters.methods.lora import QKVSplit
+from geoadapters.models import create_backbone
+from tests.conftest import SMALL
+from tests.conftest import perturbed_model as make
+
+
+def torch_logits(model, raw):
+    with torch.inference_mode():
+        return model(model.normalize(torch.from_numpy(raw))).numpy()
+
+
+@pytest.fixture(scope="module")
+def lora(checkpoint, tmp_path_factory):
+    """The LoRA model, its logits before export, and the export report."""
+    model = make("lora", "linear", checkpoint)
+    raw = example_raw(model.config, 3, 64, seed=1)
+    before = torch_logits(model, raw)
+    report = export_onnx(model, tmp_path_factory.mktemp("onnx") / "lora.onnx")
+    return SimpleNamespace(model=model, raw=raw, before=before, report=report)
+
+
+def test_lora_onnx_matches_torch(lora):
+    report = lora.report
+    assert report.exporter == "dynamo" and report.max_abs_diff < 1e-4
+    assert report.path.is_file() and report.size_bytes == report.path.stat().st_size
+    assert sorted(p.name for p in report.path.parent.iterdir()) == ["lora.onnx"]  # no staging leftovers
+
+
+def test_exported_graph_is_the_plain_base_architecture(lora, checkpoint):
+    graph = onnx.load(lora.report.path).graph
+    weights = {t.name for t in graph.initializer}
+    linear_weights = [n for n in graph.node if n.op_type in ("MatMul", "Gemm") and set(n.input) & weights]
+    base = create_backbone("prithvi-300", checkpoint, **SMALL)
+    # LoRA would add two MatMuls per adapted Linear, and split qkv into three
+    assert len(linear_weights) == sum(isinstance(m, nn.Linear) for m in base.modules())
+    assert not [name for name in weights | {n.name for n in graph.node} if "lora" in name.lower()]
+
+
+def test_the_callers_model_keeps_its_lora_and_its_outputs(lora):
+    assert any(isinstance(m, LoraLayer) for m in lora.model.modules())
+    assert any(isinstance(m, QKVSplit) for m in lora.model.modules())
+    np.testing.assert_array_equal(torch_logits(lora.model, lora.raw), lora.before)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_batch_is_dynamic(lora, batch):
+    logits = OnnxRunner(lora.report.path)(lora.raw[:batch])
+    assert logits.shape == (batch, 2, 64, 64)
+    assert np.abs(logits - lora.before[:batch]).max() < 1e-4
+
+
+def test_metadata_round_trip_to_the_same_config(lora):
+    assert read_onnx_config(lora.report.path) == (lora.model.config, 64)
+
+
+def test_vit_adapter_exports_through_the_torchscript_fallback(tmp_path, checkpoint):
+    model = make("vit_adapter", "linear", checkpoint)
+    report = export_onnx(model, tmp_path / "model.onnx")
+    # torch.export cannot trace its deformable attention (an int() of a tensor): the fallback exports it
+    assert report.exporter == "torchscript" and report.max_abs_diff < 1e-4
+    raw = example_raw(model.config, 3, 64, seed=2)
+    assert np.abs(OnnxRunner(report.path)(raw) - torch_logits(model, raw)).max() < 1e-4
+
+
+def test_tile_size_must_fit_the_patches(tmp_path, lora):
+    with pytest.raises(InputShapeError, match="multiple of 16"):
+        export_onnx(lora.model, tmp_path / "model.onnx", tile_size=72)
+    assert not list(tmp_path.iterdir())
+
+
+def test_int8_is_a_separate_file_whose_agreement_is_reported(tmp_path, lora):
+    report = lora.report
+    fp32_bytes = report.path.read_bytes()
+    quantized = quantize_int8(report.path, tmp_path / "lora.int8.onnx", check=lora.raw)
+    assert 0 <= quantized.agreement <= 1 and quantized.max_abs_diff > 0
+    assert quantized.int8_bytes == quantized.path.stat().st_size < quantized.fp32_bytes
+    assert report.path.read_bytes() == fp32_bytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lora.int8.onnx"]
+    assert OnnxRunner(report.path).description.endswith("fp32")
+    assert OnnxRunner(quantized.path).description.endswith("int8")
+    assert read_onnx_config(quantized.path) == (lora.model.config, 64)
+
+
+def test_export_command_on_a_vpt_upernet_adapter(tmp_path, checkpoint):
+    model = make("vpt", "upernet", checkpoint, prompt_tokens=4, channels=32)
+    folder = model.save_pretrained(tmp_path / "adapter")
+    output = tmp_path / "out" / "model.onnx"
+    args = [
+        "--model",
+        "prithvi-300",
+        "--adapter",
+        str(folder),
+        "-o",
+        str(output),
+        "--checkpoint",
+        str(checkpoint),
+    ]
+    args.append("--int8")
+    result = CliRunner().invoke(export_command, args)
+    assert result.exit_code == 0, result.output
+    assert "dynamo exporter" in result.output and "max |ONNX - torch| logit difference" in result.output
+    assert "int8 agrees with fp32 on" in result.output
+    assert sorted(p.name for p in output.parent.iterdir()) == ["model.int8.onnx", "model.onnx"]
+    raw = example_raw(model.config, 2, 64, seed=3)
+    assert np.abs(OnnxRunner(output)(raw) - torch_logits(model, raw)).max() < 1e-4
+    written = output.read_bytes()
+    result = CliRunner().invoke(export_command, args)
+    assert result.exit_code == 1 and isinstance(result.exception, OutputExistsError)
+    assert "--overwrite" in str(result.exception) and output.read_bytes() == written

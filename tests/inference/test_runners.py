@@ -1,0 +1,132 @@
+import copy
+
+import numpy as np
+import onnx
+import pytest
+import rasterio
+import torch
+from rasterio.windows import Window
+
+from geoadapters.bands import band_indices
+from geoadapters.errors import CheckpointError, GeoAdaptersError, InputShapeError, WeightsNotFoundError
+from geoadapters.inference.onnx import export_onnx
+from geoadapters.inference.runners import OnnxRunner, TorchRunner, resolve_device
+from geoadapters.inference.runtime import make_runner
+from tests.conftest import DATA
+from tests.conftest import perturbed_model as make
+
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="there is a CUDA device")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.fixture(scope="module")
+def model(checkpoint):
+    return make("lora", "linear", checkpoint)
+
+
+@pytest.fixture(scope="module")
+def onnx_path(model, tmp_path_factory):
+    return export_onnx(model, tmp_path_factory.mktemp("onnx") / "model.onnx").path
+
+
+@pytest.fixture(scope="module")
+def chip(model):
+    """Two 64 x 64 windows of a real Sentinel-2 flood chip, in file units, bands by description."""
+    windows = [Window(160, 0, 64, 64), Window(320, 32, 64, 64)]
+    with rasterio.open(DATA / "sen1floods11" / "Spain_7370579_S2Hand.tif") as src:
+        index = [i + 1 for i in band_indices(src.descriptions, model.input_spec.bands)]
+        return np.stack([src.read(index, window=w) for w in windows]).astype("float32")
+
+
+@no_cuda
+def test_onnx_runner_runs_on_the_cpu_provider_here(onnx_path, model):
+    runner = OnnxRunner(onnx_path)
+    assert runner.session.get_providers() == ["CPUExecutionProvider"]
+    assert runner.description == "onnxruntime CPUExecutionProvider fp32"
+    assert runner.config == model.config and runner.tile_size == 64
+
+
+def test_torch_and_onnx_runners_agree_on_the_real_chip(onnx_path, model, chip):
+    expected = TorchRunner(model, "cpu")(chip)
+    got = OnnxRunner(onnx_path, "cpu")(chip)
+    assert expected.dtype == got.dtype == np.float32 and expected.shape == (2, 2, 64, 64)
+    assert np.abs(got - expected).max() < 1e-4
+
+
+def test_torch_runner_applies_the_input_contract(model, chip):
+    with torch.inference_mode():
+        expected = model(model.normalize(torch.from_numpy(chip))).numpy()
+    runner = TorchRunner(model, "cpu")
+    assert runner.description == "torch fp32 on cpu"
+    np.testing.assert_array_equal(runner(chip), expected)
+
+
+@no_cuda
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_half_precision_on_the_cpu_is_a_clear_error(model, precision):
+    with pytest.raises(GeoAdaptersError, match=r"CUDA only.*100x slower.*use fp32, or the int8 ONNX model"):
+        TorchRunner(model, precision=precision)
+
+
+@no_cuda
+def test_auto_device_is_the_cpu_here_and_cuda_is_refused():
+    assert resolve_device(None) == resolve_device("auto") == "cpu"
+    with pytest.raises(GeoAdaptersError, match="no CUDA device"):
+        resolve_device("cuda")
+
+
+def test_onnx_runner_refuses_another_tile_size(onnx_path, chip):
+    with pytest.raises(InputShapeError, match="fixed at export"):
+        OnnxRunner(onnx_path)(chip[..., :32, :32])
+
+
+def test_onnx_runner_needs_a_geoadapters_model(tmp_path):
+    with pytest.raises(WeightsNotFoundError):
+        OnnxRunner(tmp_path / "missing.onnx")
+    (tmp_path / "text.onnx").write_text("not a model")
+    with pytest.raises(CheckpointError, match="not a readable ONNX model"):
+        OnnxRunner(tmp_path / "text.onnx")
+    value = onnx.helper.make_tensor_value_info("raw", onnx.TensorProto.FLOAT, [1])
+    output = onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1])
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["raw"], ["logits"])], "g", [value], [output]
+    )
+    plain = onnx.helper.make_model(graph, ir_version=10, opset_imports=[onnx.helper.make_opsetid("", 18)])
+    onnx.save(plain, tmp_path / "plain.onnx")
+    with pytest.raises(CheckpointError, match=r"no geoadapter\.json metadata"):
+        OnnxRunner(tmp_path / "plain.onnx")
+
+
+def test_make_runner_picks_the_runtime(model, onnx_path, chip):
+    assert make_runner(model, device="cpu").description == "torch fp32 on cpu"
+    runner = make_runner(onnx_path, runtime="onnx", device="cpu")
+    assert runner.description == "onnxruntime CPUExecutionProvider fp32"
+    with pytest.raises(GeoAdaptersError, match="runtime 'onnx'"):
+        make_runner(onnx_path)
+    with pytest.raises(GeoAdaptersError, match="runs with runtime 'torch' on CUDA"):
+        make_runner(model, runtime="onnx", precision="bf16")
+    with pytest.raises(GeoAdaptersError, match="int8 runs on onnxruntime"):
+        make_runner(model, precision="int8")
+    with pytest.raises(GeoAdaptersError, match="export --int8"):
+        make_runner(onnx_path, runtime="onnx", precision="int8")
+
+
+def test_make_runner_exports_and_quantises_a_model_on_request(checkpoint, chip):
+    # a multi-label head: its classifier is a Gemm, which the quantiser rewrites as a MatMul
+    model = make("lora", "classification", checkpoint)
+    runner = make_runner(model, runtime="onnx", precision="int8")
+    assert runner.description == f"onnxruntime {runner.session.get_providers()[0]} int8"
+    expected = TorchRunner(model, "cpu")(chip)
+    got = runner(chip)
+    assert got.shape == expected.shape == (2, 2) and np.abs(got - expected).max() < 0.05
+
+
+@needs_cuda
+def test_cuda_runs_fp16_and_onnxruntime_on_the_gpu(model, onnx_path, chip):
+    expected = TorchRunner(model, "cpu")(chip)
+    half = TorchRunner(copy.deepcopy(model), precision="fp16")
+    assert half.description == "torch fp16 on cuda"
+    assert np.abs(half(chip) - expected).max() < 0.05
+    runner = OnnxRunner(onnx_path)
+    assert runner.description == "onnxruntime CUDAExecutionProvider fp32"
+    assert np.abs(runner(chip) - expected).max() < 1e-3

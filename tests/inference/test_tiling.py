@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+
+from geoadapters.inference.tiling import StripAccumulator, TileGrid, tile_origins
+
+
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap"),
+    [
+        (1000, 224, 32),
+        (224, 224, 32),
+        (225, 224, 32),
+        (417, 224, 32),
+        (100, 224, 32),
+        (4096, 512, 64),
+        (700, 64, 0),
+    ],
+)
+def test_origins_cover_the_axis_with_at_least_the_overlap(length, tile, overlap):
+    origins = tile_origins(length, tile, overlap)
+    assert origins[0] == 0
+    if length <= tile:
+        assert origins == [0]
+        return
+    assert origins[-1] == length - tile
+    steps = np.diff(origins)
+    assert (steps <= tile - overlap).all() and (steps > 0).all()
+
+
+def scene_weights(grid):
+    total = np.zeros((grid.height, grid.width))
+    for r, tiles in grid.row_tiles():
+        for c, (y, x) in enumerate(tiles):
+            w = grid.weights(r, c)[: grid.height - y, : grid.width - x]
+            total[y : y + w.shape[0], x : x + w.shape[1]] += w
+    return total
+
+
+@pytest.mark.parametrize(
+    ("height", "width"), [(1000, 1000), (300, 1000), (224, 224), (120, 500), (224 + 193, 640)]
+)
+def test_blend_weights_sum_to_one_everywhere(height, width):
+    grid = TileGrid(height, width, 224, 32)
+    total = scene_weights(grid)
+    assert (total > 0).all()  # every pixel is predicted by some tile
+
+    def per_axis(origins, length):
+        return np.array([sum(o <= i < o + grid.tile for o in origins) for i in range(length)])
+
+    # at most two tiles along each axis: their ramps are complementary
+    pairwise = np.outer(per_axis(grid.rows, height) <= 2, per_axis(grid.cols, width) <= 2)
+    np.testing.assert_allclose(total[pairwise], 1.0, atol=1e-6)
+    # where three tiles share pixels the predictor divides by the total: normalised weights sum to one
+    for r, tiles in grid.row_tiles():
+        for c in range(len(tiles)):
+            w = grid.weights(r, c)
+            assert (w >= 0).all() and w.max() > 0.5
+
+
+def test_interior_edges_have_a_zero_margin_and_scene_edges_do_not():
+    grid = TileGrid(1000, 1000, 224, 32)
+    w = grid.weights(1, 0)
+    assert (w[:8, :] == 0).all() and (w[-8:, :] == 0).all()  # shared top and bottom edges
+    assert (w[100, :8] == 1).all()  # left scene edge keeps full weight
+    assert np.all(np.diff(w[8:40, 100]) > 0)  # a smooth ramp up
+
+
+def local_model(tile):
+    """A local operator (3 x 3 mean of each band, two 'classes'): its output needs 1 px of context."""
+    padded = np.pad(tile, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    h, w = tile.shape[1:]
+    mean = sum(padded[:, i : i + h, j : j + w] for i in range(3) for j in range(3)) / 9
+    return np.stack([mean.sum(0), -mean.sum(0)])
+
+
+def test_tiled_equals_single_pass_for_a_local_model():
+    rng = np.random.default_rng(0)
+    scene = rng.normal(size=(3, 500, 610)).astype(np.float32)
+    grid = TileGrid(500, 610, 128, 32)  # margin 8 >= the model's 1 px of context
+    strip = StripAccumulator(grid, 2)
+    out = np.zeros((2, 500, 610), np.float32)
+    rows = grid.rows
+    for r, tiles in grid.row_tiles():
+        for c, (y, x) in enumerate(tiles):
+            logits = local_model(scene[:, y : y + 128, x : x + 128])
+            strip.add(y, x, logits, grid.weights(r, c), np.ones((128, 128), bool))
+        top, mean, valid = strip.emit(rows[r + 1] if r + 1 < len(rows) else 500)
+        out[:, top : top + mean.shape[1]] = mean
+        assert valid.all()
+    np.testing.assert_allclose(out, local_model(scene), atol=1e-5)
+    assert strip.logits.shape == (2, 128, 610)  # one strip, whatever the height
+
+
+def test_pixels_without_data_stay_invalid():
+    grid = TileGrid(100, 100, 64, 16)
+    strip = StripAccumulator(grid, 2)
+    valid = np.ones((64, 64), bool)
+    valid[:10] = False
+    for r, tiles in grid.row_tiles():
+        for c, (y, x) in enumerate(tiles):
+            strip.add(
+                y,
+                x,
+                np.ones((2, 64, 64), np.float32),
+                grid.weights(r, c),
+                valid if y == 0 else np.ones_like(valid),
+            )
+        top, mean, ok = strip.emit(grid.rows[r + 1] if r + 1 < len(grid.rows) else 100)
+        if top == 0:
+            assert not ok[:10].any() and ok[10:].all()
+            np.testing.assert_allclose(mean[:, 10:], 1.0)
