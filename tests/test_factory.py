@@ -2,35 +2,20 @@ import json
 
 import numpy as np
 import pytest
-import rasterio
 import torch
 from peft import PeftModel
-from rasterio.windows import Window
 
 import geoadapters
-from geoadapters.bands import band_indices
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError, OutputExistsError
 from geoadapters.hub.client import upload_folder
 from geoadapters.methods.lora import QKVSplit
 from geoadapters.models import create_backbone
-from tests.conftest import DATA, S1F11, SMALL
+from tests.conftest import S1F11, SMALL, train_steps
 
 CLASSES = ["not water", "water"]
 METHODS = ["lora", "vpt", "vit_adapter", "linear_probe", "full"]
 HEADS = ["linear", "fcn", "upernet", "unet"]
-
-
-@pytest.fixture(scope="module")
-def chip():
-    """Two 64 x 64 windows of a real Sentinel-2 flood chip (54 % and 41 % water), bands by description."""
-    windows = [Window(160, 0, 64, 64), Window(320, 32, 64, 64)]
-    with rasterio.open(DATA / "sen1floods11" / "Spain_7370579_S2Hand.tif") as src:
-        index = [i + 1 for i in band_indices(src.descriptions, S1F11.bands)]
-        raw = np.stack([src.read(index, window=w) for w in windows]).astype("float32")
-    with rasterio.open(DATA / "sen1floods11" / "Spain_7370579_LabelHand.tif") as src:
-        label = np.stack([src.read(1, window=w) for w in windows]).astype("int64")
-    return torch.from_numpy(raw), torch.from_numpy(label)
 
 
 def make(method, head, checkpoint, **settings):
@@ -43,22 +28,11 @@ def make(method, head, checkpoint, **settings):
     )
 
 
-def train_steps(model, x, y, steps=6):
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(params, lr=1e-3)
-    losses = []
-    for _ in range(steps):
-        loss = torch.nn.functional.cross_entropy(model(x), y, ignore_index=-1)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
-    return losses
+# every method with the paper's head by default; the whole method x head matrix with the slow tests
+MATRIX = [pytest.param(m, h, marks=() if h == "linear" else pytest.mark.slow) for m in METHODS for h in HEADS]
 
 
-@pytest.mark.parametrize("head", HEADS)
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("method", "head"), MATRIX)
 def test_each_method_and_head_learns_and_round_trips(tmp_path, checkpoint, chip, method, head):
     torch.manual_seed(0)
     model = make(method, head, checkpoint)
@@ -211,12 +185,6 @@ def test_multilabel_head_learns(checkpoint, chip):
     assert model.config.task == "multilabel"
     x = model.normalize(chip[0])
     target = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
-    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3)
-    losses = []
-    for _ in range(6):
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), target)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
+    loss = torch.nn.functional.binary_cross_entropy_with_logits
+    losses = train_steps(model, x, target, loss=loss, lr=2e-3)
     assert model(x).shape == (2, 3) and losses[-1] < losses[0]

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from geoadapters.models import create_backbone
+from tests.conftest import TEST_BASE
 
-SMALL_PRITHVI = {"depth": 4, "embed_dim": 64, "num_heads": 4}
 SMALL_CLAY = {"depth": 4, "dim": 64, "heads": 4, "dim_head": 16}
 # Narrow decoders: the paper's widths (512 / 256 channels) only cost time here.
 SMALL_SETTINGS = {
@@ -20,7 +20,7 @@ SMALL_SETTINGS = {
 @pytest.fixture(scope="module")
 def prithvi() -> torch.nn.Module:
     torch.manual_seed(0)
-    return create_backbone("prithvi-300", pretrained=False, **SMALL_PRITHVI).eval()
+    return create_backbone(TEST_BASE, pretrained=False).eval()
 
 
 @pytest.fixture(scope="module")

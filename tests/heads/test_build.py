@@ -6,7 +6,8 @@ from geoadapters.errors import InputShapeError
 from geoadapters.heads import Head, build_head, list_heads
 from geoadapters.heads.necks import LearnedPyramid, TokensToImage
 from geoadapters.models import create_backbone
-from tests.heads.conftest import SMALL_PRITHVI, SMALL_SETTINGS
+from tests.conftest import TEST_BASE
+from tests.heads.conftest import SMALL_SETTINGS
 
 SIZES = [(64, 64), (64, 96)]
 
@@ -68,7 +69,7 @@ def test_resnet_heads_read_the_paper_stages(resnet):
 @pytest.mark.parametrize("name", ["linear", "upernet", "classification"])
 def test_multi_frame_prithvi_folds_frames_into_channels(name):
     torch.manual_seed(0)
-    encoder = create_backbone("prithvi-300", pretrained=False, num_frames=2, **SMALL_PRITHVI).eval()
+    encoder = create_backbone(TEST_BASE, pretrained=False, num_frames=2).eval()
     head = build_head(name, encoder, 3, **SMALL_SETTINGS[name]).eval()
     out = logits(head, encoder, torch.randn(2, 6, 2, 64, 96))
     assert out.shape == ((2, 3) if name == "classification" else (2, 3, 64, 96))
@@ -93,7 +94,7 @@ def test_token_pyramid_heads_use_evenly_spaced_blocks_and_a_learned_pyramid(prit
 def test_decoder_output_of_another_size_is_resized_bilinearly():
     """14 px patches: the FCN's x16 gives 64 x 96 for a 56 x 84 input; the head resizes to 56 x 84."""
     torch.manual_seed(0)
-    encoder = create_backbone("prithvi-300", pretrained=False, patch_size=14, **SMALL_PRITHVI).eval()
+    encoder = create_backbone(TEST_BASE, pretrained=False, patch_size=14).eval()
     head = build_head("fcn", encoder, 3, channels=16).eval()
     features = encoder.forward_features(torch.randn(2, 6, 56, 84))
     with torch.no_grad():

@@ -4,7 +4,7 @@ import torch
 from geoadapters.errors import InputShapeError
 from geoadapters.heads.necks import LearnedPyramid, SelectIndices, TokensToImage
 from geoadapters.models import create_backbone
-from tests.heads.conftest import SMALL_PRITHVI
+from tests.conftest import TEST_BASE
 
 
 def tokens_from_grid(grid: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
@@ -34,7 +34,7 @@ def test_tokens_to_image_inverts_explicit_flattening(frames, rows, cols):
 def test_tokens_to_image_matches_the_patch_embedding_grid():
     """Folding the encoder's patch tokens gives back its 3D convolution's output, frames into channels."""
     torch.manual_seed(0)
-    encoder = create_backbone("prithvi-300", pretrained=False, num_frames=2, **SMALL_PRITHVI)
+    encoder = create_backbone(TEST_BASE, pretrained=False, num_frames=2)
     x = torch.randn(2, 6, 2, 32, 80)
     with torch.no_grad():
         conv = encoder.patch_embed.proj(x)  # (B, D, T, h, w)

@@ -14,7 +14,7 @@ from geoadapters.inference.onnx import example_raw, export_onnx, quantize_int8, 
 from geoadapters.inference.runners import OnnxRunner
 from geoadapters.methods.lora import QKVSplit
 from geoadapters.models import create_backbone
-from tests.conftest import SMALL
+from tests.conftest import TEST_BASE
 from tests.conftest import perturbed_model as make
 
 
@@ -44,7 +44,7 @@ def test_exported_graph_is_the_plain_base_architecture(lora, checkpoint):
     graph = onnx.load(lora.report.path).graph
     weights = {t.name for t in graph.initializer}
     linear_weights = [n for n in graph.node if n.op_type in ("MatMul", "Gemm") and set(n.input) & weights]
-    base = create_backbone("prithvi-300", checkpoint, **SMALL)
+    base = create_backbone(TEST_BASE, checkpoint)
     # LoRA would add two MatMuls per adapted Linear, and split qkv into three
     assert len(linear_weights) == sum(isinstance(m, nn.Linear) for m in base.modules())
     assert not [name for name in weights | {n.name for n in graph.node} if "lora" in name.lower()]
@@ -99,17 +99,8 @@ def test_export_command_on_a_vpt_upernet_adapter(tmp_path, checkpoint):
     model = make("vpt", "upernet", checkpoint, prompt_tokens=4, channels=32)
     folder = model.save_pretrained(tmp_path / "adapter")
     output = tmp_path / "out" / "model.onnx"
-    args = [
-        "--model",
-        "prithvi-300",
-        "--adapter",
-        str(folder),
-        "-o",
-        str(output),
-        "--checkpoint",
-        str(checkpoint),
-    ]
-    args.append("--int8")
+    args = ["--model", TEST_BASE, "--adapter", str(folder), "-o", str(output), "--int8"]
+    args += ["--checkpoint", str(checkpoint)]
     result = CliRunner().invoke(export_command, args)
     assert result.exit_code == 0, result.output
     assert "dynamo exporter" in result.output and "max |ONNX - torch| logit difference" in result.output

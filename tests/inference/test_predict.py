@@ -13,7 +13,7 @@ from geoadapters.cli.main import main
 from geoadapters.errors import AdapterError, BandError, OutputExistsError, RasterError
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.runners import TorchRunner
-from tests.conftest import HLS_CHIP, S2_CHIP, SMALL, perturbed_model
+from tests.conftest import HLS_CHIP, S2_CHIP, TEST_BASE, perturbed_model
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_output_is_a_georeferenced_cog_of_the_input(tmp_path, model):
         assert out.descriptions == ("class",)
         tags = out.tags()
         assert json.loads(tags["classes"]) == ["not water", "water"]
-        assert tags["model"] == "prithvi-300" and tags["adapter"] == "sen1floods11-lora"
+        assert tags["model"] == TEST_BASE and tags["adapter"] == "sen1floods11-lora"
         assert set(np.unique(out.read(1))) <= {0, 1}
     assert report.tiles == report.computed == 11 * 11  # ceil((512 - 64) / (64 - 16)) + 1 per axis
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
@@ -140,7 +140,7 @@ def test_an_interrupted_run_leaves_nothing(tmp_path, model):
 def test_cli_predicts_several_scenes_into_a_folder(tmp_path, adapter, checkpoint, capsys):
     for name in ("a", "b"):
         write_like(tmp_path / f"{name}.tif", chip_pixels(Window(0, 0, 100, 100)))
-    args = ["--model", "prithvi-300", "--adapter", str(adapter), "--checkpoint", str(checkpoint)]
+    args = ["--model", TEST_BASE, "--adapter", str(adapter), "--checkpoint", str(checkpoint)]
     code = main(["predict", str(tmp_path / "*.tif"), *args, "-o", str(tmp_path / "out"), "--batch-size", "2"])
     assert code == 0, capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_pred.tif", "b_pred.tif"]
@@ -170,7 +170,7 @@ BAD_INPUTS = {
     "adapter of another base": (
         "ok.tif",
         ["--model", "prithvi-100"],
-        "made for prithvi-300, not prithvi-100",
+        f"made for {TEST_BASE}, not prithvi-100",
     ),
     "truncated adapter weights": ("ok.tif", ["--adapter", "{tmp}/broken"], "corrupt or truncated"),
     "unknown base": ("ok.tif", ["--model", "prithvi-3000"], "no base model 'prithvi-3000'"),
@@ -207,7 +207,7 @@ def bad_inputs(tmp_path, adapter):
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_a_one_line_error_with_no_output(case, bad_inputs, adapter, checkpoint, capsys):
     scene, extra, message = BAD_INPUTS[case]
-    args = ["predict", str(bad_inputs / scene), "--model", "prithvi-300", "--adapter", str(adapter),
+    args = ["predict", str(bad_inputs / scene), "--model", TEST_BASE, "--adapter", str(adapter),
             "--checkpoint", str(checkpoint)]  # fmt: skip
     extra = [e.format(tmp=bad_inputs) for e in extra]
     for flag in ("--model", "--adapter"):
@@ -232,7 +232,7 @@ def test_library_errors_have_their_types(tmp_path, model):
     with pytest.raises(OutputExistsError):
         predict_raster(scene, None, TorchRunner(model), bands=["2", "3", "4", "5", "6", "7"])
     multilabel = geoadapters.create(
-        "prithvi-300", "linear_probe", "classification", num_classes=3, pretrained=False, **SMALL
+        TEST_BASE, "linear_probe", "classification", num_classes=3, pretrained=False
     )
     with pytest.raises(AdapterError, match="task is multilabel"):
         predict_raster(scene, None, TorchRunner(multilabel))

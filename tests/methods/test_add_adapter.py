@@ -4,8 +4,7 @@ import torch
 from geoadapters.errors import AdapterError, UnknownNameError
 from geoadapters.methods import add_adapter, get_method, list_methods
 from geoadapters.models import create_backbone
-
-SMALL = {"depth": 4, "embed_dim": 64, "num_heads": 4}
+from tests.conftest import TEST_BASE
 
 
 def test_the_paper_methods_are_registered():
@@ -14,7 +13,7 @@ def test_the_paper_methods_are_registered():
 
 @pytest.mark.parametrize("method", ["lora", "vpt", "vit_adapter", "linear_probe", "full"])
 def test_exactly_the_methods_parameters_train(method):
-    encoder = add_adapter(create_backbone("prithvi-300", pretrained=False, **SMALL), method)
+    encoder = add_adapter(create_backbone(TEST_BASE, pretrained=False), method)
     # adapter files name LoRA tensors as PEFT does, without the adapter name "default"
     trainable = {n.replace(".default.", ".") for n, p in encoder.named_parameters() if p.requires_grad}
     frozen = {n.replace(".default.", ".") for n, p in encoder.named_parameters() if not p.requires_grad}
@@ -37,7 +36,7 @@ def test_methods_refuse_encoders_they_do_not_fit(method, base):
 
 
 def test_unknown_method_setting_and_double_adapter_are_clear_errors():
-    encoder = create_backbone("prithvi-300", pretrained=False, **SMALL)
+    encoder = create_backbone(TEST_BASE, pretrained=False)
     with pytest.raises(UnknownNameError, match="Did you mean 'lora'"):
         add_adapter(encoder, "lorra")
     with pytest.raises(TypeError, match="no setting rank"):

@@ -5,8 +5,7 @@ from peft.tuners.lora import LoraLayer
 from geoadapters.methods import add_adapter
 from geoadapters.methods.lora import QKVSplit, merge_lora, unload_lora, unmerge_lora
 from geoadapters.models import create_backbone
-
-SMALL = {"depth": 2, "embed_dim": 64, "num_heads": 4}
+from tests.conftest import TEST_BASE
 
 
 def trainable(module):
@@ -27,7 +26,7 @@ def test_paper_settings_give_the_reference_trainable_counts(name, expected):
 
 
 def test_only_lora_matrices_train_and_qkv_is_split():
-    encoder = add_adapter(create_backbone("prithvi-300", pretrained=False, **SMALL), "lora")
+    encoder = add_adapter(create_backbone(TEST_BASE, pretrained=False), "lora")
     names = [n for n, p in encoder.named_parameters() if p.requires_grad]
     assert names and all(".lora_A." in n or ".lora_B." in n for n in names)
     assert {n.split(".lora_")[0].split("blocks.0.")[-1] for n in names if n.startswith("blocks.0.")} == {
@@ -48,8 +47,8 @@ def randomise_lora(encoder):
 
 def test_split_qkv_computes_the_same_function():
     torch.manual_seed(0)
-    plain = create_backbone("prithvi-300", pretrained=False, **SMALL).eval()
-    adapted = create_backbone("prithvi-300", pretrained=False, **SMALL).eval()
+    plain = create_backbone(TEST_BASE, pretrained=False).eval()
+    adapted = create_backbone(TEST_BASE, pretrained=False).eval()
     adapted.load_state_dict(plain.state_dict())
     add_adapter(adapted, "lora")  # lora_B starts at zero: the function is unchanged
     x = torch.randn(2, 6, 32, 48)
@@ -59,7 +58,7 @@ def test_split_qkv_computes_the_same_function():
 
 def test_merge_unmerge_and_unload_keep_the_logits():
     torch.manual_seed(0)
-    base = create_backbone("prithvi-300", pretrained=False, **SMALL).eval()
+    base = create_backbone(TEST_BASE, pretrained=False).eval()
     base_state = {k: v.clone() for k, v in base.state_dict().items()}
     encoder = add_adapter(base, "lora")
     randomise_lora(encoder)

@@ -17,13 +17,12 @@ from geoadapters.methods.vit_adapter import (
 from geoadapters.methods.vit_adapter.deform_attn import MSDeformAttnFunction, ms_deform_attn_pytorch
 from geoadapters.methods.vit_adapter.modules import deform_inputs
 from geoadapters.models import create_backbone
+from tests.conftest import TEST_BASE
 
-SMALL = {"depth": 4, "embed_dim": 64, "num_heads": 4}
 
-
-def small_adapter(name="prithvi-300", settings=None, seed=0):
+def small_adapter(name=TEST_BASE, settings=None, seed=0):
     torch.manual_seed(seed)
-    return apply_vit_adapter(create_backbone(name, pretrained=False, **SMALL), settings)
+    return apply_vit_adapter(create_backbone(name, pretrained=False), settings)
 
 
 # --- parameters at full size --------------------------------------------------------------------
@@ -368,9 +367,9 @@ def test_bad_inputs_are_clear_errors():
     [
         ("clay-v1", {}, "not ClayEncoder"),
         ("decur-s2", {}, "not ResNetEncoder"),
-        ("prithvi-300", {**SMALL, "num_frames": 2}, "num_frames=1"),
+        (TEST_BASE, {"num_frames": 2}, "num_frames=1"),
         ("prithvi-600", {}, "16 px patches"),
-        ("prithvi-300", {**SMALL, "depth": 3}, "at least 4 blocks"),
+        (TEST_BASE, {"depth": 3}, "at least 4 blocks"),
     ],
 )
 def test_backbones_that_cannot_take_the_adapter_are_clear_errors(name, overrides, match):

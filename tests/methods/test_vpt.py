@@ -5,8 +5,7 @@ import torch
 
 from geoadapters.methods import add_adapter
 from geoadapters.models import create_backbone
-
-SMALL = {"depth": 3, "embed_dim": 64, "num_heads": 4}
+from tests.conftest import TEST_BASE
 
 
 def test_full_size_trainable_count_is_the_reference():
@@ -17,11 +16,9 @@ def test_full_size_trainable_count_is_the_reference():
 
 def test_prompts_match_an_explicit_deep_vpt():
     torch.manual_seed(0)
-    encoder = add_adapter(
-        create_backbone("prithvi-300", pretrained=False, **SMALL), "vpt", prompt_tokens=7
-    ).eval()
+    encoder = add_adapter(create_backbone(TEST_BASE, pretrained=False), "vpt", prompt_tokens=7).eval()
     assert [n for n, p in encoder.named_parameters() if p.requires_grad] == [
-        f"vpt.prompts.{i}" for i in range(3)
+        f"vpt.prompts.{i}" for i in range(len(encoder.transformer_blocks()))
     ]
     bound = math.sqrt(6 / (3 * 16 * 16 + 64))
     assert all(p.abs().max() <= bound for p in encoder.vpt.prompts)
@@ -37,13 +34,13 @@ def test_prompts_match_an_explicit_deep_vpt():
             tokens = torch.cat([out[:, :1], out[:, 8:]], dim=1)
             expected.append(tokens)
         expected[-1] = encoder.norm(tokens)
-    assert [o.shape for o in ours] == [(2, 5, 64)] * 3
+    assert [o.shape for o in ours] == [(2, 5, 64)] * len(encoder.blocks)
     for a, b in zip(ours, expected, strict=True):
         torch.testing.assert_close(a, b)
 
 
 def test_prompts_change_the_output_and_dropout_only_trains():
-    encoder = add_adapter(create_backbone("prithvi-300", pretrained=False, **SMALL), "vpt", prompt_tokens=4)
+    encoder = add_adapter(create_backbone(TEST_BASE, pretrained=False), "vpt", prompt_tokens=4)
     x = torch.randn(1, 6, 32, 32)
     encoder.eval()
     with torch.no_grad():
@@ -66,4 +63,4 @@ def test_clay_vpt_keeps_the_output_shape():
 @pytest.mark.parametrize("setting", [{"prompt_tokens": 0}, {"prompt_dropout": 1.0}])
 def test_bad_settings_are_refused(setting):
     with pytest.raises(ValueError, match="prompt"):
-        add_adapter(create_backbone("prithvi-300", pretrained=False, **SMALL), "vpt", **setting)
+        add_adapter(create_backbone(TEST_BASE, pretrained=False), "vpt", **setting)

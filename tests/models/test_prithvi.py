@@ -10,11 +10,10 @@ from geoadapters import get_base, list_models
 from geoadapters.bands import band_indices
 from geoadapters.errors import CheckpointError, InputShapeError, NewBandWarning, WeightsNotFoundError
 from geoadapters.models import create_backbone
-from tests.conftest import DATA, HLS_CHIP, HLS_CHIP_BANDS
+from tests.conftest import DATA, HLS_CHIP, HLS_CHIP_BANDS, SMALL
 from tests.models.official import prithvi_checkpoint, reference_keys
 
 REFERENCE = DATA / "reference" / "prithvi_state_dict.txt"
-SMALL = {"depth": 2, "embed_dim": 64, "num_heads": 4}
 
 
 def vit_param_count(dim: int, depth: int, bands: int, patch: int, tl: bool) -> int:
@@ -93,7 +92,7 @@ def test_every_prithvi_parameter_count_follows_the_vit_formula(name):
 )
 def test_official_layout_loads_bit_identical(tmp_path, name, version, tl):
     path = tmp_path / "official.pt"
-    expected = prithvi_checkpoint(path, dim=64, depth=2, version=version, tl=tl)
+    expected = prithvi_checkpoint(path, dim=64, depth=SMALL["depth"], version=version, tl=tl)
     model = create_backbone(name, checkpoint=path, **SMALL)
     state = model.state_dict()
     assert set(state) == set(expected) | {"pos_embed"}
@@ -105,7 +104,7 @@ def test_official_layout_loads_bit_identical(tmp_path, name, version, tl):
 
 def test_band_subset_takes_the_pretrained_slices(tmp_path):
     path = tmp_path / "official.pt"
-    expected = prithvi_checkpoint(path, dim=64, depth=2)
+    expected = prithvi_checkpoint(path, dim=64, depth=SMALL["depth"])
     model = create_backbone("prithvi-300", checkpoint=path, bands=["RED", "GREEN", "BLUE", "B8A"], **SMALL)
     weight = model.patch_embed.proj.weight
     for i, j in enumerate([2, 1, 0, 3]):  # positions in BLUE, GREEN, RED, NIR_NARROW, SWIR_1, SWIR_2
@@ -116,7 +115,7 @@ def test_band_subset_takes_the_pretrained_slices(tmp_path):
 
 def test_band_superset_warns_and_keeps_new_bands_random(tmp_path):
     path = tmp_path / "official.pt"
-    expected = prithvi_checkpoint(path, dim=64, depth=2)
+    expected = prithvi_checkpoint(path, dim=64, depth=SMALL["depth"])
     bands = ["BLUE", "GREEN", "RED", "RED_EDGE_1", "NIR_NARROW", "SWIR_1", "SWIR_2"]
     with pytest.warns(NewBandWarning, match="RED_EDGE_1"):
         model = create_backbone("prithvi-300", checkpoint=path, bands=bands, **SMALL)
@@ -128,16 +127,16 @@ def test_band_superset_warns_and_keeps_new_bands_random(tmp_path):
 
 def test_checkpoint_of_other_depth_is_a_clear_error(tmp_path):
     path = tmp_path / "official.pt"
-    prithvi_checkpoint(path, dim=64, depth=2)
-    with pytest.raises(CheckpointError, match=r"missing: blocks\.2\."):
-        create_backbone("prithvi-300", checkpoint=path, depth=3, embed_dim=64, num_heads=4)
+    prithvi_checkpoint(path, dim=64, depth=SMALL["depth"])
+    with pytest.raises(CheckpointError, match=rf"missing: blocks\.{SMALL['depth']}\."):
+        create_backbone("prithvi-300", checkpoint=path, **(SMALL | {"depth": SMALL["depth"] + 1}))
     with pytest.raises(CheckpointError, match="wrong shape"):
-        create_backbone("prithvi-300", checkpoint=path, depth=2, embed_dim=128, num_heads=4)
+        create_backbone("prithvi-300", checkpoint=path, **(SMALL | {"embed_dim": 128}))
 
 
 def test_truncated_and_missing_checkpoints_are_clear_errors(tmp_path):
     path = tmp_path / "official.pt"
-    prithvi_checkpoint(path, dim=64, depth=2)
+    prithvi_checkpoint(path, dim=64, depth=SMALL["depth"])
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="cannot read"):
@@ -265,7 +264,7 @@ def test_position_embedding_equals_float64_formula():
 @pytest.mark.parametrize("size", [(224, 224), (256, 320)])
 def test_forward_matches_float64_reference(tmp_path, size):
     path = tmp_path / "official.pt"
-    prithvi_checkpoint(path, dim=64, depth=2)
+    prithvi_checkpoint(path, dim=64, depth=SMALL["depth"])
     model = create_backbone("prithvi-300", checkpoint=path, **SMALL).eval()
     x = torch.randn(2, 6, *size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -274,7 +273,7 @@ def test_forward_matches_float64_reference(tmp_path, size):
     patch_grid = np_bicubic_align_corners(grid[1:].reshape(14, 14, 64), size[0] // 16, size[1] // 16)
     pos = torch.from_numpy(np.concatenate([grid[:1], patch_grid.reshape(-1, 64)]))
     expected = reference_forward(model.state_dict(), x, pos, heads=4)
-    assert [o.shape for o in ours] == [(2, 1 + size[0] * size[1] // 256, 64)] * 2
+    assert [o.shape for o in ours] == [(2, 1 + size[0] * size[1] // 256, 64)] * SMALL["depth"]
     for a, b in zip(ours, expected, strict=True):
         torch.testing.assert_close(a.double(), b, atol=2e-5, rtol=1e-4)
 
@@ -316,7 +315,7 @@ def test_real_hls_chip_forward_with_bands_selected_by_name():
     x = torch.from_numpy((chip - mean) / std)
     with torch.no_grad():
         features = model(x[None])
-    assert [f.shape for f in features] == [(1, 197, 64)] * 2
+    assert [f.shape for f in features] == [(1, 197, 64)] * SMALL["depth"]
     assert all(torch.isfinite(f).all() for f in features)
     # several dates of the same place: (B, C, T, H, W) gives T x 196 tokens
     with torch.no_grad():

@@ -1,0 +1,185 @@
+"""The package's layers, checked statically from the source: imports point one way.
+
+Every import statement counts, function-level ones included (they are how heavy modules load lazily,
+but they are still dependencies); imports under ``if TYPE_CHECKING:`` do not run and do not count.
+"""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+PACKAGE = ROOT / "geoadapters"
+
+# Torch-free vocabulary and the adapter artifact: readable without any model code.
+TORCH_FREE = [
+    "geoadapters",
+    "geoadapters._registry",
+    "geoadapters._serde",
+    "geoadapters._staging",
+    "geoadapters.bands",
+    "geoadapters.catalog",
+    "geoadapters.config",
+    "geoadapters.errors",
+    "geoadapters.specs",
+    "geoadapters.heads",
+    "geoadapters.heads.settings",
+    "geoadapters.methods",
+    "geoadapters.methods.settings",
+    "geoadapters.hub",
+    "geoadapters.hub.card",
+    "geoadapters.hub.client",
+    "geoadapters.hub.folder",
+    "geoadapters.hub.refs",
+    "geoadapters.inference",
+    "geoadapters.inference.tiling",
+    "geoadapters.cli.main",
+    "geoadapters.cli.options",
+]
+HEAVY = (
+    "torch",
+    "timm",
+    "peft",
+    "onnx",
+    "onnxruntime",
+    "rasterio",
+    "training",
+    "demo",
+    "lightning",
+    "gradio",
+)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(path: Path, *, top_level_only: bool = False) -> set[str]:
+    """Modules a file imports (``from pkg import sub`` counts as ``pkg.sub`` when ``sub`` is a module)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST, nested: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                for other in child.orelse:
+                    visit(other, nested)
+                continue
+            inner = nested or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+            if top_level_only and inner:
+                continue
+            if isinstance(child, ast.Import):
+                found.update(alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                found.add(child.module)
+                for alias in child.names:
+                    candidate = f"{child.module}.{alias.name}"
+                    sub = ROOT.joinpath(*candidate.split("."))
+                    if sub.with_suffix(".py").is_file() or (sub / "__init__.py").is_file():
+                        found.add(candidate)
+            visit(child, inner)
+
+    visit(ast.parse(path.read_text()), False)
+    return found
+
+
+@pytest.fixture(scope="module")
+def files() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+@pytest.fixture(scope="module")
+def graph(files: dict[str, Path]) -> dict[str, set[str]]:
+    """Edges between the package's own modules, every import counted."""
+    return {name: {m for m in _imports(path) if m in files} - {name} for name, path in files.items()}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of the graph, or [] if there is none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state and (found := visit(target)):
+                return found
+        state[node] = 2
+        path.pop()
+        return []
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return []
+
+
+def test_graph_sees_function_level_imports(graph):
+    # predict's command imports the library lazily, inside the function
+    assert "geoadapters.inference.predict" in graph["geoadapters.cli.predict"]
+
+
+def test_no_import_cycles(graph):
+    assert _cycle(graph) == []
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) == []
+
+
+def test_runtime_never_imports_training_or_demo(files):
+    for name, path in files.items():
+        outside = sorted(m for m in _imports(path) if m.split(".")[0] in ("training", "demo"))
+        assert outside == [], name
+
+
+@pytest.mark.parametrize("layer", ["models", "methods", "heads"])
+def test_model_code_never_imports_inference_cli_or_the_artifact_layer(graph, layer):
+    # models may use the Hub client to fetch base weights; adapter folders, cards and references are
+    # assembled above the model code
+    forbidden = ("geoadapters.inference", "geoadapters.cli", "geoadapters.hub.folder", "geoadapters.hub.refs")
+    for name, targets in graph.items():
+        if name.startswith(f"geoadapters.{layer}"):
+            assert sorted(t for t in targets if t.startswith(forbidden)) == [], name
+
+
+def test_vocabulary_and_artifact_modules_import_nothing_heavy_at_module_level(files):
+    closure: dict[str, set[str]] = {}
+
+    def heavy(name: str) -> set[str]:
+        if name not in closure:
+            closure[name] = set()
+            imports = _imports(files[name], top_level_only=True)
+            own = {m for m in imports if m in files}
+            closure[name] = {m for m in imports if m.split(".")[0] in HEAVY}
+            for module in own - {name}:
+                closure[name] |= heavy(module)
+        return closure[name]
+
+    for name in TORCH_FREE:
+        assert heavy(name) == set(), name
+
+
+def test_info_on_an_adapter_folder_loads_no_torch():
+    folder = ROOT / "demo" / "examples" / "sen1floods11-demo"
+    code = (
+        "import sys; from geoadapters.cli.main import main; code = main(['info', sys.argv[1]]); "
+        f"print('HEAVY', sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})); sys.exit(code)"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "sen1floods11-demo" in result.stdout and "HEAVY []" in result.stdout
