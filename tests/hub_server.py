@@ -1,7 +1,7 @@
 """A small in-memory Hugging Face Hub API server on 127.0.0.1, for offline tests.
 
 It answers the routes huggingface_hub uses to create repositories, commit and tag files, describe
-repositories and download files (hub-conventions.md, section 4). Uploads always take the "regular"
+repositories and download files (the endpoints huggingface_hub calls). Uploads always take the "regular"
 (inline) mode, so no LFS or Xet server is needed. Repositories live in memory; each commit stores a
 full snapshot of the files.
 """

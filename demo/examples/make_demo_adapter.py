@@ -24,7 +24,7 @@ HERE = Path(__file__).parent
 SCENE = HERE / "Spain_7370579_S2Hand.tif"
 LABEL = HERE / "Spain_7370579_LabelHand.tif"
 OUTPUT = HERE / "sen1floods11-demo"
-# The paper's Sen1Floods11 normalisation (seed-facts.md, section 2): digital numbers x 0.0001.
+# The paper's Sen1Floods11 normalisation (arXiv 2504.17397, section 4): digital numbers x 0.0001.
 SEN1FLOODS11 = InputSpec(
     bands=("BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"),
     mean=(0.14130, 0.13796, 0.12354, 0.30903, 0.20450, 0.11912),

@@ -19,7 +19,7 @@ def count(module: torch.nn.Module) -> int:
 @pytest.mark.parametrize(
     ("base", "classes", "expected"),
     [
-        # seed-facts 4.4: D * C * u^2 + C, u = the encoder's stride
+        # the paper's LinearDecoder parameter count: D * C * u^2 + C, u = the encoder's stride
         ("prithvi-300", 2, 524_290),
         ("prithvi-300", 19, 4_980_755),
         ("prithvi-100", 2, 393_218),

@@ -21,7 +21,10 @@ def test_registry_lists_every_head():
 
 
 def test_defaults_are_the_paper_configs():
-    """seed-facts 1.4 / 1.5: LinearDecoder at the encoder stride; FCN 512 x 4; UPerNet 256; UNet 512..64."""
+    """The paper's heads (arXiv 2504.17397, section 3).
+
+    LinearDecoder at the encoder stride; FCN 512 x 4; UPerNet 256; UNet 512..64.
+    """
     assert head_settings("linear") == LinearSettings(upsampling=None, layer=-1)
     assert head_settings("fcn") == FCNSettings(channels=512, num_convs=4, layer=-1)
     assert head_settings("upernet") == UPerNetSettings(channels=256, pool_scales=(1, 2, 3, 6), layers=None)
