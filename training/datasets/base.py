@@ -86,6 +86,8 @@ class GeoDataset(Dataset[dict[str, Any]]):
         test_splits: The splits the paper tests on, in its order (one data loader each).
         published_counts: Samples per split in the paper's lists.
         overlapping_splits: Pairs of splits that may share samples by design.
+        footprints_disjoint: Whether the split is meant to keep chip footprints of different splits
+            apart (``splits check`` then compares them).
         pad_to: Square size batches are reflect-padded to (the mask with `IGNORE_INDEX`), if any.
         shipped_splits: Folder of the paper's split lists in this repository, if it ships them.
         source: Where to get the data and how to lay it out; shown when a root is wrong.
@@ -99,6 +101,7 @@ class GeoDataset(Dataset[dict[str, Any]]):
     test_splits: ClassVar[tuple[str, ...]] = ("test",)
     published_counts: ClassVar[dict[str, int]] = {}
     overlapping_splits: ClassVar[frozenset[frozenset[str]]] = frozenset()
+    footprints_disjoint: ClassVar[bool] = False
     pad_to: ClassVar[int | None] = None
     shipped_splits: ClassVar[Path | None] = None
     source: ClassVar[str]

@@ -53,6 +53,8 @@ class BurnScars(GeoDataset):
     }
     published_counts: ClassVar[dict[str, int]] = {"train": 524, "val": 160, "test": 120}
     shipped_splits = SPLITS_DIR / "burn_scars"
+    # The paper's README says its split keeps samples of different splits from overlapping.
+    footprints_disjoint = True
     source = (
         "Get it with `python -m training download burn_scars --root DIR` (Hugging Face dataset "
         "ibm-nasa-geospatial/hls_burn_scars, CC-BY-4.0), or unpack its hls_burn_scars.tar.gz into DIR "
