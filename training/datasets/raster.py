@@ -90,6 +90,6 @@ def centre_latlon(raster: Raster) -> tuple[float, float]:
     ``datasets/burn_scars.py::_get_lat_lon``).
     """
     height, width = raster.data.shape[-2:]
-    x, y = raster.transform * (width // 2 + 0.5, height // 2 + 0.5)
+    x, y = raster.transform @ (width // 2 + 0.5, height // 2 + 0.5)
     lons, lats = rasterio.warp.transform(raster.crs, "EPSG:4326", [x], [y])
     return float(lats[0]), float(lons[0])
