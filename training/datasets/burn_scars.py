@@ -81,10 +81,7 @@ class BurnScars(GeoDataset):
         for folder in self._folders:
             if (folder / name).is_file():
                 return folder / name
-        raise DatasetError(
-            f"{self.root / 'training' / name}: file is missing "
-            "(looked in training/, validation/ and the root)"
-        )
+        raise DatasetError(f"{name}: file is missing from {self.root}/training, validation and the root")
 
     def files(self, sample_id: str) -> list[Path]:
         """The chip's image and mask.
