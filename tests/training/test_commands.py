@@ -47,6 +47,7 @@ def test_data_check_json_counts_every_split(name, capsys, request):
 def test_data_check_reports_label_histogram_and_range(burn_scars, capsys):
     root, splits = burn_scars
     code, out, _ = run(capsys, "data", "check", "burn_scars", "--root", root, "--splits", splits, "--json")
+    assert code == 0
     report = json.loads(out)["splits"]["test"]
     masks = []
     for chip in layouts.BURN_SPLITS["test"]:
@@ -136,7 +137,10 @@ def test_splits_check_on_the_shipped_lists(capsys):
 
 
 def test_splits_check_finds_shared_ids_and_wrong_counts(tmp_path, capsys):
-    own = layouts.write_lists(tmp_path, {"train_data.txt": ["T10SEJ.2018185.v1"], "val_data.txt": ["T10SEJ.2018185.v1"], "test_data.txt": []})  # fmt: skip
+    chip = "T10SEJ.2018185.v1"
+    own = layouts.write_lists(
+        tmp_path, {"train_data.txt": [chip], "val_data.txt": [chip], "test_data.txt": []}
+    )
     code, _, err = run(capsys, "splits", "check", "burn_scars", "--splits", own)
     assert code == 1 and "train and val share 1 ids, e.g. T10SEJ.2018185.v1" in err
 
@@ -150,7 +154,10 @@ def test_splits_check_resolves_every_id_in_a_root(name, capsys, request, tmp_pat
     )
     assert run(capsys, *args)[0] == 0
     root = copy_root(root, tmp_path)
-    victim = next((root / ("v1.1" if name == "sen1floods11" else "")).rglob("*Label*.tif" if name == "sen1floods11" else "*reference_map.tif" if name == "reben" else "*.hdf5"))  # fmt: skip
+    pattern = {"sen1floods11": "*_LabelHand.tif", "reben": "*_reference_map.tif", "m_sa_crop_type": "*.hdf5"}[
+        name
+    ]
+    victim = next(root.rglob(pattern))
     victim.unlink()
     args[4] = str(root)
     code, _, err = run(capsys, *args)
