@@ -63,6 +63,8 @@ class FakeHub:
         self.ranges: list[str] = []
         # path -> bytes to send of its next GET before the connection drops
         self.interrupt: dict[str, int] = {}
+        # paths served with their first byte changed (their etag and size stay those of the file)
+        self.corrupt: set[str] = set()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -150,6 +152,8 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(data) - start))
             self.end_headers()
+            if path in hub.corrupt:
+                data = bytes([data[0] ^ 0xFF]) + data[1:]
             if self.command == "GET":
                 self.wfile.write(data[start:] if cut is None else data[start : start + cut])
             if cut is not None:
