@@ -21,8 +21,9 @@ def _chip_files(folder: Path) -> dict[str, bytes]:
     for split, chip in (("training", "T10SEJ.2018185.v1"), ("validation", "T10SEJ.2018220.v1")):
         for suffix, count, dtype in (("_merged.tif", 6, "float32"), (".mask.tif", 1, "int16")):
             path = folder / burn_name(chip, suffix)
+            grid = {"crs": "EPSG:32610", "transform": rasterio.Affine(30, 0, 699960, 0, -30, 5200020)}
             with rasterio.open(
-                path, "w", driver="GTiff", width=64, height=64, count=count, dtype=dtype
+                path, "w", driver="GTiff", width=64, height=64, count=count, dtype=dtype, **grid
             ) as dst:
                 dst.write(np.random.default_rng(len(files)).random((count, 64, 64)).astype(dtype))
             files[f"{split}/{path.name}"] = path.read_bytes()
