@@ -1,9 +1,11 @@
 """A small in-memory Hugging Face Hub API server on 127.0.0.1, for offline tests.
 
 It answers the routes huggingface_hub uses to create repositories, commit and tag files, describe
-repositories and download files (the endpoints huggingface_hub calls). Uploads always take the "regular"
-(inline) mode, so no LFS or Xet server is needed. Repositories live in memory; each commit stores a
-full snapshot of the files.
+repositories and download files. Uploads always take the "regular" (inline) mode, so no LFS or Xet
+server is needed. Repositories live in memory; each commit stores a full snapshot of the files.
+Dataset repositories (``repo_type="dataset"``) are served under ``/datasets/`` and ``/api/datasets/``;
+files marked as LFS carry the Hub's ``X-Linked-Etag`` (their sha256) and ``X-Linked-Size``; downloads
+honour ``Range: bytes=N-``; and `FakeHub.interrupt` drops the connection of one download mid-transfer.
 """
 
 import base64
@@ -27,6 +29,7 @@ class Repo:
     repo_id: str
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
+    lfs: set[str] = field(default_factory=set)
 
     def resolve(self, revision: str) -> str | None:
         revision = unquote(revision)
@@ -57,6 +60,11 @@ class FakeHub:
         self.repos: dict[str, Repo] = {}
         self.lock = threading.Lock()
         self.requests: list[str] = []
+        self.ranges: list[str] = []
+        # path -> bytes to send of its next GET before the connection drops
+        self.interrupt: dict[str, int] = {}
+        # paths served with their first byte changed (their etag and size stay those of the file)
+        self.corrupt: set[str] = set()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -65,10 +73,23 @@ class FakeHub:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def add_files(self, repo_id: str, files: dict[str, bytes], branch: str = "main") -> str:
-        """Create the repository if needed and commit `files`; return the commit sha."""
+    def add_files(
+        self,
+        repo_id: str,
+        files: dict[str, bytes],
+        branch: str = "main",
+        repo_type: str = "model",
+        lfs: bool = False,
+    ) -> str:
+        """Create the repository if needed and commit `files`; return the commit sha.
+
+        `repo_type` "dataset" puts it among the dataset repositories; `lfs` serves the files as LFS files.
+        """
+        key = repo_id if repo_type == "model" else f"{repo_type}s/{repo_id}"
         with self.lock:
-            repo = self.repos.setdefault(repo_id, Repo(repo_id))
+            repo = self.repos.setdefault(key, Repo(repo_id))
+            if lfs:
+                repo.lfs |= set(files)
             return repo.commit(files, [], branch)
 
     def __enter__(self) -> "FakeHub":
@@ -118,11 +139,32 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(data)
 
+        def _send_file(self, data: bytes, headers: dict[str, str], path: str) -> None:
+            """A file, from the start of a ``Range: bytes=N-`` request, cut short if interrupted."""
+            start = 0
+            if self.command == "GET" and (wanted := self.headers.get("Range")):
+                hub.ranges.append(wanted)
+                start = int(re.fullmatch(r"bytes=(\d+)-", wanted)[1])  # type: ignore[index]
+                headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+            cut = hub.interrupt.pop(path, None) if self.command == "GET" else None
+            self.send_response(206 if start else 200)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data) - start))
+            self.end_headers()
+            if path in hub.corrupt:
+                data = bytes([data[0] ^ 0xFF]) + data[1:]
+            if self.command == "GET":
+                self.wfile.write(data[start:] if cut is None else data[start : start + cut])
+            if cut is not None:
+                self.wfile.flush()
+                self.close_connection = True
+
         def _error(self, status: int, code: str, message: str) -> None:
             self._send(status, {"error": message}, {"X-Error-Code": code, "X-Error-Message": message})
 
         def _repo(self, repo_id: str) -> Repo | None:
-            repo = hub.repos.get(repo_id)
+            repo = hub.repos.get(getattr(self, "kind", "") + repo_id)
             if repo is None:
                 self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
             return repo
@@ -145,6 +187,9 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             url = urlparse(self.path)
             path = unquote(url.path)
+            self.kind = ""
+            if m := re.fullmatch(r"/(api/)?datasets/(.+)", path):
+                self.kind, path = "datasets/", f"/{'api/models/' if m[1] else ''}{m[2]}"
             with hub.lock:
                 if m := re.fullmatch(r"/(?:api/)?(?:models/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path):
                     repo = self._repo(m[1])
@@ -157,7 +202,10 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                     if data is None:
                         return self._error(404, "EntryNotFound", f"{m[3]} not found")
                     headers = {"X-Repo-Commit": sha, "ETag": f'"{_git_blob_sha(data)}"'}
-                    return self._send(200, headers=headers, raw=data)
+                    if m[3] in repo.lfs:
+                        headers["X-Linked-Etag"] = f'"{hashlib.sha256(data).hexdigest()}"'
+                        headers["X-Linked-Size"] = str(len(data))
+                    return self._send_file(data, headers, m[3])
                 if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?", path):
                     repo = self._repo(m[1])
                     if repo is None:

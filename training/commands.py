@@ -1,0 +1,151 @@
+"""The data commands of ``python -m training``: each adds its arguments and runs on parsed arguments.
+
+A command returns its exit code: 0 when everything is in order, 1 when a check found problems (each
+printed on one line to stderr). Library errors become one line and exit code 1 in `training.__main__`.
+"""
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from training.datasets import DATASETS, get_dataset
+from training.datasets.metadata import METADATA_KINDS
+
+__all__ = ["add_data_check", "add_download", "add_prepare", "add_splits_check"]
+
+
+def _problems(lines: list[str]) -> int:
+    for line in lines:
+        print(line, file=sys.stderr)
+    return 1 if lines else 0
+
+
+def add_download(commands: argparse._SubParsersAction) -> None:
+    """``download NAME --root DIR``."""
+    parser = commands.add_parser(
+        "download",
+        help="fetch a dataset from the Hugging Face Hub into DIR (others: where to get them)",
+        description="Download and unpack burn_scars, m_cashew_plantation or m_sa_crop_type from the Hub; "
+        "for sen1floods11 and reben, say where to get them and how to lay them out.",
+    )
+    parser.add_argument("name", choices=list(DATASETS))
+    parser.add_argument("--root", type=Path, required=True, help="data root to fill")
+    parser.add_argument("--revision", default="main", help="branch, tag or commit of the Hub repository")
+    parser.set_defaults(run=_download)
+
+
+def _download(args: argparse.Namespace) -> int:
+    from training.download import download
+
+    for folder in download(args.name, args.root, revision=args.revision):
+        print(folder)
+    return 0
+
+
+def add_prepare(commands: argparse._SubParsersAction) -> None:
+    """``prepare reben --root DIR``."""
+    parser = commands.add_parser(
+        "prepare",
+        help="the paper's conversion step: merge reBEN's band files into S2_merged/",
+        description="Merge the 12 band files of every reBEN patch in the split lists onto the 10 m grid "
+        "(nearest), writing DIR/S2_merged/<patch>.tif; existing files are kept.",
+    )
+    parser.add_argument("name", choices=["reben"])
+    parser.add_argument("--root", type=Path, required=True, help="reBEN root holding BigEarthNet-S2/")
+    parser.add_argument("--splits", type=Path, help="folder of split lists to merge instead of the paper's")
+    parser.set_defaults(run=_prepare)
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from training.prepare import prepare_reben
+
+    report = prepare_reben(
+        args.root,
+        splits=args.splits,
+        progress=lambda ids: tqdm(ids, desc="merging bands", unit="patch", disable=None, file=sys.stderr),
+    )
+    print(f"merged {report.merged} patches, kept {report.skipped} merged before, {len(report.errors)} failed")
+    return _problems(report.errors)
+
+
+def add_data_check(commands: argparse._SubParsersAction) -> None:
+    """``data check NAME --root DIR``."""
+    data = commands.add_parser("data", help="check a dataset on disk").add_subparsers(required=True)
+    parser = data.add_parser(
+        "check",
+        help="read every sample of every split once and report what a model gets",
+        description="Read every sample of every split once; report counts, bands, shapes, dtypes, label "
+        "histograms and normalised value ranges. Unreadable files are listed by path (exit code 1).",
+    )
+    parser.add_argument("name", choices=list(DATASETS))
+    parser.add_argument("--root", type=Path, required=True, help="the data root")
+    bands = parser.add_mutually_exclusive_group()
+    bands.add_argument("--base", help="read the pretraining bands of this base model (e.g. prithvi-300)")
+    bands.add_argument("--bands", nargs="+", help="read these bands, in order")
+    parser.add_argument(
+        "--metadata", choices=METADATA_KINDS, default="no_metadata", help="derive this metadata"
+    )
+    parser.add_argument("--splits", type=Path, help="folder of split lists to read instead of the paper's")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=_data_check)
+
+
+def _data_check(args: argparse.Namespace) -> int:
+    from training.check import check_data, format_report
+
+    bands = get_dataset(args.name).bands_for(args.base) if args.base else args.bands
+    report = check_data(
+        args.name,
+        args.root,
+        bands=tuple(bands) if bands else None,
+        metadata=args.metadata,
+        splits=args.splits,
+        progress=lambda items, desc: tqdm(items, desc=desc, unit="sample", disable=None, file=sys.stderr),
+    )
+    print(json.dumps(report.to_json()) if args.json else format_report(report))
+    return _problems(report.errors)
+
+
+def add_splits_check(commands: argparse._SubParsersAction) -> None:
+    """``splits check [NAME] [--root DIR]``."""
+    splits = commands.add_parser("splits", help="check split lists").add_subparsers(required=True)
+    parser = splits.add_parser(
+        "check",
+        help="disjoint splits, the paper's counts, ids resolvable in a root, chip overlaps",
+        description="Check that splits are disjoint and have the paper's counts; with --root, that every "
+        "id resolves to its files and (burn scars) that no chip of one split overlaps a chip of another.",
+    )
+    parser.add_argument(
+        "name", nargs="?", choices=list(DATASETS), help="one dataset; all with shipped lists if omitted"
+    )
+    parser.add_argument("--root", type=Path, help="data root to resolve the ids in (needs NAME)")
+    parser.add_argument("--splits", type=Path, help="folder of split lists to check instead of the paper's")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per dataset")
+    parser.set_defaults(run=_splits_check, parser=parser)
+
+
+def _splits_check(args: argparse.Namespace) -> int:
+    from training.split_check import check_splits
+
+    if args.name is None and (args.root or args.splits):
+        args.parser.error("--root and --splits need a dataset NAME")
+    names = [args.name] if args.name else [n for n, cls in DATASETS.items() if cls.shipped_splits]
+    problems = []
+    for name in names:
+        report = check_splits(name, root=args.root, splits=args.splits)
+        if args.json:
+            print(json.dumps(asdict(report)))
+        else:
+            counts = ", ".join(f"{split} {n}" for split, n in report.counts.items())
+            paper = "/".join(str(n) for n in report.published.values())
+            print(
+                f"{name}: {counts}"
+                + (f" (paper: {paper})" if paper else "")
+                + (" ok" if not report.problems else "")
+            )
+        problems += [f"{name}: {line}" for line in report.problems]
+    return _problems(problems)

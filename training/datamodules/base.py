@@ -1,0 +1,135 @@
+"""`GeoDataModule`: a dataset's splits as Lightning data loaders, batched and preprocessed as in the paper.
+
+Train batches are shuffled, D4-augmented and drop the last incomplete batch; val and test are read
+as stored. Batches are normalised (and reBEN padded) on the device after transfer
+(`training.transforms.preprocess`). The ``__init__`` arguments are plain typed values, so
+LightningCLI takes them as ``--data.root DIR --data.base prithvi-300 ...``.
+"""
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader
+
+from geoadapters import InputSpec
+from geoadapters.errors import BandError
+from training.datasets.base import GeoDataset
+from training.datasets.metadata import MetadataKind, collate
+from training.transforms import D4, preprocess
+
+__all__ = ["GeoDataModule"]
+
+
+class GeoDataModule(LightningDataModule):
+    """Data loaders of one dataset; subclasses name the dataset in `dataset_class`."""
+
+    dataset_class: ClassVar[type[GeoDataset]]
+
+    def __init__(
+        self,
+        root: Path,
+        base: str | None = None,
+        bands: list[str] | None = None,
+        metadata: MetadataKind = "no_metadata",
+        splits: Path | None = None,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        augment: bool = True,
+    ) -> None:
+        """Describe the data; nothing is read until `setup`.
+
+        Args:
+            root: The data root in the dataset's published layout.
+            base: Base model whose pretraining bands to read (those the dataset has).
+            bands: Bands to read instead, in order; all the dataset's bands when neither is given.
+            metadata: Which model's metadata batches carry.
+            splits: Folder of split lists to use instead of the shipped ones.
+            batch_size: Samples per batch (the paper: 8, reBEN 32).
+            num_workers: Loader worker processes.
+            augment: Apply D4 to training samples.
+
+        Raises:
+            BandError: Unknown bands, bands the dataset lacks, or both `base` and `bands`.
+            UnknownNameError: No base of that name.
+        """
+        super().__init__()
+        if base is not None and bands is not None:
+            raise BandError("give a base model or a band list, not both")
+        self.root = Path(root)
+        self.bands: tuple[str, ...] | None = None
+        if base is not None:
+            self.bands = self.dataset_class.bands_for(base)
+        elif bands is not None:
+            self.bands = tuple(bands)
+        self.metadata: MetadataKind = metadata
+        self.splits = splits
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.augment = augment
+        self.datasets: dict[str, GeoDataset] = {}
+
+    def dataset(self, split: str) -> GeoDataset:
+        """One split, D4-augmented when it is ``train`` and augmentation is on."""
+        return self.dataset_class(
+            self.root,
+            split,
+            bands=self.bands,
+            metadata=self.metadata,
+            splits=self.splits,
+            transform=D4() if split == "train" and self.augment else None,
+            **self.dataset_options(),
+        )
+
+    def dataset_options(self) -> dict[str, Any]:
+        """Further arguments of this dataset class (none by default)."""
+        return {}
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """Bands and normalisation of the batches' images."""
+        return self.dataset_class.spec.select(self.bands or self.dataset_class.spec.bands)
+
+    def setup(self, stage: str) -> None:
+        """Open the splits a stage needs: fit -> train, val; validate -> val; test and predict -> tests."""
+        needed = {
+            "fit": ("train", "val"),
+            "validate": ("val",),
+            "test": self.dataset_class.test_splits,
+            "predict": self.dataset_class.test_splits,
+        }[stage]
+        for split in needed:
+            if split not in self.datasets:
+                self.datasets[split] = self.dataset(split)
+
+    def _loader(self, split: str) -> DataLoader[dict[str, Any]]:
+        train = split == "train"
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=collate,
+        )
+
+    def train_dataloader(self) -> DataLoader[dict[str, Any]]:
+        """Shuffled, augmented training batches; the last incomplete batch is dropped."""
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader[dict[str, Any]]:
+        """Validation batches, as stored."""
+        return self._loader("val")
+
+    def test_dataloader(self) -> list[DataLoader[dict[str, Any]]]:
+        """One loader per test set, in the paper's order (`GeoDataset.test_splits`)."""
+        return [self._loader(split) for split in self.dataset_class.test_splits]
+
+    def predict_dataloader(self) -> list[DataLoader[dict[str, Any]]]:
+        """The test sets, for prediction."""
+        return self.test_dataloader()
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        """Normalise (and pad) a batch on its device, as the paper does."""
+        return preprocess(batch, self.input_spec, self.dataset_class.pad_to)
