@@ -6,7 +6,7 @@ tuples, and an unknown key is an error that names the valid ones, never silently
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 __all__ = ["Settings"]
 
@@ -30,14 +30,17 @@ def _from_json(value: Any) -> Any:
 class Settings:
     """Mixin for frozen dataclasses of settings; subclasses validate in ``__post_init__``."""
 
+    # Set by @dataclass on each subclass; declared so that `dataclasses.fields` accepts the mixin.
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of every field."""
-        return {f.name: _to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return {f.name: _to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
     def field_names(cls) -> list[str]:
         """Names of the settings this class takes."""
-        return [f.name for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
+        return [f.name for f in dataclasses.fields(cls) if f.init]
 
     @classmethod
     def from_dict(cls: type[_S], data: Mapping[str, Any]) -> _S:

@@ -14,9 +14,9 @@ from geoadapters.errors import BandError
 
 __all__ = ["BANDS", "band_indices", "canonical", "canonical_bands", "wavelength"]
 
-# Central wavelengths in micrometres. Optical values are Sentinel-2 MSI centres, the ones Clay v1 was
-# pretrained with and the PEFT paper passes (seed-facts.md, "Metadata encodings"); VV/VH are Clay v1's
-# placeholder values for Sentinel-1, not physical wavelengths (C-band is 5.5 cm).
+# Central wavelengths in micrometres. Optical values are Sentinel-2 MSI centres as Clay v1's
+# ``configs/metadata.yaml`` lists them, the ones Clay v1 was pretrained with and the PEFT paper passes;
+# VV/VH are that file's placeholder values for Sentinel-1, not physical wavelengths (C-band is 5.5 cm).
 BANDS: dict[str, float] = {
     "COASTAL_AEROSOL": 0.443,
     "BLUE": 0.493,

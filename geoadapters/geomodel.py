@@ -93,7 +93,7 @@ class GeoModel(nn.Module):
             x = flat.view(*x.shape[:-2], height + pad_h, width + pad_w)
         metadata = self.encoder.forward_defaults(self.input_spec) | metadata
         features = self.encoder.forward_features(x, **metadata)
-        logits = self.head(features, (height + pad_h, width + pad_w))
+        logits: Tensor = self.head(features, (height + pad_h, width + pad_w))
         return logits[..., :height, :width] if logits.ndim == 4 else logits
 
     # --- adapter state -------------------------------------------------------------------------

@@ -26,4 +26,5 @@ class ClassificationDecoder(nn.Module):
 
     def forward(self, maps: list[Tensor]) -> Tensor:
         """Logits (B, num_classes) of the last map (B, C, h, w)."""
-        return self.classifier(maps[-1].mean(dim=(2, 3)))
+        logits: Tensor = self.classifier(maps[-1].mean(dim=(2, 3)))
+        return logits

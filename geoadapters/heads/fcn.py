@@ -48,4 +48,5 @@ class FCNDecoder(nn.Module):
 
     def forward(self, maps: list[Tensor]) -> Tensor:
         """Logits (B, num_classes, h * 2**num_convs, w * 2**num_convs) of the last map (B, C, h, w)."""
-        return self.classifier(self.convs(maps[-1]))
+        logits: Tensor = self.classifier(self.convs(maps[-1]))
+        return logits

@@ -45,7 +45,7 @@ class Head(nn.Module):
             features: Every output of the encoder's ``forward_features``.
             image_size: (H, W) of the encoder input.
         """
-        logits = self.decoder(self.neck(features, image_size))
+        logits: Tensor = self.decoder(self.neck(features, image_size))
         size = tuple(image_size)
         if self.task == "segmentation" and tuple(logits.shape[2:]) != size:
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)

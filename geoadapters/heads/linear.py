@@ -27,4 +27,5 @@ class LinearDecoder(nn.Module):
 
     def forward(self, maps: list[Tensor]) -> Tensor:
         """Logits (B, num_classes, h * upsampling, w * upsampling) of the last map (B, C, h, w)."""
-        return self.conv(maps[-1])
+        logits: Tensor = self.conv(maps[-1])
+        return logits

@@ -135,7 +135,7 @@ class Neck(nn.Module):
             features: Every output of the encoder.
             image_size: (H, W) of the encoder input.
         """
-        maps = self.select(features)
+        maps: list[Tensor] = self.select(features)
         if self.to_image is not None:
             maps = self.to_image(maps, image_size)
         if self.pyramid is not None:

@@ -34,8 +34,7 @@ def _check_index(name: str, value: object) -> None:
 
 
 def _check_sizes(name: str, values: object, count: int | None = None) -> None:
-    is_list = isinstance(values, tuple | list) and len(values) > 0
-    if not is_list or (count is not None and len(values) != count):
+    if not isinstance(values, tuple | list) or not values or (count is not None and len(values) != count):
         raise ValueError(
             f"{name} must be a list of {count or 'one or more'} positive integers, got {values!r}"
         )

@@ -41,7 +41,8 @@ class UNetBlock(nn.Module):
         else:
             # To the skip's size rather than x2, so odd sides (e.g. a 7 -> 3 max-pool) still line up.
             x = torch.cat([F.interpolate(x, size=skip.shape[2:], mode="nearest"), skip], dim=1)
-        return self.conv2(self.conv1(x))
+        out: Tensor = self.conv2(self.conv1(x))
+        return out
 
 
 class UNetDecoder(nn.Module):
@@ -86,4 +87,5 @@ class UNetDecoder(nn.Module):
         x, *skips = reversed(maps)
         for block, skip in zip(self.blocks, [*skips, None], strict=True):
             x = block(x, skip)
-        return self.classifier(x)
+        logits: Tensor = self.classifier(x)
+        return logits

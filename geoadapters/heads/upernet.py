@@ -88,4 +88,5 @@ class UPerNetDecoder(nn.Module):
         outs.append(laterals[-1])
         size = outs[0].shape[2:]
         fused = self.fpn_bottleneck(torch.cat([outs[0], *(_resize(x, size) for x in outs[1:])], dim=1))
-        return self.classifier(fused)
+        logits: Tensor = self.classifier(fused)
+        return logits

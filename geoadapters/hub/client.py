@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from huggingface_hub import HfApi, hf_hub_download
-from huggingface_hub.errors import (
+
+# (the ignore: huggingface_hub.errors imports HTTPError, its HTTP client's base error class, but leaves it
+# out of its exports)
+from huggingface_hub.errors import (  # type: ignore[attr-defined]
     EntryNotFoundError,
     HfHubHTTPError,
     HTTPError,

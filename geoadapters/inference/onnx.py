@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
@@ -91,7 +92,8 @@ class _RawInput(nn.Module):
 
     def forward(self, raw: Tensor) -> Tensor:
         """Logits of raw band values."""
-        return self.model(self.model.normalize(raw))
+        logits: Tensor = self.model(self.model.normalize(raw))
+        return logits
 
 
 def _import_onnx() -> Any:
@@ -102,7 +104,9 @@ def _import_onnx() -> Any:
     return onnx
 
 
-def example_raw(config: AdapterConfig, batch: int, tile_size: int, *, seed: int = 0) -> np.ndarray:
+def example_raw(
+    config: AdapterConfig, batch: int, tile_size: int, *, seed: int = 0
+) -> npt.NDArray[np.float32]:
     """Random raw band values around the input contract's mean, with a corner of nodata if it has one.
 
     Returns:
@@ -158,11 +162,10 @@ def _files(path: Path) -> list[Path]:
     return [path] + [path.parent / location for location in sorted(locations)]
 
 
-def _export(module: nn.Module, raw: np.ndarray, path: Path, opset: int) -> str:
+def _export(module: nn.Module, raw: npt.NDArray[np.float32], path: Path, opset: int) -> str:
     """Write `module` to `path` with the dynamo exporter, else the TorchScript one; return which."""
     example = (torch.from_numpy(raw),)
     external = sum(t.numel() * t.element_size() for t in module.state_dict().values()) > _EXTERNAL_DATA_BYTES
-    names = {"input_names": ["raw"], "output_names": ["logits"], "opset_version": opset}
     # torch.export prints the whole partial graph to stderr when it fails: keep it for --verbose
     printed = io.StringIO()
     try:
@@ -176,7 +179,9 @@ def _export(module: nn.Module, raw: np.ndarray, path: Path, opset: int) -> str:
                 external_data=external,
                 dynamic_shapes={"raw": {0: torch.export.Dim("batch", min=1)}},
                 verbose=False,
-                **names,
+                input_names=["raw"],
+                output_names=["logits"],
+                opset_version=opset,
             )
         sys.stderr.write(printed.getvalue())
         return "dynamo"
@@ -185,7 +190,8 @@ def _export(module: nn.Module, raw: np.ndarray, path: Path, opset: int) -> str:
         _LOG.debug("dynamo exporter error:\n%s", printed.getvalue(), exc_info=True)
     with warnings.catch_warnings():
         # shape checks traced as constants are right here: only the batch dimension varies
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # (the ignore: torch.jit imports TracerWarning from torch.jit._trace but leaves it out of __all__)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             module,
@@ -193,7 +199,9 @@ def _export(module: nn.Module, raw: np.ndarray, path: Path, opset: int) -> str:
             path,
             dynamo=False,
             dynamic_axes={"raw": {0: "batch"}, "logits": {0: "batch"}},
-            **names,
+            input_names=["raw"],
+            output_names=["logits"],
+            opset_version=opset,
         )
     return "torchscript"
 
@@ -250,14 +258,18 @@ def export_onnx(
     return ExportReport(path, max_abs_diff, time.perf_counter() - started, exporter, size)
 
 
-def _agreement(reference: np.ndarray, other: np.ndarray, task: str) -> float:
+def _agreement(reference: npt.NDArray[np.float32], other: npt.NDArray[np.float32], task: str) -> float:
     if task == "segmentation":
         return float((reference.argmax(1) == other.argmax(1)).mean())
     return float(((reference > 0) == (other > 0)).mean())
 
 
 def quantize_int8(
-    onnx_path: str | Path, int8_path: str | Path, *, check: np.ndarray | None = None, overwrite: bool = False
+    onnx_path: str | Path,
+    int8_path: str | Path,
+    *,
+    check: npt.NDArray[np.float32] | None = None,
+    overwrite: bool = False,
 ) -> QuantizeReport:
     """Write an int8 copy of an exported model (dynamic quantisation) and compare it with fp32.
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from geoadapters import __version__
@@ -58,7 +59,7 @@ class Runner(Protocol):
     config: AdapterConfig
     description: str
 
-    def __call__(self, raw: np.ndarray) -> np.ndarray:
+    def __call__(self, raw: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W) in the adapter's band order."""
         ...
 
@@ -69,7 +70,7 @@ def resolve_device(device: str | None) -> str:
     Raises:
         DeviceError: CUDA is asked for and there is no CUDA device.
     """
-    if device in (None, "auto"):
+    if device is None or device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise DeviceError(f"device {device!r} was asked for, but there is no CUDA device: use cpu")
@@ -118,14 +119,14 @@ class TorchRunner:
         self.config = model.config
         self.description = f"torch {precision} on {self.device}"
 
-    def __call__(self, raw: np.ndarray) -> np.ndarray:
+    def __call__(self, raw: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W)."""
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)).to(self.device)
         autocast = (
             torch.autocast(self.device.type, dtype=self._dtype) if self._dtype else contextlib.nullcontext()
         )
         with torch.inference_mode(), autocast:
-            logits = self.model(self.model.normalize(x))
+            logits: torch.Tensor = self.model(self.model.normalize(x))
         return logits.float().cpu().numpy()
 
 
@@ -225,7 +226,7 @@ class OnnxRunner:
         self._input_shape = tuple(self.session.get_inputs()[0].shape)
         self.description = f"onnxruntime {provider} {self.precision}"
 
-    def __call__(self, raw: np.ndarray) -> np.ndarray:
+    def __call__(self, raw: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W).
 
         Raises:
@@ -238,4 +239,5 @@ class OnnxRunner:
                 f"got {raw.shape}; its tile size is fixed at export (geoadapters export --tile-size)"
             )
         feed = {"raw": np.ascontiguousarray(raw, dtype=np.float32)}
-        return self.session.run(None, feed)[0]
+        logits: npt.NDArray[np.float32] = self.session.run(None, feed)[0]
+        return logits

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["StripAccumulator", "TileGrid", "axis_weights", "tile_origins"]
 
@@ -34,7 +35,7 @@ def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (count - 1)) for i in range(count)]
 
 
-def _ramp(length: int, margin: int) -> np.ndarray:
+def _ramp(length: int, margin: int) -> npt.NDArray[np.float64]:
     """Rising weights over an overlap of `length` px: 0 on the first `margin`, sin^2 up, then 1."""
     width = length - 2 * margin
     if width <= 0:  # overlap too small for a margin: a plain ramp over all of it
@@ -43,7 +44,7 @@ def _ramp(length: int, margin: int) -> np.ndarray:
     return np.sin(np.pi / 2 * np.clip(position, 0.0, 1.0)) ** 2
 
 
-def axis_weights(origins: list[int], index: int, tile: int, margin: int) -> np.ndarray:
+def axis_weights(origins: list[int], index: int, tile: int, margin: int) -> npt.NDArray[np.float64]:
     """Blending weights along one axis for the tile at ``origins[index]``."""
     weights = np.ones(tile)
     if index > 0:
@@ -91,7 +92,7 @@ class TileGrid:
     def __len__(self) -> int:
         return len(self.rows) * len(self.cols)
 
-    def weights(self, row: int, col: int) -> np.ndarray:
+    def weights(self, row: int, col: int) -> npt.NDArray[np.float32]:
         """(tile, tile) float32 blending window of the tile at row index `row`, column index `col`."""
         margin = self.overlap // 4 if self.margin is None else self.margin
         wy = axis_weights(self.rows, row, self.tile, margin)
@@ -128,7 +129,14 @@ class StripAccumulator:
         self.valid = np.zeros((rows, grid.width), bool)
         self.top = 0  # scene row of the strip's first row
 
-    def add(self, y: int, x: int, logits: np.ndarray, weight: np.ndarray, valid: np.ndarray) -> None:
+    def add(
+        self,
+        y: int,
+        x: int,
+        logits: npt.NDArray[np.float32],
+        weight: npt.NDArray[np.float32],
+        valid: npt.NDArray[np.bool_],
+    ) -> None:
         """Add one tile's (classes, tile, tile) logits with its window; `valid` marks data pixels.
 
         Parts of the tile outside the scene (a scene smaller than a tile) are ignored.
@@ -141,7 +149,7 @@ class StripAccumulator:
         self.weight[rows, x : x + w] += weight
         self.valid[rows, x : x + w] |= valid[:h, :w]
 
-    def emit(self, until: int) -> tuple[int, np.ndarray, np.ndarray]:
+    def emit(self, until: int) -> tuple[int, npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
         """Finish scene rows [top, until): return (first row, mean logits, valid mask) and move on.
 
         Mean logits are the accumulated logits divided by the accumulated weight; pixels that no

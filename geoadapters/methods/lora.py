@@ -28,6 +28,11 @@ __all__ = ["QKVSplit", "apply_lora", "peft_config"]
 class QKVSplit(nn.Module):
     """A fused qkv Linear (out = 3 x in) as three Linears whose outputs are concatenated."""
 
+    # Registered with add_module below; PEFT wraps them in its LoRA layers while LoRA is injected.
+    q_linear: nn.Linear
+    k_linear: nn.Linear
+    v_linear: nn.Linear
+
     def __init__(self, fused: nn.Linear) -> None:
         super().__init__()
         dim = fused.in_features
@@ -78,7 +83,8 @@ def peft_config(settings: LoraSettings, encoder: Encoder) -> "LoraConfig":
         raise AdapterError(f"LoRA is for the ViT encoders (prithvi, clay), not {encoder.spec.name}")
     return LoraConfig(
         r=settings.r,
-        lora_alpha=settings.lora_alpha,
+        # PEFT annotates lora_alpha as int but only divides by it (scale lora_alpha / r): floats work.
+        lora_alpha=settings.lora_alpha,  # type: ignore[arg-type]
         lora_dropout=settings.lora_dropout,
         target_modules=list(targets),
         bias="none",
@@ -146,7 +152,8 @@ def lora_state_dict(encoder: Encoder) -> dict[str, Tensor]:
     from peft import get_peft_model_state_dict
 
     # save_embedding_layers=False: PEFT would otherwise look up the base's config.json on the Hub
-    return get_peft_model_state_dict(encoder, save_embedding_layers=False)
+    state: dict[str, Tensor] = get_peft_model_state_dict(encoder, save_embedding_layers=False)
+    return state
 
 
 def load_lora_state_dict(encoder: Encoder, state: Mapping[str, Tensor]) -> None:

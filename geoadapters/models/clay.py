@@ -124,7 +124,8 @@ class Attention(nn.Module):
         batch, tokens, _ = x.shape
         qkv = self.to_qkv(self.norm(x)).reshape(batch, tokens, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
-        return self.to_out(out.transpose(1, 2).reshape(batch, tokens, -1))
+        projected: Tensor = self.to_out(out.transpose(1, 2).reshape(batch, tokens, -1))
+        return projected
 
 
 class FeedForward(nn.Module):
@@ -137,7 +138,8 @@ class FeedForward(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        out: Tensor = self.net(x)
+        return out
 
 
 class ClayLayer(nn.ModuleList):
@@ -146,7 +148,8 @@ class ClayLayer(nn.ModuleList):
     def forward(self, x: Tensor) -> Tensor:
         attention, feed_forward = self
         x = attention(x) + x
-        return feed_forward(x) + x
+        out: Tensor = feed_forward(x) + x
+        return out
 
 
 class ClayTransformer(nn.Module):
@@ -231,7 +234,7 @@ class ClayEncoder(Encoder):
         tokens = tokens + code
         return torch.cat([self.cls_token.expand(batch, -1, -1), tokens], dim=1)
 
-    def forward_features(  # type: ignore[override]
+    def forward_features(
         self,
         x: Tensor,
         time: Tensor | None = None,

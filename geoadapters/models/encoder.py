@@ -73,7 +73,9 @@ class Encoder(nn.Module):
         self.features = features
         self.adapter_method: str | None = None
 
-    def forward_features(self, x: Tensor, **metadata: Any) -> list[Tensor]:
+    # *args and **metadata typed Any let each family declare its own metadata arguments (Prithvi's
+    # temporal_coords, Clay's gsd, none for the ResNet) in its override.
+    def forward_features(self, x: Tensor, *args: Any, **metadata: Any) -> list[Tensor]:
         """One tensor per output, as `features` describes them, of a normalised input."""
         raise NotImplementedError
 

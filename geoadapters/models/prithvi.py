@@ -33,7 +33,8 @@ class PatchEmbed3D(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Tokens (B, L, D) of a (B, C, T, H, W) input."""
-        return self.proj(x).flatten(2).transpose(1, 2)
+        patches: Tensor = self.proj(x)
+        return patches.flatten(2).transpose(1, 2)
 
 
 class MetadataEncoder(nn.Module):
@@ -175,7 +176,7 @@ class PrithviViT(Encoder):
         """The ViT blocks."""
         return self.blocks
 
-    def forward_features(  # type: ignore[override]
+    def forward_features(
         self,
         x: Tensor,
         temporal_coords: Tensor | None = None,

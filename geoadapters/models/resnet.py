@@ -5,8 +5,10 @@ DeCUR (Wang et al. 2023, arXiv 2309.05300) pretrained a ResNet-50 on 13 Sentinel
 """
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import timm
+from timm.models.resnet import ResNet
 from torch import Tensor
 
 from geoadapters.errors import InputShapeError
@@ -36,7 +38,13 @@ class ResNetEncoder(Encoder):
         net = timm.create_model(
             arch.timm_name, pretrained=False, in_chans=in_chans, num_classes=0, drop_path_rate=arch.drop_path
         )
-        channels = {info["module"]: info["num_chs"] for info in net.feature_info}
+        if not isinstance(net, ResNet):
+            raise TypeError(
+                f"ResNetEncoder needs a timm ResNet, {arch.timm_name!r} is a {type(net).__name__}"
+            )
+        # timm builds these dicts with int and str values, which mypy infers as dict[str, object]
+        feature_info: list[dict[str, Any]] = net.feature_info
+        channels = {info["module"]: info["num_chs"] for info in feature_info}
         features = Features(
             "maps",
             tuple(channels[_STAGES[i]] for i in arch.out_indices),
@@ -46,10 +54,13 @@ class ResNetEncoder(Encoder):
         super().__init__(spec, features)
         self.arch = arch
         self.in_chans = in_chans
-        self.conv1, self.bn1, self.act1, self.maxpool = net.conv1, net.bn1, net.act1, net.maxpool
-        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        # get_submodule: timm adds the stages with add_module, so they are no typed attributes of a ResNet
+        self.conv1, self.bn1, self.act1, self.maxpool = map(
+            net.get_submodule, ("conv1", "bn1", "act1", "maxpool")
+        )
+        self.layer1, self.layer2, self.layer3, self.layer4 = map(net.get_submodule, _STAGES[1:])
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:  # type: ignore[override]
+    def forward_features(self, x: Tensor) -> list[Tensor]:
         """Feature maps (B, C_i, H / 2^(i+1), W / 2^(i+1)) of the stages in ``arch.out_indices``."""
         if x.ndim != 4 or x.shape[1] != self.in_chans:
             raise InputShapeError(f"expected (B, {self.in_chans}, H, W), got shape {tuple(x.shape)}")
@@ -68,7 +79,7 @@ class ResNetEncoder(Encoder):
         """Drop the classifier of a timm-named ResNet checkpoint and map the first convolution's bands."""
         out = {key: value for key, value in state.items() if not key.startswith("fc.")}
         if "conv1.weight" in out:
-            init = self.conv1.weight.detach()
+            init = self.get_parameter("conv1.weight").detach()
             out["conv1.weight"] = map_band_weights(
                 out["conv1.weight"], init, pretrained_bands, self.spec.input.bands
             )

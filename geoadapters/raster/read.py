@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
+import numpy.typing as npt
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
@@ -128,14 +129,16 @@ class Scene:
     @property
     def height(self) -> int:
         """Rows of the scene."""
-        return self.dataset.height
+        return int(self.dataset.height)
 
     @property
     def width(self) -> int:
         """Columns of the scene."""
-        return self.dataset.width
+        return int(self.dataset.width)
 
-    def read(self, y: int, x: int, size: int, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def read(
+        self, y: int, x: int, size: int, fill: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
         """The model's bands in a (size x size) window at row `y`, column `x`.
 
         Windows reaching past the scene (only for scenes smaller than a tile) are padded by mirroring.

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
+import numpy.typing as npt
 import rasterio
 import rasterio.shutil
 from rasterio.errors import RasterioIOError
@@ -106,7 +107,7 @@ class PredictionWriter:
             self.dataset.write_colormap(1, class_colormap(len(classes)))
         self.dataset.update_tags(classes=json.dumps(self.classes), **(tags or {}))
 
-    def write(self, row: int, logits: np.ndarray, valid: np.ndarray) -> None:
+    def write(self, row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> None:
         """Write scene rows starting at `row` from mean logits (classes, rows, width) and the data mask."""
         window = rasterio.windows.Window(0, row, logits.shape[2], logits.shape[1])
         labels = logits.argmax(axis=0)

@@ -71,7 +71,7 @@ def ms_deform_attn_pytorch(
     """
     n, _, heads, head_dim = value.shape
     _, queries, _, levels, points, _ = sampling_locations.shape
-    per_level = value.split([h * w for h, w in spatial_shapes], dim=1)
+    per_level = torch.split(value, [h * w for h, w in spatial_shapes], dim=1)
     grids = 2 * sampling_locations - 1  # grid_sample wants [-1, 1]
     samples = []
     for level, (h, w) in enumerate(spatial_shapes):
@@ -108,9 +108,10 @@ class MSDeformAttnFunction(torch.autograd.Function):
         ctx.kernel = kernel
         ctx.im2col_step = im2col_step
         ctx.save_for_backward(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
-        return kernel.ms_deform_attn_forward(
+        out: Tensor = kernel.ms_deform_attn_forward(
             value, spatial_shapes, level_start_index, sampling_locations, attention_weights, im2col_step
         )
+        return out
 
     @staticmethod
     @once_differentiable
@@ -144,7 +145,7 @@ def ms_deform_attn(
     # The kernel processes the batch in chunks and requires the chunk size to divide the batch.
     step = max(d for d in range(1, min(batch, _IM2COL_STEP) + 1) if batch % d == 0)
     # The kernel is compiled for float32 and float64 only, and expects contiguous inputs.
-    out = MSDeformAttnFunction.apply(
+    out: Tensor = MSDeformAttnFunction.apply(
         _cuda_kernel(),
         value.float().contiguous(),
         spatial_shapes.contiguous(),
@@ -242,4 +243,5 @@ class MSDeformAttn(nn.Module):
             reference_points[:, :, None, :, None, :] + offsets / normaliser[None, None, None, :, None, :]
         )
         out = ms_deform_attn(value, spatial_shapes, level_start_index, locations, weights)
-        return self.output_proj(out)
+        projected: Tensor = self.output_proj(out)
+        return projected

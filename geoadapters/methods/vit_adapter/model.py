@@ -111,7 +111,7 @@ class ViTAdapter(Encoder):
         """The backbone's metadata defaults."""
         return self.backbone.forward_defaults(input)
 
-    def forward_features(  # type: ignore[override]
+    def forward_features(
         self,
         x: Tensor,
         temporal_coords: Tensor | None = None,
@@ -148,12 +148,12 @@ class ViTAdapter(Encoder):
         (grid,) = to_vit.query_shapes
         for interaction, (first, last) in zip(self.interactions, self.interaction_indexes, strict=True):
             x_tokens, c = interaction(x_tokens, c, self.backbone.blocks[first : last + 1], to_vit, to_spm)
-            vit_maps.append(x_tokens.transpose(1, 2).unflatten(2, grid))
+            vit_maps.append(torch.unflatten(x_tokens.transpose(1, 2), 2, grid))
 
         sizes = [h * w for h, w in to_spm.query_shapes]
         c2, c3, c4 = (
-            level.transpose(1, 2).unflatten(2, shape)
-            for level, shape in zip(c.split(sizes, dim=1), to_spm.query_shapes, strict=True)
+            torch.unflatten(level.transpose(1, 2), 2, shape)
+            for level, shape in zip(torch.split(c, sizes, dim=1), to_spm.query_shapes, strict=True)
         )
         maps = [self.up(c2) + c1, c2, c3, c4]
         if self.settings.add_vit_feature:

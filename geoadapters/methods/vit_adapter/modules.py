@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 import torch
-from timm.layers import DropPath
+from timm.layers.drop import DropPath
 from torch import Tensor, nn
 
 from geoadapters.methods.vit_adapter.deform_attn import MSDeformAttn
@@ -149,9 +149,9 @@ class LevelwiseDWConv(nn.Module):
 
     def forward(self, x: Tensor, shapes: tuple[tuple[int, int], ...]) -> Tensor:
         """Convolve (B, sum h * w, C) tokens laid out as maps of `shapes`."""
-        levels = x.split([h * w for h, w in shapes], dim=1)
+        levels = torch.split(x, [h * w for h, w in shapes], dim=1)
         out = [
-            self.dwconv(level.transpose(1, 2).unflatten(2, shape)).flatten(2).transpose(1, 2)
+            self.dwconv(torch.unflatten(level.transpose(1, 2), 2, shape)).flatten(2).transpose(1, 2)
             for level, shape in zip(levels, shapes, strict=True)
         ]
         return torch.cat(out, dim=1)
@@ -174,7 +174,8 @@ class ConvFFN(nn.Module):
 
     def forward(self, x: Tensor, shapes: tuple[tuple[int, int], ...]) -> Tensor:
         """Transform (B, sum h * w, D) tokens laid out as maps of `shapes`."""
-        return self.fc2(self.act(self.dwconv(self.fc1(x), shapes)))
+        out: Tensor = self.fc2(self.act(self.dwconv(self.fc1(x), shapes)))
+        return out
 
 
 class _NormedCrossAttention(nn.Module):
@@ -188,13 +189,14 @@ class _NormedCrossAttention(nn.Module):
 
     def attend(self, query: Tensor, feat: Tensor, inputs: DeformInputs) -> Tensor:
         """The attention output of `query` over `feat`, laid out as `inputs` says."""
-        return self.attn(
+        out: Tensor = self.attn(
             self.query_norm(query),
             inputs.reference_points,
             self.feat_norm(feat),
             inputs.spatial_shapes,
             inputs.level_start_index,
         )
+        return out
 
 
 class Injector(_NormedCrossAttention):
