@@ -73,8 +73,8 @@ class Encoder(nn.Module):
         self.features = features
         self.adapter_method: str | None = None
 
-    # *args and **metadata typed Any let each family declare its own metadata arguments (Prithvi's
-    # temporal_coords, Clay's gsd, none for the ResNet) in its override.
+    # (x, *args: Any, **metadata: Any) so that each family's override declares its own metadata arguments
+    # (Prithvi's temporal_coords, Clay's gsd, none for the ResNet) and still type-checks as an override.
     def forward_features(self, x: Tensor, *args: Any, **metadata: Any) -> list[Tensor]:
         """One tensor per output, as `features` describes them, of a normalised input."""
         raise NotImplementedError

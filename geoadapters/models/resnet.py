@@ -54,7 +54,8 @@ class ResNetEncoder(Encoder):
         super().__init__(spec, features)
         self.arch = arch
         self.in_chans = in_chans
-        # get_submodule: timm adds the stages with add_module, so they are no typed attributes of a ResNet
+        # by name: timm registers layer1-4 with add_module and types the stem loosely, so the attributes of a
+        # ResNet have no usable static types
         self.conv1, self.bn1, self.act1, self.maxpool = map(
             net.get_submodule, ("conv1", "bn1", "act1", "maxpool")
         )
