@@ -17,14 +17,16 @@ from torch import Tensor, nn
 
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError
+from geoadapters.heads.build import build_head
 from geoadapters.heads.head import Head
 from geoadapters.hub.folder import write_adapter
-from geoadapters.methods.adapt import get_method
+from geoadapters.methods.adapt import add_adapter, get_method
 from geoadapters.methods.method import EncoderFn, Method, check_tensors
+from geoadapters.models.build import create_backbone
 from geoadapters.models.encoder import Encoder
 from geoadapters.specs import InputSpec
 
-__all__ = ["ENCODER_PREFIX", "HEAD_PREFIX", "GeoModel"]
+__all__ = ["ENCODER_PREFIX", "HEAD_PREFIX", "GeoModel", "build_model"]
 
 # Names of adapter tensors in files: encoder tensors under PEFT's prefix (so PEFT reads LoRA files
 # as they are), head tensors under "head.".
@@ -181,3 +183,20 @@ class GeoModel(nn.Module):
         """Merge for good: the encoder becomes exactly the base architecture (for export)."""
         self._merger(self.method.unload)(self.encoder)
         return self
+
+
+def build_model(
+    config: AdapterConfig, *, checkpoint: str | Path | None = None, pretrained: bool = True
+) -> GeoModel:
+    """The model an adapter config describes, with base weights but a freshly initialised adapter."""
+    encoder = create_backbone(
+        config.base.name,
+        checkpoint,
+        pretrained=pretrained,
+        revision=config.base.revision,
+        bands=config.input.bands,
+        **config.base.overrides,
+    )
+    encoder = add_adapter(encoder, config.method.name, **config.method.to_dict())
+    head = build_head(config.head.name, encoder, len(config.classes), **config.head.to_dict())
+    return GeoModel(encoder, head, config)

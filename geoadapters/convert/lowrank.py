@@ -124,7 +124,7 @@ def to_lora(
     Raises:
         ConversionError: `model` is no full fine-tune, or the rank is negative.
     """
-    from geoadapters.factory import build_model
+    from geoadapters.geomodel import build_model
 
     if not model.config.method.carries_base_weights:
         raise ConversionError(

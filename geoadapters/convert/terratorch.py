@@ -496,7 +496,7 @@ def from_terratorch(
         >>> model.config.head.name, model.config.padding.mode
         ('unet', 'reflect')
     """
-    from geoadapters.factory import build_model
+    from geoadapters.geomodel import build_model
 
     read = read_terratorch(config, checkpoint, final_upsample=final_upsample, classes=classes, name=name)
     try:

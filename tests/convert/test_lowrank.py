@@ -24,7 +24,7 @@ RANK = 3
 
 
 def _fine_tune(base_checkpoint: Path, tmp_path: Path) -> tuple[Path, Path]:
-    """TerraTorch files of the official base + a rank-3 change of every block Linear + changed biases/norms."""
+    """TerraTorch files of the official base + a rank-3 change of every block Linear + some biases."""
     encoder, head = hand_model("upernet", channels=16)
     base = create_backbone("prithvi-300", base_checkpoint, depth=4, embed_dim=64, num_heads=4, bands=BANDS)
     gen = torch.Generator().manual_seed(3)
