@@ -303,11 +303,12 @@ def _input(data: dict[str, Any], bands: tuple[str, ...]) -> InputSpec:
         std = tuple(_S1F11_STDS[b] for b in data_bands)
         scale, fill, units = args.get("constant_scale", 0.0001), args.get("no_data_replace", 0), "reflectance"
     elif module == "GenericNonGeoSegmentationDataModule":
-        mean, std = args.get("means"), args.get("stds")
-        if not isinstance(mean, list) or not isinstance(std, list):
+        means, stds = args.get("means"), args.get("stds")
+        if not isinstance(means, list) or not isinstance(stds, list):
             raise _err(
                 "data.init_args.means", "means and stds must be lists of numbers (files are not supported)"
             )
+        mean, std = tuple(means), tuple(stds)
         scale, fill, units = args.get("constant_scale", 1), args.get("no_data_replace"), ""
     else:
         raise _err("data.class_path", f"{data.get('class_path')!r} is not supported; supported: "

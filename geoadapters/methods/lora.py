@@ -105,7 +105,7 @@ def apply_lora(encoder: Encoder, settings: LoraSettings) -> Encoder:
                 _replace(encoder, name, QKVSplit(module))
     for parameter in encoder.parameters():
         parameter.requires_grad_(False)
-    encoder.lora_settings = settings
+    encoder.__dict__["lora_settings"] = settings  # plain data, not a submodule: kept out of state dicts
     try:
         inject_adapter_in_model(config, encoder)
     except ValueError as err:
