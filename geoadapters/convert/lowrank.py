@@ -25,6 +25,8 @@ __all__ = ["Agreement", "LowRankReport", "agreement", "to_lora"]
 
 # The ViT Linears whose change becomes LoRA (module-name suffixes after the qkv split).
 TARGETS = ("qkv.q_linear", "qkv.k_linear", "qkv.v_linear", "attn.proj", "mlp.fc1", "mlp.fc2")
+# The same Linears in the fine-tune, before the qkv split.
+_FUSED = ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,10 @@ def to_lora(
             kept, total = kept + k, total + t
         updates |= {n: _fine_tuned(fine_tuned, n, dim) for n in changed}
         converted.encoder.load_state_dict(updates, strict=False)
+    else:  # nothing kept: the whole change is the Linears' difference from the base
+        base_state = converted.encoder.state_dict()
+        linears = [n for n in fine_tuned if any(n.endswith(f"{t}.weight") for t in _FUSED)]
+        total = sum(float((fine_tuned[n] - base_state[n]).double().square().sum()) for n in linears)
     if inputs is None:
         inputs_from = "two 224 px tiles of standard normal noise (normalised units)"
         inputs = torch.randn(2, len(config.input.bands), 224, 224, generator=torch.Generator().manual_seed(0))

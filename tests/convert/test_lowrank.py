@@ -79,7 +79,7 @@ def test_lower_ranks_report_their_agreement(checkpoint: Path, tmp_path: Path, ra
     if rank:
         assert lora.config.method.name == "lora" and 0 < report.energy_kept < 1
     else:
-        assert lora.config.method.name == "linear_probe"
+        assert lora.config.method.name == "linear_probe" and report.energy_kept == 0.0
 
 
 def test_convert_without_base_is_exact(tmp_path: Path) -> None:
