@@ -75,8 +75,8 @@ def main() -> None:
                  {"name": "ReshapeTokensToImage"}, {"name": "LearnedInterpolateToPyramidal"}]  # fmt: skip
         margs = model_args("UperNetDecoder", decoder_channels=64, necks=necks) | overrides
         # the chips store reflectance x 10000: the contract scales them as the Sen1Floods11 module does
-        data = {"class_path": "GenericNonGeoSegmentationDataModule",
-                "init_args": {"means": MEANS, "stds": STDS, "constant_scale": 0.0001, "no_data_replace": 0}}  # fmt: skip
+        init = {"means": MEANS, "stds": STDS, "constant_scale": 0.0001, "no_data_replace": 0}
+        data = {"class_path": "GenericNonGeoSegmentationDataModule", "init_args": init}
         config = write_config(root / "config.yaml", margs, data)
         ckpt = write_checkpoint(root / "ft.pt", terratorch_state(encoder.eval(), head.eval()))
         full = geoadapters.from_terratorch(config, ckpt)
