@@ -12,6 +12,7 @@ from geoadapters.errors import GeoAdaptersError
 from geoadapters.specs import InputSpec
 
 if TYPE_CHECKING:
+    from geoadapters.convert.terratorch import from_terratorch
     from geoadapters.factory import create, load
     from geoadapters.geomodel import GeoModel
     from geoadapters.inference.predict import predict_raster
@@ -28,6 +29,7 @@ __all__ = [
     "add_adapter",
     "create",
     "create_backbone",
+    "from_terratorch",
     "get_base",
     "list_models",
     "load",
@@ -41,6 +43,7 @@ _LAZY = {
     "add_adapter": "geoadapters.methods.adapt",
     "create": "geoadapters.factory",
     "create_backbone": "geoadapters.models.build",
+    "from_terratorch": "geoadapters.convert.terratorch",
     "load": "geoadapters.factory",
     "predict_raster": "geoadapters.inference.predict",
 }

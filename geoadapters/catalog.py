@@ -6,10 +6,13 @@ Revisions are "main" where no commit id of the official repository could be veri
 ``revision=`` to `geoadapters.models.create_backbone` to pin one.
 """
 
+from dataclasses import dataclass
+
 from geoadapters._registry import Registry
 from geoadapters.specs import BaseSpec, ClayArch, HubFile, InputSpec, PrithviArch, ResNetArch
 
-__all__ = ["get_base", "list_models", "register_base"]
+__all__ = ["PublishedModel", "find_published", "get_base", "list_models", "list_published", "register_base",
+           "register_published"]  # fmt: skip
 
 _BASES: Registry[BaseSpec] = Registry("base model", "Run 'geoadapters list' to see them all.")
 
@@ -172,5 +175,85 @@ register_base(
         description="DeCUR ResNet-50 for 13 Sentinel-2 bands (SSL4EO-S12)",
         paper="Wang et al. 2023, DeCUR, arXiv 2309.05300",
         license="",  # not stated on the weights' Hub page we could read
+    )
+)
+
+
+# --- Published TerraTorch fine-tunes --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    """A fine-tuned model published in TerraTorch's format, loadable by a short name on its base.
+
+    Attributes:
+        base: Catalog name of the base the fine-tune started from.
+        name: Short adapter name (``burn_scars-terratorch``).
+        repo_id: Hub repository of the files.
+        config: The LightningCLI YAML in that repository.
+        checkpoint: The Lightning checkpoint in that repository.
+        revision: Commit the files are read at ("main" where none could be verified).
+        classes: Class names, for configs that record none.
+        final_upsample: The U-Net variant, for checkpoints that do not tell (None: from the checkpoint).
+    """
+
+    base: str
+    name: str
+    repo_id: str
+    config: str
+    checkpoint: str
+    revision: str = "main"
+    classes: tuple[str, ...] = ()
+    final_upsample: bool | None = None
+
+
+_PUBLISHED: dict[tuple[str, str], PublishedModel] = {}
+
+
+def register_published(model: PublishedModel) -> PublishedModel:
+    """Add a published fine-tune to the catalog and return it.
+
+    Raises:
+        ValueError: One of that base and name is registered already.
+    """
+    key = (model.base, model.name)
+    if key in _PUBLISHED:
+        raise ValueError(f"{model.name} on {model.base} is registered already")
+    _PUBLISHED[key] = model
+    return model
+
+
+def find_published(base: str, name: str) -> PublishedModel | None:
+    """The published fine-tune of that short name on that base, if the catalog has one."""
+    return _PUBLISHED.get((base, name))
+
+
+def list_published() -> list[PublishedModel]:
+    """Every published fine-tune in the catalog."""
+    return list(_PUBLISHED.values())
+
+
+# ibm-nasa-geospatial's fine-tunes of Prithvi-EO-2.0-300M (-TL). BurnScars' revision a3f2c410 is the
+# commit of 2025-09-29, whose checkpoint has been unchanged since it was first committed (bf9c5cd9,
+# 2025-02-28); it was trained with Lightning 2.5.0.post0, so its U-Net up-samples in the last block.
+register_published(
+    PublishedModel(
+        base="prithvi-300",
+        name="burn_scars-terratorch",
+        repo_id="ibm-nasa-geospatial/Prithvi-EO-2.0-300M-BurnScars",
+        config="burn_scars_config.yaml",
+        checkpoint="Prithvi_EO_V2_300M_BurnScars.pt",
+        revision="a3f2c410e45b8ac7417976614528a872f024d831",
+    )
+)
+# Two revisions of this repository are known (91ce9d38, 918b9f14) and neither could be checked here.
+register_published(
+    PublishedModel(
+        base="prithvi-300-tl",
+        name="sen1floods11-terratorch",
+        repo_id="ibm-nasa-geospatial/Prithvi-EO-2.0-300M-TL-Sen1Floods11",
+        config="config.yaml",
+        checkpoint="Prithvi-EO-V2-300M-TL-Sen1Floods11.pt",
+        classes=("no water", "water"),
     )
 )

@@ -21,7 +21,7 @@ from geoadapters.heads.settings import HeadSettings, head_settings
 from geoadapters.methods.settings import MethodSettings, method_settings
 from geoadapters.specs import BaseSpec, InputSpec
 
-__all__ = ["FORMAT_VERSION", "AdapterConfig", "BaseRef", "Inference"]
+__all__ = ["FORMAT_VERSION", "AdapterConfig", "BaseRef", "Inference", "Padding"]
 
 FORMAT_VERSION = 1
 
@@ -82,6 +82,40 @@ class Inference(Settings):
             )
 
 
+_PAD_MODES = ("replicate", "reflect")
+
+
+@dataclass(frozen=True)
+class Padding(Settings):
+    """How the model pads an input whose sides are no multiple of what the encoder needs.
+
+    The default is geoadapters' own (replicate at the bottom and right); models imported from TerraTorch
+    record its `PixelWiseModel` behaviour: reflect to a multiple of twice the patch, split between both
+    sides, and the logits centre-cropped (``pad_images``/``center_crop`` in terratorch/models/utils.py,
+    torchgeo/terratorch@f34a1c2c).
+
+    Attributes:
+        mode: ``replicate`` or ``reflect`` (`torch.nn.functional.pad` modes).
+        multiple: Pad height and width to a multiple of this; None takes the encoder's input multiple.
+        centred: Split the padding between both sides (the top and left get the smaller half) instead of
+            padding the bottom and right only.
+    """
+
+    mode: str = "replicate"
+    multiple: int | None = None
+    centred: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in _PAD_MODES:
+            raise ValueError(f"padding mode must be one of {', '.join(_PAD_MODES)}, got {self.mode!r}")
+        if self.multiple is not None and (
+            not isinstance(self.multiple, int) or isinstance(self.multiple, bool) or self.multiple < 1
+        ):
+            raise ValueError(f"padding multiple must be a positive integer or None, got {self.multiple!r}")
+        if not isinstance(self.centred, bool):
+            raise ValueError(f"padding centred must be true or false, got {self.centred!r}")
+
+
 def _component(data: Any, what: str) -> dict[str, Any]:
     """``{"name": ..., "settings": {...}}`` of a method or head as keyword arguments of its settings."""
     if not isinstance(data, Mapping) or set(data) - {"name", "settings"} or "name" not in data:
@@ -103,6 +137,7 @@ class AdapterConfig:
         classes: Class names, in output order.
         input: Bands, scaling, normalisation, nodata and GSD of the input.
         inference: Tiling for scenes.
+        padding: How inputs are padded to what the encoder needs.
         name: Short name ``<dataset>-<method>`` (empty for unpublished adapters).
         metrics: Evaluation results, e.g. ``{"test": {"mIoU": 93.3}}``.
         provenance: Dataset, splits, recipe, software versions, licence.
@@ -115,6 +150,7 @@ class AdapterConfig:
     classes: tuple[str, ...]
     input: InputSpec
     inference: Inference = field(default_factory=Inference)
+    padding: Padding = field(default_factory=Padding)
     name: str = ""
     metrics: Mapping[str, Any] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
@@ -137,6 +173,7 @@ class AdapterConfig:
         out["head"] = {"name": self.head.name, "settings": self.head.to_dict()}
         out["input"] = self.input.to_dict()
         out["inference"] = self.inference.to_dict()
+        out["padding"] = self.padding.to_dict()
         out |= {"task": self.task, "classes": list(self.classes)}
         out |= {"metrics": dict(self.metrics), "provenance": dict(self.provenance)}
         return out
@@ -169,6 +206,7 @@ class AdapterConfig:
                 classes=tuple(data["classes"]),
                 input=InputSpec.from_dict(data["input"]),
                 inference=Inference.from_dict(data.get("inference", {})),
+                padding=Padding.from_dict(data.get("padding", {})),
                 name=data.get("name", ""),
                 metrics=data.get("metrics", {}),
                 provenance=data.get("provenance", {}),

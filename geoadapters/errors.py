@@ -50,6 +50,10 @@ class AdapterError(GeoAdaptersError, ValueError):
     """An adapter folder that is incomplete, corrupt, or made for another base model."""
 
 
+class ConversionError(GeoAdaptersError, ValueError):
+    """A model from another tool (a TerraTorch config and checkpoint) that cannot be converted."""
+
+
 class RasterError(GeoAdaptersError, ValueError):
     """A raster that cannot be read or predicted on (no CRS, empty, corrupt, all nodata...)."""
 

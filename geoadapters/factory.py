@@ -9,10 +9,10 @@ from typing import Any
 
 import torch
 
-from geoadapters.catalog import get_base
+from geoadapters.catalog import find_published, get_base
 from geoadapters.config import AdapterConfig, BaseRef, Inference
 from geoadapters.errors import AdapterError
-from geoadapters.geomodel import GeoModel
+from geoadapters.geomodel import GeoModel, build_model
 from geoadapters.heads.build import build_head
 from geoadapters.heads.settings import head_settings
 from geoadapters.hub.folder import read_config, read_tensors
@@ -23,23 +23,6 @@ from geoadapters.models.build import create_backbone
 from geoadapters.specs import InputSpec
 
 __all__ = ["build_model", "create", "load"]
-
-
-def build_model(
-    config: AdapterConfig, *, checkpoint: str | Path | None = None, pretrained: bool = True
-) -> GeoModel:
-    """The model an adapter config describes, with base weights but a freshly initialised adapter."""
-    encoder = create_backbone(
-        config.base.name,
-        checkpoint,
-        pretrained=pretrained,
-        revision=config.base.revision,
-        bands=config.input.bands,
-        **config.base.overrides,
-    )
-    encoder = add_adapter(encoder, config.method.name, **config.method.to_dict())
-    head = build_head(config.head.name, encoder, len(config.classes), **config.head.to_dict())
-    return GeoModel(encoder, head, config)
 
 
 def create(
@@ -126,7 +109,8 @@ def load(
 
     Args:
         base: Catalog name of the base model (``prithvi-300``).
-        adapter: Adapter reference: folder, ``org/repo[@revision]``, or ``<dataset>-<method>``.
+        adapter: Adapter reference: folder, ``org/repo[@revision]``, ``<dataset>-<method>``, or the short
+            name of a published TerraTorch fine-tune (``burn_scars-terratorch``), converted on first use.
         revision: Hub revision of the adapter (overrides an ``@revision`` in the reference).
         device: Where to put the model (default CPU).
         checkpoint: Local copy of the official base checkpoint, for offline use.
@@ -141,7 +125,14 @@ def load(
         ('BLUE', 'GREEN', 'RED', 'NIR_NARROW', 'SWIR_1', 'SWIR_2')
     """
     get_base(base)
-    folder = resolve_adapter(adapter, base, revision=revision)
+    published = find_published(base, str(adapter).partition("@")[0])
+    if published is not None and not Path(adapter).expanduser().is_dir():
+        from geoadapters.convert.published import converted_folder
+
+        pinned = str(adapter).partition("@")[2] or None
+        folder = converted_folder(published, revision=revision or pinned)
+    else:
+        folder = resolve_adapter(adapter, base, revision=revision)
     config = read_config(folder)
     if config.base.name != base:
         raise AdapterError(

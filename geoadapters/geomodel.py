@@ -17,14 +17,16 @@ from torch import Tensor, nn
 
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError
+from geoadapters.heads.build import build_head
 from geoadapters.heads.head import Head
 from geoadapters.hub.folder import write_adapter
-from geoadapters.methods.adapt import get_method
+from geoadapters.methods.adapt import add_adapter, get_method
 from geoadapters.methods.method import EncoderFn, Method, check_tensors
+from geoadapters.models.build import create_backbone
 from geoadapters.models.encoder import Encoder
 from geoadapters.specs import InputSpec
 
-__all__ = ["ENCODER_PREFIX", "HEAD_PREFIX", "GeoModel"]
+__all__ = ["ENCODER_PREFIX", "HEAD_PREFIX", "GeoModel", "build_model"]
 
 # Names of adapter tensors in files: encoder tensors under PEFT's prefix (so PEFT reads LoRA files
 # as they are), head tensors under "head.".
@@ -43,6 +45,12 @@ class GeoModel(nn.Module):
 
     def __init__(self, encoder: Encoder, head: Head, config: AdapterConfig) -> None:
         super().__init__()
+        multiple = config.padding.multiple
+        if multiple is not None and multiple % encoder.features.input_multiple:
+            raise AdapterError(
+                f"padding to a multiple of {multiple} px does not fit the encoder, whose input sides must be "
+                f"multiples of {encoder.features.input_multiple} px"
+            )
         self.encoder = encoder
         self.head = head
         self.config = config
@@ -65,14 +73,17 @@ class GeoModel(nn.Module):
     def normalize(self, raw: Tensor) -> Tensor:
         """Model input from raw band values (B, C, [T,] H, W) in the band order of `input_spec`.
 
-        Nodata pixels become 0, the mean after normalisation.
+        Nodata pixels become 0, the mean after normalisation, or take the contract's ``nodata_fill``.
         """
         spec = self.input_spec
         shape = (1, -1) + (1,) * (raw.ndim - 2)
         mean = torch.tensor(spec.mean, dtype=torch.float32, device=raw.device).view(shape)
         std = torch.tensor(spec.std, dtype=torch.float32, device=raw.device).view(shape)
-        x = (raw.float() * spec.scale - mean) / std
-        if spec.nodata is not None:
+        values = raw.float()
+        if spec.nodata is not None and spec.nodata_fill is not None:
+            values = values.masked_fill(raw == spec.nodata, spec.nodata_fill)
+        x = (values * spec.scale - mean) / std
+        if spec.nodata is not None and spec.nodata_fill is None:
             x = x.masked_fill(raw == spec.nodata, 0.0)
         return x
 
@@ -85,16 +96,18 @@ class GeoModel(nn.Module):
                 ``time``/``latlon``/``gsd`` for Clay; Clay's gsd defaults to the input contract's).
         """
         height, width = x.shape[-2:]
-        multiple = self.encoder.features.input_multiple
+        padding = self.config.padding
+        multiple = padding.multiple or self.encoder.features.input_multiple
         pad_h, pad_w = -height % multiple, -width % multiple
+        top, left = (pad_h // 2, pad_w // 2) if padding.centred else (0, 0)
         if pad_h or pad_w:
             flat = x.flatten(1, -3) if x.ndim == 5 else x
-            flat = F.pad(flat, (0, pad_w, 0, pad_h), mode="replicate")
+            flat = F.pad(flat, (left, pad_w - left, top, pad_h - top), mode=padding.mode)
             x = flat.view(*x.shape[:-2], height + pad_h, width + pad_w)
         metadata = self.encoder.forward_defaults(self.input_spec) | metadata
         features = self.encoder.forward_features(x, **metadata)
         logits: Tensor = self.head(features, (height + pad_h, width + pad_w))
-        return logits[..., :height, :width] if logits.ndim == 4 else logits
+        return logits[..., top : top + height, left : left + width] if logits.ndim == 4 else logits
 
     # --- adapter state -------------------------------------------------------------------------
 
@@ -170,3 +183,20 @@ class GeoModel(nn.Module):
         """Merge for good: the encoder becomes exactly the base architecture (for export)."""
         self._merger(self.method.unload)(self.encoder)
         return self
+
+
+def build_model(
+    config: AdapterConfig, *, checkpoint: str | Path | None = None, pretrained: bool = True
+) -> GeoModel:
+    """The model an adapter config describes, with base weights but a freshly initialised adapter."""
+    encoder = create_backbone(
+        config.base.name,
+        checkpoint,
+        pretrained=pretrained,
+        revision=config.base.revision,
+        bands=config.input.bands,
+        **config.base.overrides,
+    )
+    encoder = add_adapter(encoder, config.method.name, **config.method.to_dict())
+    head = build_head(config.head.name, encoder, len(config.classes), **config.head.to_dict())
+    return GeoModel(encoder, head, config)

@@ -42,6 +42,8 @@ class InputSpec(Settings):
             reflectance); 1 when the data are in `units` already.
         nodata: Stored value that marks missing pixels, if the data have one.
         gsd: Ground sample distance in metres (Clay conditions on it).
+        nodata_fill: Stored value that nodata pixels take before scaling and normalising (TerraTorch's
+            ``no_data_replace``); None gives them each band's mean, which normalises to 0.
     """
 
     bands: tuple[str, ...]
@@ -51,6 +53,7 @@ class InputSpec(Settings):
     scale: float = 1.0
     nodata: float | None = None
     gsd: float | None = None
+    nodata_fill: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bands", canonical_bands(self.bands))

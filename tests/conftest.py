@@ -74,6 +74,7 @@ def _isolated_hf_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HOME", str(cache.parent / "hf-home"))
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("GEOADAPTERS_CACHE", str(cache / "geoadapters"))
 
 
 @pytest.fixture(scope="session")

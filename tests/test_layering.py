@@ -38,6 +38,8 @@ TORCH_FREE = [
     "geoadapters.inference.tiling",
     "geoadapters.cli.main",
     "geoadapters.cli.options",
+    "geoadapters.cli.convert",
+    "geoadapters.convert",
 ]
 HEAVY = (
     "torch",

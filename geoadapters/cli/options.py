@@ -5,7 +5,7 @@ option                commands
 ====================  =========================
 --model, --adapter    predict, export, info (--model only: the base of a short adapter name)
 --checkpoint          predict, export
---overwrite           predict, export
+--overwrite           predict, export, convert
 --precision           predict
 ====================  =========================
 """

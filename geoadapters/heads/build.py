@@ -102,7 +102,7 @@ def _upernet(features: Features, settings: UPerNetSettings, num_classes: int) ->
 
 def _unet(features: Features, settings: UNetSettings, num_classes: int) -> tuple[Neck, nn.Module]:
     neck, channels = _pyramid_neck(features, settings.layers, settings.name)
-    return neck, UNetDecoder(channels, num_classes, settings.channels)
+    return neck, UNetDecoder(channels, num_classes, settings.channels, settings.final_upsample)
 
 
 def _classification(

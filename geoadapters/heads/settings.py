@@ -135,15 +135,21 @@ class UNetSettings(HeadSettings):
     Attributes:
         channels: Width of each of the 4 decoder blocks, deepest first.
         layers: The 4 encoder outputs to use; None picks them as for `UPerNetSettings`.
+        final_upsample: Whether the last block (which has no skip) doubles the resolution, as
+            segmentation_models_pytorch < 0.5 did (TerraTorch <= 1.1, the paper); False keeps the finest
+            map's resolution, as smp >= 0.5 (TerraTorch >= 1.1.1). Same weights, different logits.
     """
 
     name: ClassVar[str] = "unet"
     channels: tuple[int, ...] = (512, 256, 128, 64)
     layers: tuple[int, ...] | None = None
+    final_upsample: bool = True
 
     def __post_init__(self) -> None:
         _check_sizes("channels", self.channels, count=4)
         _check_layers(self.layers)
+        if not isinstance(self.final_upsample, bool):
+            raise ValueError(f"final_upsample must be true or false, got {self.final_upsample!r}")
 
 
 @dataclass(frozen=True)

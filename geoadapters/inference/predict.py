@@ -122,8 +122,11 @@ def predict_raster(
     batch_size = batch_size or config.inference.batch_size
     output = Path(output) if output is not None else default_output(source)
     factor = 1.0 if scale is None else scale / spec.scale
-    # nodata pixels get each band's mean in file units, which normalises to 0
-    fill = (np.asarray(spec.mean, np.float32) / (spec.scale * factor)).astype(np.float32)
+    # nodata pixels get the contract's fill value, or each band's mean in file units (normalised: 0)
+    if spec.nodata_fill is None:
+        fill = (np.asarray(spec.mean, np.float32) / (spec.scale * factor)).astype(np.float32)
+    else:
+        fill = np.full(len(spec.bands), spec.nodata_fill / factor, np.float32)
     tags = {
         "geoadapters_version": __version__,
         "model": config.base.name,

@@ -105,6 +105,7 @@ def apply_lora(encoder: Encoder, settings: LoraSettings) -> Encoder:
                 _replace(encoder, name, QKVSplit(module))
     for parameter in encoder.parameters():
         parameter.requires_grad_(False)
+    encoder.__dict__["lora_settings"] = settings  # plain data, not a submodule: kept out of state dicts
     try:
         inject_adapter_in_model(config, encoder)
     except ValueError as err:
@@ -147,13 +148,29 @@ def unload_lora(encoder: Encoder) -> None:
         del encoder.peft_config
 
 
+def _replaced(encoder: Encoder) -> tuple[str, ...]:
+    settings = getattr(encoder, "lora_settings", None)
+    return settings.replaced_tensors if isinstance(settings, LoraSettings) else ()
+
+
 def lora_state_dict(encoder: Encoder) -> dict[str, Tensor]:
-    """The LoRA tensors under PEFT's file names (``...q_linear.lora_A.weight``)."""
+    """The LoRA tensors under PEFT's file names (``...q_linear.lora_A.weight``), and the replaced tensors.
+
+    Replaced tensors (`LoraSettings.replaced_tensors`) keep their module names, which PEFT's
+    ``set_peft_model_state_dict`` loads into the base model as they are.
+
+    Raises:
+        AdapterError: A replaced tensor that the encoder does not have.
+    """
     from peft import get_peft_model_state_dict
 
     # save_embedding_layers=False: PEFT would otherwise look up the base's config.json on the Hub
     state: dict[str, Tensor] = get_peft_model_state_dict(encoder, save_embedding_layers=False)
-    return state
+    own = encoder.state_dict()
+    missing = [name for name in _replaced(encoder) if name not in own or name in state]
+    if missing:
+        raise AdapterError(f"replaced_tensors name {missing[0]!r}, which is no base tensor of this encoder")
+    return state | {name: own[name] for name in _replaced(encoder)}
 
 
 def load_lora_state_dict(encoder: Encoder, state: Mapping[str, Tensor]) -> None:
@@ -161,7 +178,9 @@ def load_lora_state_dict(encoder: Encoder, state: Mapping[str, Tensor]) -> None:
     from peft import set_peft_model_state_dict
 
     check_tensors(lora_state_dict(encoder), state)
-    set_peft_model_state_dict(encoder, dict(state))
+    replaced = set(_replaced(encoder))
+    set_peft_model_state_dict(encoder, {k: v for k, v in state.items() if k not in replaced})
+    encoder.load_state_dict({k: state[k] for k in replaced}, strict=False)
 
 
 def write_peft_config(encoder: Encoder, settings: LoraSettings, folder: Path) -> None:

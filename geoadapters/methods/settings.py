@@ -7,6 +7,7 @@ and full fine-tuning. Plain data without torch, so ``geoadapter.json`` is valida
 """
 
 import itertools
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 _VITS = ("prithvi", "clay")
+_TENSOR_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[\w]+)*$")
 _ALL = ("prithvi", "clay", "resnet")
 
 
@@ -57,6 +59,9 @@ class LoraSettings(MethodSettings):
         lora_dropout: Dropout on the LoRA input during training.
         target_modules: Module-name suffixes to adapt; None = the paper's targets of the family.
         split_qkv: Split fused qkv projections so that q, k and v can be targeted separately.
+        replaced_tensors: Encoder tensors (state-dict names after LoRA is applied) that the adapter
+            stores whole and that replace the base's: the biases and norms a converted full fine-tune
+            changed (`geoadapters.convert`). Empty for LoRA as trained.
     """
 
     name: ClassVar[str] = "lora"
@@ -67,8 +72,12 @@ class LoraSettings(MethodSettings):
     lora_dropout: float = 0.0
     target_modules: tuple[str, ...] | None = None
     split_qkv: bool = True
+    replaced_tensors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        bad = [n for n in self.replaced_tensors if not isinstance(n, str) or not _TENSOR_NAME.match(n)]
+        if bad:
+            raise ValueError(f"replaced_tensors must be dotted tensor names, got {bad[0]!r}")
         if self.r < 1:
             raise ValueError(f"LoRA rank r must be at least 1, got {self.r}")
         if self.lora_alpha <= 0:

@@ -18,18 +18,18 @@ from torch import Tensor, nn
 from geoadapters.bands import canonical_bands
 from geoadapters.errors import CheckpointError, NewBandWarning, WeightsNotFoundError
 
-__all__ = ["load_strict", "map_band_weights", "read_state_dict", "state_mismatch"]
+__all__ = ["load_strict", "map_band_weights", "read_checkpoint", "read_state_dict", "state_mismatch"]
 
 # Containers in which trainers nest the weights: Lightning ("state_dict"), DeiT/MAE ("model").
 _NESTED_KEYS = ("state_dict", "model")
 
 
-def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """Read the tensors of a checkpoint file, unwrapping trainer containers.
+def read_checkpoint(path: str | Path) -> object:
+    """What a checkpoint file holds (tensors in plain containers), read without unpickling anything else.
 
     Raises:
         WeightsNotFoundError: The file does not exist.
-        CheckpointError: The file is truncated, corrupt, or holds no tensors.
+        CheckpointError: The file is truncated or corrupt.
     """
     path = Path(path)
     if not path.is_file():
@@ -42,6 +42,17 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     except (RuntimeError, OSError, EOFError, ValueError, SafetensorError, pickle.UnpicklingError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from err
+    return obj
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """Read the tensors of a checkpoint file, unwrapping trainer containers.
+
+    Raises:
+        WeightsNotFoundError: The file does not exist.
+        CheckpointError: The file is truncated, corrupt, or holds no tensors.
+    """
+    obj = read_checkpoint(path)
     for key in _NESTED_KEYS:
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
