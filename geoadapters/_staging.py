@@ -1,13 +1,20 @@
 """Outputs that appear whole or not at all, and the one overwrite policy of every output.
 
 Everything geoadapters writes (adapter folders, predictions, ONNX models) is first written into a
-private folder next to its destination and renamed into place when complete, so an error or an
-interrupt never leaves a half-written output, and an existing output is replaced only when asked.
+private folder next to its destination and moved into place when complete, so an error or an
+interrupt never leaves a half-written output. An existing output is replaced only when asked: without
+`overwrite` the final move cannot replace a path that appeared meanwhile (a file is published with
+`os.link`, which fails on an existing name; a folder claims its name with `os.mkdir` first), so two
+runs writing the same new output never both succeed. Staging folders are named after the host and
+process that own them (``.NAME.HOST.PID.XXXX.tmp``); one left behind by a process that was killed
+(SIGKILL, power loss) is removed by the next write to the same destination from the same host.
 """
 
 import contextlib
+import errno
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,19 +24,51 @@ from geoadapters.errors import OutputExistsError
 __all__ = ["check_overwrite", "staged_dir", "staged_file"]
 
 
+def _exists_error(dest: Path) -> OutputExistsError:
+    return OutputExistsError(f"{dest} exists; pass --overwrite (overwrite=True in Python) to replace it")
+
+
 def check_overwrite(dest: Path, overwrite: bool) -> None:
     """Refuse an existing `dest` unless `overwrite`.
 
     Raises:
-        OutputExistsError: `dest` exists and `overwrite` is False.
+        OutputExistsError: `dest` exists (or is a dangling symlink) and `overwrite` is False.
     """
-    if dest.exists() and not overwrite:
-        raise OutputExistsError(f"{dest} exists; pass --overwrite (overwrite=True in Python) to replace it")
+    if (dest.exists() or dest.is_symlink()) and not overwrite:
+        raise _exists_error(dest)
+
+
+def _host() -> str:
+    return "".join(c if c.isalnum() or c == "-" else "_" for c in socket.gethostname())[:40] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _remove_stale(dest: Path) -> None:
+    """Remove staging folders of `dest` left by processes of this host that no longer run."""
+    prefix = f".{dest.name}.{_host()}."
+    with contextlib.suppress(OSError):
+        for entry in dest.parent.iterdir():
+            if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
+                continue
+            pid = entry.name[len(prefix) :].split(".")[0]
+            if pid.isdigit() and not _alive(int(pid)) and entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 def _staging_folder(dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
+    _remove_stale(dest)
+    prefix = f".{dest.name}.{_host()}.{os.getpid()}."
+    return Path(tempfile.mkdtemp(dir=dest.parent, prefix=prefix, suffix=".tmp"))
 
 
 def _shareable(folder: Path) -> None:
@@ -41,12 +80,36 @@ def _shareable(folder: Path) -> None:
         file.chmod(0o666 & ~umask)
 
 
+def _publish_file(file: Path, dest: Path, overwrite: bool) -> None:
+    """Move `file` to `dest`; without `overwrite`, never replace a `dest` that exists by then."""
+    if overwrite:
+        if dest.is_dir() and not dest.is_symlink():
+            raise OutputExistsError(f"{dest} is a folder; it is not replaced by a file")
+        os.replace(file, dest)
+        return
+    try:
+        os.link(file, dest)  # atomic, and fails if `dest` exists
+    except FileExistsError:
+        raise _exists_error(dest) from None
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        # a file system without hard links: claim the name, then replace the empty claim
+        try:
+            os.close(os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            raise _exists_error(dest) from None
+        os.replace(file, dest)
+        return
+    file.unlink()
+
+
 @contextlib.contextmanager
 def staged_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """A new empty folder to fill; on success it replaces `dest` whole, on error it is removed.
 
     Raises:
-        OutputExistsError: `dest` exists and `overwrite` is False.
+        OutputExistsError: `dest` exists (or appears meanwhile) and `overwrite` is False.
     """
     dest = Path(dest)
     check_overwrite(dest, overwrite)
@@ -54,13 +117,20 @@ def staged_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     try:
         yield staging
         _shareable(staging)
-        if dest.exists():
+        if overwrite and (dest.exists() or dest.is_symlink()):
             previous = staging.with_suffix(".old")
             dest.rename(previous)
             staging.rename(dest)
-            shutil.rmtree(previous)
+            if previous.is_dir() and not previous.is_symlink():
+                shutil.rmtree(previous)
+            else:
+                previous.unlink()
         else:
-            staging.rename(dest)
+            try:
+                dest.mkdir()  # claims the name: fails if another run published it meanwhile
+            except FileExistsError:
+                raise _exists_error(dest) from None
+            staging.rename(dest)  # replaces the empty folder just made, atomically
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -74,14 +144,17 @@ def staged_file(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     on error nothing moves and the staging folder is removed.
 
     Raises:
-        OutputExistsError: `dest` exists and `overwrite` is False.
+        OutputExistsError: `dest` (or a file beside it) exists, or appears meanwhile, and `overwrite`
+            is False; or `dest` is a folder.
     """
     dest = Path(dest)
+    if dest.is_dir() and not dest.is_symlink():
+        raise OutputExistsError(f"{dest} is an existing folder; give a file name for the output")
     check_overwrite(dest, overwrite)
     staging = _staging_folder(dest)
     try:
         yield staging / dest.name
         for file in sorted(staging.iterdir(), key=lambda f: f.name == dest.name):
-            os.replace(file, dest.parent / file.name)
+            _publish_file(file, dest.parent / file.name, overwrite)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

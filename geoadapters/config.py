@@ -5,25 +5,120 @@ revision, architecture overrides) the adapter was trained on, which method and h
 settings, the classes, the input contract (bands, scaling, normalisation, nodata), how to tile
 scenes, metrics and provenance. It is versioned by ``format_version``; an unknown key is an error that
 names it and the version of geoadapters that wrote the file.
+
+The file comes from a stranger: every section is validated when it is read (types, ranges, names),
+and what it may declare is bounded (`ARCH_LIMITS`, `MAX_TOKENS`, `MAX_CLASSES`, `MAX_TILE`), so that a
+1 kB file cannot make the process allocate without limit before its weights are compared with it.
+The base revision it records is provenance only: the base weights come from the catalog's pinned
+revision or from one the user passes (`geoadapters.load`).
 """
 
 import dataclasses
 import json
+import os
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geoadapters._serde import Settings
+from geoadapters._serde import Settings, check_type, finite, read_json
 from geoadapters.catalog import get_base
 from geoadapters.errors import AdapterError
 from geoadapters.heads.settings import HeadSettings, head_settings
 from geoadapters.methods.settings import MethodSettings, method_settings
-from geoadapters.specs import BaseSpec, InputSpec
+from geoadapters.specs import BaseSpec, InputSpec, check_repo_id, check_revision
 
-__all__ = ["FORMAT_VERSION", "AdapterConfig", "BaseRef", "Inference", "Padding"]
+__all__ = [
+    "ARCH_LIMITS",
+    "FORMAT_VERSION",
+    "MAX_CLASSES",
+    "MAX_TILE",
+    "MAX_TOKENS",
+    "AdapterConfig",
+    "BaseRef",
+    "Inference",
+    "Padding",
+    "memory_budget",
+]
 
 FORMAT_VERSION = 1
+
+# Largest value of each architecture field an adapter may override: generous next to the catalog
+# (prithvi-600 is 1280 wide, 32 blocks deep, 16 heads; Clay has 128 latent tokens).
+ARCH_LIMITS: Mapping[str, float] = {
+    "embed_dim": 8192,
+    "dim": 8192,
+    "depth": 128,
+    "num_heads": 256,
+    "heads": 256,
+    "dim_head": 1024,
+    "mlp_ratio": 16,
+    "patch_size": 64,
+    "tubelet_size": 16,
+    "num_frames": 64,
+    "img_size": 4096,
+    "wave_dim": 4096,
+    "num_latent_tokens": 4096,
+    "drop_path": 1,
+}
+# Tokens of a ViT's position grid (frames x (img_size / patch_size)^2): 16 frames of 1024 px at 16 px.
+MAX_TOKENS = 1 << 16
+# Fields an adapter may not override: they choose another network than the base's.
+_FIXED = ("timm_name",)
+MAX_CLASSES = 1024
+MAX_TILE = 4096
+_MAX_BATCH = 1024
+_MAX_NAME = 256
+
+
+def memory_budget(gigabytes: float | None = None) -> int:
+    """Bytes that one model, or one scene's buffers, may take.
+
+    `gigabytes`, else ``$GEOADAPTERS_MEMORY_GB``, else 80 % of the machine's memory.
+
+    Raises:
+        ValueError: A budget that is no finite positive number.
+    """
+    if gigabytes is None and os.environ.get("GEOADAPTERS_MEMORY_GB"):
+        try:
+            gigabytes = float(os.environ["GEOADAPTERS_MEMORY_GB"])
+        except ValueError as err:
+            raise ValueError(f"GEOADAPTERS_MEMORY_GB must be a number of GB, got {err}") from err
+    if gigabytes is None:
+        return int(0.8 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    finite("the memory budget", gigabytes, positive=True)
+    return int(gigabytes * 2**30)
+
+
+def _check_overrides(name: str, overrides: Mapping[str, Any]) -> None:
+    """Refuse overrides that are no field of the base's architecture, of the wrong type or too large."""
+    arch = get_base(name).arch
+    hints = typing.get_type_hints(type(arch))
+    fields = {f.name for f in dataclasses.fields(arch) if f.init} - set(_FIXED)
+    unknown = sorted(map(str, set(overrides) - fields))
+    if unknown:
+        raise TypeError(
+            f"base {name} has no overridable setting {', '.join(unknown)}; "
+            f"it takes {', '.join(sorted(fields))}"
+        )
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    for key, value in values.items():
+        check_type(f"base override {key}", value, hints[key])
+        if isinstance(value, float):
+            finite(f"base override {key}", value)
+        limit = ARCH_LIMITS.get(key)
+        if limit is not None and not 0 < value <= limit and not (key == "drop_path" and value == 0):
+            raise ValueError(f"base override {key} must be in (0, {limit:g}], got {value!r}")
+        if key == "coords_encoding" and not set(value) <= {"time", "location"}:
+            raise ValueError(f"coords_encoding holds 'time' and/or 'location', got {value!r}")
+        if key == "out_indices" and not set(value) <= {1, 2, 3, 4}:
+            raise ValueError(f"out_indices are stages 1 to 4, got {value!r}")
+    merged: Any = dataclasses.replace(arch, **values)
+    patch = getattr(merged, "patch_size", 1)
+    tokens = getattr(merged, "num_frames", 1) * (getattr(merged, "img_size", 0) // patch) ** 2
+    if tokens > MAX_TOKENS:
+        raise ValueError(f"the base overrides give {tokens:,} tokens; at most {MAX_TOKENS:,} allowed")
 
 
 @dataclass(frozen=True)
@@ -55,6 +150,11 @@ class BaseRef(Settings):
         }
         return cls(spec.name, spec.weights.repo_id, spec.weights.filename, spec.weights.revision, overrides)
 
+    def __post_init__(self) -> None:
+        check_repo_id(self.repo_id)
+        check_revision(self.revision)
+        _check_overrides(self.name, self.overrides)
+
 
 @dataclass(frozen=True)
 class Inference(Settings):
@@ -71,9 +171,10 @@ class Inference(Settings):
     batch_size: int = 8
 
     def __post_init__(self) -> None:
-        if self.tile_size < 1 or self.batch_size < 1:
+        if not 1 <= self.tile_size <= MAX_TILE or not 1 <= self.batch_size <= _MAX_BATCH:
             raise ValueError(
-                f"tile_size and batch_size must be positive, got {self.tile_size}, {self.batch_size}"
+                f"tile_size must be in [1, {MAX_TILE}] and batch_size in [1, {_MAX_BATCH}], "
+                f"got {self.tile_size}, {self.batch_size}"
             )
         if not 0 <= self.overlap <= self.tile_size // 2:
             raise ValueError(
@@ -119,10 +220,10 @@ class Padding(Settings):
 def _component(data: Any, what: str) -> dict[str, Any]:
     """``{"name": ..., "settings": {...}}`` of a method or head as keyword arguments of its settings."""
     if not isinstance(data, Mapping) or set(data) - {"name", "settings"} or "name" not in data:
-        raise ValueError(f"{what} must be an object with a name and settings, got {data!r}")
+        raise ValueError(f"{what} must be an object with a name and settings, got {data!r:.100}")
     settings = data.get("settings", {})
-    if not isinstance(settings, Mapping):
-        raise ValueError(f"{what} settings must be an object, got {settings!r}")
+    if not isinstance(settings, Mapping) or not isinstance(data["name"], str):
+        raise ValueError(f"{what} needs a name (a string) and settings (an object), got {data!r:.100}")
     return {"name": data["name"], **settings}
 
 
@@ -157,8 +258,14 @@ class AdapterConfig:
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        if len(self.classes) < 1:
-            raise ValueError("an adapter needs at least one class")
+        check_type("classes", self.classes, tuple[str, ...])
+        if not 1 <= len(self.classes) <= MAX_CLASSES:
+            raise ValueError(f"an adapter has 1 to {MAX_CLASSES} classes, got {len(self.classes):,}")
+        if any(len(c) > _MAX_NAME for c in self.classes) or len(self.name) > _MAX_NAME:
+            raise ValueError(f"names of the adapter and its classes have at most {_MAX_NAME} characters")
+        check_type("name", self.name, str)
+        check_type("metrics", self.metrics, Mapping[str, Any])
+        check_type("provenance", self.provenance, Mapping[str, Any])
 
     @property
     def task(self) -> str:
@@ -185,11 +292,13 @@ class AdapterConfig:
         Raises:
             AdapterError: A newer format, a missing or unknown key, or an invalid value.
         """
-        writer = data.get("provenance", {}).get("geoadapters_version", "an unknown version")
+        provenance = data.get("provenance")
+        writer = provenance.get("geoadapters_version") if isinstance(provenance, Mapping) else None
+        writer = str(writer)[:40] if writer is not None else "an unknown version"
         version = data.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
             raise AdapterError(
-                f"geoadapter.json has format_version {version!r}, written by geoadapters {writer}; "
+                f"geoadapter.json has format_version {str(version)[:40]!r}, written by geoadapters {writer}; "
                 f"this geoadapters reads versions up to {FORMAT_VERSION}: upgrade geoadapters"
             )
         try:
@@ -203,7 +312,7 @@ class AdapterConfig:
                 base=BaseRef.from_dict(data["base"]),
                 method=method_settings(**_component(data["method"], "method")),
                 head=head,
-                classes=tuple(data["classes"]),
+                classes=data["classes"] if not isinstance(data["classes"], list) else tuple(data["classes"]),
                 input=InputSpec.from_dict(data["input"]),
                 inference=Inference.from_dict(data.get("inference", {})),
                 padding=Padding.from_dict(data.get("padding", {})),
@@ -212,8 +321,9 @@ class AdapterConfig:
                 provenance=data.get("provenance", {}),
                 format_version=version,
             )
-        except (KeyError, TypeError, ValueError, LookupError) as err:
+        except (KeyError, TypeError, ValueError, LookupError, AttributeError) as err:
             detail = f"missing key {err}" if isinstance(err, KeyError) else str(err)
+            detail = detail if len(detail) <= 300 else detail[:297] + "..."
             raise AdapterError(
                 f"geoadapter.json (written by geoadapters {writer}) is invalid: {detail}"
             ) from err
@@ -227,10 +337,10 @@ class AdapterConfig:
         """
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            data = read_json(path)
         except FileNotFoundError as err:
             raise AdapterError(f"{path} is missing: an adapter folder needs a geoadapter.json") from err
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        except (OSError, ValueError) as err:
             raise AdapterError(f"{path} is not readable JSON: {err}") from err
         if not isinstance(data, dict):
             raise AdapterError(f"{path} holds a JSON {type(data).__name__}, not an object")
@@ -241,7 +351,5 @@ class AdapterConfig:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def base_spec(self) -> BaseSpec:
-        """The catalog entry of the base with this adapter's overrides, bands and weights revision."""
-        return get_base(self.base.name).with_overrides(
-            revision=self.base.revision, bands=self.input.bands, **self.base.overrides
-        )
+        """The catalog entry of the base (with its weights) and this adapter's overrides and bands."""
+        return get_base(self.base.name).with_overrides(bands=self.input.bands, **self.base.overrides)

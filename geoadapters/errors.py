@@ -17,6 +17,7 @@ __all__ = [
     "NewBandWarning",
     "OutputExistsError",
     "RasterError",
+    "ResourceError",
     "UnknownNameError",
     "WeightsNotFoundError",
 ]
@@ -56,6 +57,10 @@ class ConversionError(GeoAdaptersError, ValueError):
 
 class RasterError(GeoAdaptersError, ValueError):
     """A raster that cannot be read or predicted on (no CRS, empty, corrupt, all nodata...)."""
+
+
+class ResourceError(GeoAdaptersError, MemoryError):
+    """An adapter or scene that would need more memory than allowed (or than the machine has)."""
 
 
 class OutputExistsError(GeoAdaptersError, FileExistsError):

@@ -1,7 +1,10 @@
 """`create` builds a new adapted model to train; `load` returns a ready one from an adapter reference.
 
 Adapter references are resolved by `geoadapters.hub.refs`: a folder, ``org/repo[@revision]``, or a
-short name ``<dataset>-<method>`` scoped by its base.
+short name ``<dataset>-<method>`` scoped by its base. An adapter comes from a stranger: `load` builds
+its architecture on the meta device first (no memory) and compares it with the tensor shapes in the
+weights file's header and with the memory budget before allocating anything, and the base weights
+come from the catalog's pinned revision or one the caller passes, never from the adapter's files.
 """
 
 from pathlib import Path
@@ -10,12 +13,12 @@ from typing import Any
 import torch
 
 from geoadapters.catalog import find_published, get_base
-from geoadapters.config import AdapterConfig, BaseRef, Inference
-from geoadapters.errors import AdapterError
+from geoadapters.config import AdapterConfig, BaseRef, Inference, memory_budget
+from geoadapters.errors import AdapterError, ResourceError
 from geoadapters.geomodel import GeoModel, build_model
 from geoadapters.heads.build import build_head
 from geoadapters.heads.settings import head_settings
-from geoadapters.hub.folder import read_config, read_tensors
+from geoadapters.hub.folder import read_config, read_shapes, read_tensors
 from geoadapters.hub.refs import resolve_adapter
 from geoadapters.methods.adapt import add_adapter
 from geoadapters.methods.settings import method_settings
@@ -95,6 +98,43 @@ def create(
     return GeoModel(encoder, head_module, config)
 
 
+def _check_before_building(config: AdapterConfig, folder: Path, budget: float | None) -> None:
+    """Compare the architecture the config declares with the weights file and the memory budget.
+
+    Raises:
+        AdapterError: The file's tensor names or shapes are not those of the declared architecture.
+        ResourceError: The model would need more memory than the budget.
+    """
+    shapes = read_shapes(folder)
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(config, pretrained=False)
+    except (TypeError, ValueError, LookupError) as err:
+        raise AdapterError(f"adapter {folder} describes no model that can be built: {err}") from err
+    expected = {k: tuple(v.shape) for k, v in skeleton.adapter_state_dict().items()}
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    wrong = [f"{k} {shapes[k]} != {v}" for k, v in expected.items() if k in shapes and shapes[k] != v]
+    problems = [
+        f"{label}: {', '.join(items[:3])}{f' (+{len(items) - 3} more)' if len(items) > 3 else ''}"
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+        if items
+    ]
+    if problems:
+        raise AdapterError(
+            f"the weights of adapter {folder} do not fit the architecture its geoadapter.json declares; "
+            + "; ".join(problems)
+        )
+    tensors = [*skeleton.parameters(), *skeleton.buffers()]
+    need = 2 * sum(t.numel() * t.element_size() for t in tensors)  # the model, and the file's tensors
+    allowed = memory_budget(budget)
+    if need > allowed:
+        raise ResourceError(
+            f"adapter {folder} declares a model of {need / 2**30:.1f} GiB (weights and their copy), over "
+            f"the memory budget of {allowed / 2**30:.1f} GiB (--memory-budget / GEOADAPTERS_MEMORY_GB)"
+        )
+
+
 def load(
     base: str,
     adapter: str | Path,
@@ -102,6 +142,8 @@ def load(
     revision: str | None = None,
     device: str | torch.device | None = None,
     checkpoint: str | Path | None = None,
+    base_revision: str | None = None,
+    memory_budget_gb: float | None = None,
 ) -> GeoModel:
     """A ready model: base encoder + adapter + head, in eval mode, knowing its input contract.
 
@@ -114,9 +156,14 @@ def load(
         revision: Hub revision of the adapter (overrides an ``@revision`` in the reference).
         device: Where to put the model (default CPU).
         checkpoint: Local copy of the official base checkpoint, for offline use.
+        base_revision: Hub revision of the official base weights; default the catalog's. The revision
+            an adapter records is never used: anyone can publish an adapter naming any revision.
+        memory_budget_gb: Most memory the model may take; default `geoadapters.config.memory_budget`.
 
     Raises:
-        AdapterError: The adapter is incomplete, corrupt, or made for another base model.
+        AdapterError: The adapter is incomplete, corrupt, made for another base model, or its weights
+            do not fit the architecture it declares.
+        ResourceError: The declared model needs more memory than the budget (or than there is).
         WeightsNotFoundError: Base or adapter files are neither local, cached nor downloadable.
 
     Example:
@@ -139,9 +186,15 @@ def load(
             f"adapter {adapter} was made for {config.base.name}, not {base}; "
             f"load it with geoadapters.load({config.base.name!r}, {str(adapter)!r})"
         )
-    state = read_tensors(folder)
+    _check_before_building(config, folder, memory_budget_gb)
     # an adapter that replaces every base weight needs no official weights
     full = config.method.carries_base_weights
-    model = build_model(config, checkpoint=None if full else checkpoint, pretrained=not full)
+    try:
+        state = read_tensors(folder)
+        model = build_model(
+            config, checkpoint=None if full else checkpoint, pretrained=not full, base_revision=base_revision
+        )
+    except MemoryError as err:
+        raise ResourceError(f"not enough memory to build the model of adapter {folder}") from err
     model.load_adapter_state_dict(state)
     return model.eval().to(device or "cpu")

@@ -186,14 +186,22 @@ class GeoModel(nn.Module):
 
 
 def build_model(
-    config: AdapterConfig, *, checkpoint: str | Path | None = None, pretrained: bool = True
+    config: AdapterConfig,
+    *,
+    checkpoint: str | Path | None = None,
+    pretrained: bool = True,
+    base_revision: str | None = None,
 ) -> GeoModel:
-    """The model an adapter config describes, with base weights but a freshly initialised adapter."""
+    """The model an adapter config describes, with base weights but a freshly initialised adapter.
+
+    The base weights are the catalog's (at its pinned revision, or `base_revision`); the revision the
+    config records is not used: anyone can publish an adapter naming any revision.
+    """
     encoder = create_backbone(
         config.base.name,
         checkpoint,
         pretrained=pretrained,
-        revision=config.base.revision,
+        revision=base_revision,
         bands=config.input.bands,
         **config.base.overrides,
     )

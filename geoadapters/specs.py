@@ -5,13 +5,64 @@ without importing model code. `geoadapters.models` turns a `BaseSpec` into an `E
 """
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from geoadapters._serde import Settings
+from geoadapters._serde import Settings, finite
 from geoadapters.bands import canonical_bands
 
-__all__ = ["Arch", "BaseSpec", "ClayArch", "HubFile", "InputSpec", "PrithviArch", "ResNetArch"]
+__all__ = [
+    "Arch",
+    "BaseSpec",
+    "ClayArch",
+    "HubFile",
+    "InputSpec",
+    "PrithviArch",
+    "ResNetArch",
+    "check_repo_id",
+    "check_revision",
+]
+
+# Hub revisions and names are untrusted text (geoadapter.json, references): they end up in URLs and in
+# paths of the Hugging Face cache. A revision is a 40-hex commit or a plain branch/tag name: no slash (so
+# no refs/pr/N, which anyone can open on a public repository), no "..", nothing but [A-Za-z0-9._-].
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_PLAIN_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# org/name as the Hub allows them: ASCII letters, digits, "-", "_", "."; at most 96 characters each.
+_REPO_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+_FILE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")
+
+
+def check_revision(revision: str) -> str:
+    """`revision` if it is a 40-hex commit id or a plain branch or tag name.
+
+    Raises:
+        ValueError: Anything else (slashes, "..", spaces, unicode, over 100 characters...).
+    """
+    if not isinstance(revision, str) or not (
+        _COMMIT.fullmatch(revision) or (_PLAIN_REF.fullmatch(revision) and ".." not in revision)
+    ):
+        raise ValueError(
+            f"revision {str(revision)[:100]!r} is neither a 40-hex commit id nor a plain branch or tag "
+            "name (letters, digits, '.', '_', '-')"
+        )
+    return revision
+
+
+def check_repo_id(repo_id: str) -> str:
+    """`repo_id` if it is a Hub repository id ``org/name``.
+
+    Raises:
+        ValueError: Not two parts of ASCII letters, digits, '.', '_' and '-' (96 characters at most each).
+    """
+    parts = repo_id.split("/") if isinstance(repo_id, str) else []
+    if len(parts) != 2 or not all(_REPO_PART.fullmatch(p) and ".." not in p for p in parts):
+        raise ValueError(
+            f"{str(repo_id)[:100]!r} is no Hub repository id (org/name: ASCII letters, digits, '.', '_', "
+            "'-', 96 characters at most each)"
+        )
+    return repo_id
 
 
 @dataclass(frozen=True)
@@ -27,6 +78,13 @@ class HubFile:
     repo_id: str
     filename: str
     revision: str = "main"
+
+    def __post_init__(self) -> None:
+        check_repo_id(self.repo_id)
+        check_revision(self.revision)
+        parts = self.filename.split("/") if isinstance(self.filename, str) else []
+        if not parts or not all(_FILE_PART.fullmatch(p) and ".." not in p for p in parts):
+            raise ValueError(f"{str(self.filename)[:100]!r} is no plain file path inside a Hub repository")
 
 
 @dataclass(frozen=True)
@@ -61,10 +119,13 @@ class InputSpec(Settings):
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         if not len(self.bands) == len(self.mean) == len(self.std):
             raise ValueError(f"{len(self.bands)} bands but {len(self.mean)} means and {len(self.std)} stds")
-        if any(s <= 0 for s in self.std):
-            raise ValueError(f"every std must be positive, got {self.std}")
-        if self.scale <= 0:
-            raise ValueError(f"scale must be positive, got {self.scale}")
+        for mean in self.mean:
+            finite("every mean", mean)
+        for std in self.std:
+            finite("every std", std, positive=True)
+        finite("scale", self.scale, positive=True)
+        if self.gsd is not None:
+            finite("gsd", self.gsd, positive=True)
 
     def select(self, bands: tuple[str, ...] | list[str]) -> "InputSpec":
         """The spec for another band list; bands unknown here get mean 0 and std 1."""

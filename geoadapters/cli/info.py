@@ -36,8 +36,15 @@ def _adapter_info(reference: str, base: str | None) -> dict[str, Any]:
     folder = resolve_adapter(reference, base)
     config = read_config(folder)
     shapes = read_shapes(folder)
+    weights = get_base(config.base.name).weights
+    used = (
+        "none: a full fine-tune, every base weight comes from the adapter"
+        if config.method.carries_base_weights
+        else f"{weights.repo_id}/{weights.filename} @ {weights.revision}"
+    )
     return {
         "folder": str(folder),
+        "base_weights": used,
         "config": config.to_dict(),
         "parameters": sum(math.prod(shape) for shape in shapes.values()),
         "megabytes": round((folder / WEIGHTS).stat().st_size / 1e6, 2),
@@ -53,7 +60,7 @@ def _print_adapter(info: dict[str, Any]) -> None:
 
     rows = [
         ("adapter", f"{config['name'] or '(unnamed)'}  [{info['folder']}]"),
-        ("base", f"{config['base']['name']}  ({config['base']['repo_id']} @ {config['base']['revision']})"),
+        ("base", f"{config['base']['name']}  (weights: {info['base_weights']})"),
         ("method", f"{config['method']['name']}  {settings(config['method'])}"),
         ("head", f"{config['head']['name']}  {settings(config['head'])}"),
         ("task", f"{config['task']}: {', '.join(config['classes'])}"),

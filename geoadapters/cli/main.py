@@ -1,7 +1,10 @@
 """The ``geoadapters`` command group and the one place that turns errors into exit codes."""
 
 import logging
+import signal
 import sys
+import threading
+from types import FrameType
 
 import click
 
@@ -36,8 +39,18 @@ cli.add_command(export_command)
 cli.add_command(convert_command)
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (batch schedulers, `timeout`) unwinds like Ctrl-C, so partial outputs are removed."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code: 0 done, 1 failed, 2 bad usage."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+        signal.SIG_DFL,
+        _terminate,
+    ):
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(args=argv, prog_name="geoadapters", standalone_mode=False)
     except click.exceptions.Exit as exit_:

@@ -1,8 +1,11 @@
 """``geoadapters predict``: segment GeoTIFF scenes with a base model and an adapter."""
 
 import glob
+import math
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -27,9 +30,62 @@ def _output(source: Path, output: Path | None, many: bool) -> Path:
 
     if output is None:
         return default_output(source)
-    if many or output.is_dir() or output.suffix.lower() not in (".tif", ".tiff"):
+    if output.suffix and output.suffix.lower() not in (".tif", ".tiff") and not output.is_dir():
+        raise click.BadParameter(
+            f"{output}: outputs are GeoTIFFs; give a .tif file or a folder", param_hint="-o/--output"
+        )
+    if many or output.is_dir() or not output.suffix:
         return default_output(source, output)
     return output
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing path (hard links and symlinks share it), else None."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _targets(sources: list[Path], output: Path | None) -> list[Path]:
+    """The output of each source, checked before the first prediction.
+
+    Two sources sharing one output, or an output that is one of the inputs (the same file, a hard
+    link or a symlink), is a usage error.
+    """
+    targets = [_output(source, output, len(sources) > 1) for source in sources]
+    seen: dict[str, Path] = {}
+    for source, target in zip(sources, targets, strict=True):
+        key = os.path.normcase(os.path.abspath(target))
+        if key in seen:
+            raise click.UsageError(
+                f"{seen[key]} and {source} would both be written to {target}; predict them into "
+                "separate folders (-o) or rename one"
+            )
+        seen[key] = source
+    inputs = {_identity(source): source for source in sources} | {None: Path()}
+    for target in targets:
+        hit = _identity(target)
+        if hit is not None and hit in inputs:
+            raise click.UsageError(f"the output {target} is the input scene {inputs[hit]}: give another -o")
+    return targets
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a finite positive number, got {value}")
+    return value
+
+
+def _base_used(model: Any, checkpoint: Path | None) -> str:
+    """The base weights the model runs on, as loaded (not as the adapter claims)."""
+    spec = model.encoder.spec
+    if model.config.method.carries_base_weights:
+        return f"{spec.name}: every weight from the adapter (a full fine-tune; no official weights used)"
+    if checkpoint is not None:
+        return f"{spec.name}: {checkpoint}"
+    return f"{spec.name}: {spec.weights.repo_id}/{spec.weights.filename} @ {spec.weights.revision}"
 
 
 @click.command("predict", short_help="Segment GeoTIFF scenes.")
@@ -38,7 +94,7 @@ def _output(source: Path, output: Path | None, many: bool) -> Path:
 @adapter_opt
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (one scene) or folder.")
 @click.option(
-    "--tile-size", type=click.IntRange(min=16), help="Tile side in pixels (default: the adapter's)."
+    "--tile-size", type=click.IntRange(16, 4096), help="Tile side in pixels (default: the adapter's)."
 )
 @click.option(
     "--overlap", type=click.IntRange(min=0), help="Overlap of neighbouring tiles (default: the adapter's)."
@@ -50,8 +106,29 @@ def _output(source: Path, output: Path | None, many: bool) -> Path:
 @click.option("--probabilities", is_flag=True, help="Add a float band of probability per class.")
 @click.option("--bands", help="File bands to use: numbers in the model's band order (2,3,4,5,6,7), "
               "or names of all the file's bands in file order. Default: the band descriptions.")  # fmt: skip
-@click.option("--scale", type=float, help="Factor from file values to the adapter's units (e.g. 0.0001).")
+@click.option(
+    "--scale",
+    type=float,
+    callback=_positive,
+    help="Factor from file values to the adapter's units (e.g. 0.0001).",
+)
 @click.option("--nodata", type=float, help="Nodata value of the input, overriding its metadata.")
+@click.option(
+    "--inputs",
+    type=click.Choice(["any", "geotiff"]),
+    default="any",
+    show_default=True,
+    help="geotiff: open GeoTIFF/COG inputs only (VRTs and other formats can read other local files).",
+)
+@click.option(
+    "--base-revision", help="Hub revision of the official base weights (default: the catalog's pinned one)."
+)
+@click.option(
+    "--memory-budget",
+    type=float,
+    callback=_positive,
+    help="GB that the model and a scene's buffers may take (default: $GEOADAPTERS_MEMORY_GB or 80%% of RAM).",
+)
 @checkpoint_opt
 @overwrite_opt
 def predict_command(
@@ -69,6 +146,9 @@ def predict_command(
     bands: str | None,
     scale: float | None,
     nodata: float | None,
+    inputs: str,
+    base_revision: str | None,
+    memory_budget: float | None,
     checkpoint: Path | None,
     overwrite: bool,
 ) -> None:
@@ -79,23 +159,32 @@ def predict_command(
     """
     from tqdm import tqdm
 
+    from geoadapters._staging import check_overwrite
     from geoadapters.factory import load
     from geoadapters.inference.predict import predict_raster
     from geoadapters.inference.runtime import make_runner
 
     sources = _sources(scenes)
-    model = load(base, adapter, checkpoint=checkpoint)
+    targets = _targets(sources, output)
+    for target in targets:
+        check_overwrite(target, overwrite)  # before the first prediction, not after some
+    model = load(
+        base, adapter, checkpoint=checkpoint, base_revision=base_revision, memory_budget_gb=memory_budget
+    )
+    click.echo(f"base  {_base_used(model, checkpoint)}")
     runner = make_runner(
         model, runtime=runtime, device=None if device == "auto" else device, precision=precision
     )
     band_list = [b.strip() for b in bands.split(",")] if bands else None
-    for source in sources:
-        target = _output(source, output, len(sources) > 1)
-        with tqdm(
-            total=0, unit="tile", desc=source.name, disable=not sys.stderr.isatty(), leave=False
-        ) as bar:
+    interactive = sys.stderr.isatty()
+    for source, target in zip(sources, targets, strict=True):
+        with tqdm(total=0, unit="tile", desc=source.name, disable=not interactive, leave=False) as bar:
 
-            def progress(done: int, total: int, bar: tqdm = bar) -> None:
+            def progress(done: int, total: int, bar: tqdm = bar, name: str = source.name) -> None:
+                if not interactive:  # logs and batch jobs: a line every 10 %
+                    step = max(1, total // 10)
+                    if done // step != (done - bar.n) // step or done == total:
+                        click.echo(f"{name}: {done}/{total} tiles", err=True)
                 bar.total = total
                 bar.update(done - bar.n)
 
@@ -112,6 +201,8 @@ def predict_command(
                 nodata=nodata,
                 overwrite=overwrite,
                 progress=progress,
+                geotiff_only=inputs == "geotiff",
+                memory_budget_gb=memory_budget,
             )
         tiles = f"{report.computed}/{report.tiles} tiles"
         click.echo(f"{report.output}  ({tiles}, {report.seconds:.1f} s, {report.runner})")

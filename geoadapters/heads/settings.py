@@ -23,23 +23,35 @@ __all__ = [
 ]
 
 
-def _check_positive(name: str, value: object) -> None:
+# Upper bounds of what an adapter file may declare (far above the paper's decoders: 512 channels, 4
+# convolutions), so that reading one never makes the process allocate without limit.
+_MAX_CHANNELS = 8192
+_MAX_STEPS = 16
+_MAX_POOL = 64
+_MAX_LAYER = 128
+
+
+def _check_positive(name: str, value: object, high: int = _MAX_CHANNELS) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be a positive integer, got {value!r:.80}")
+    if value > high:
+        raise ValueError(f"{name} must be at most {high}, got {value:,}")
 
 
 def _check_index(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer index of an encoder output, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not -_MAX_LAYER <= value < _MAX_LAYER:
+        raise ValueError(f"{name} must be an integer index of an encoder output, got {value!r:.80}")
 
 
-def _check_sizes(name: str, values: object, count: int | None = None) -> None:
+def _check_sizes(name: str, values: object, count: int | None = None, high: int = _MAX_CHANNELS) -> None:
     if not isinstance(values, tuple | list) or not values or (count is not None and len(values) != count):
         raise ValueError(
-            f"{name} must be a list of {count or 'one or more'} positive integers, got {values!r}"
+            f"{name} must be a list of {count or 'one or more'} positive integers, got {values!r:.80}"
         )
+    if len(values) > 16:
+        raise ValueError(f"{name} must have at most 16 entries, got {len(values):,}")
     for value in values:
-        _check_positive(f"every entry of {name}", value)
+        _check_positive(f"every entry of {name}", value, high)
 
 
 def _check_layers(layers: object) -> None:
@@ -80,7 +92,7 @@ class LinearSettings(HeadSettings):
 
     def __post_init__(self) -> None:
         if self.upsampling is not None:
-            _check_positive("upsampling", self.upsampling)
+            _check_positive("upsampling", self.upsampling, _MAX_POOL)
         _check_index("layer", self.layer)
 
 
@@ -101,7 +113,7 @@ class FCNSettings(HeadSettings):
 
     def __post_init__(self) -> None:
         _check_positive("channels", self.channels)
-        _check_positive("num_convs", self.num_convs)
+        _check_positive("num_convs", self.num_convs, _MAX_STEPS)
         _check_index("layer", self.layer)
 
 
@@ -124,7 +136,7 @@ class UPerNetSettings(HeadSettings):
 
     def __post_init__(self) -> None:
         _check_positive("channels", self.channels)
-        _check_sizes("pool_scales", self.pool_scales)
+        _check_sizes("pool_scales", self.pool_scales, high=_MAX_POOL)
         _check_layers(self.layers)
 
 

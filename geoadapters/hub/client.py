@@ -2,10 +2,15 @@
 
 Downloads go through huggingface_hub's cache, so a file fetched once works offline
 (``HF_HUB_OFFLINE=1``). The endpoint is read from ``HF_ENDPOINT`` at each call rather than at import,
-so a process can point at a mirror (or a test server on 127.0.0.1) whenever it likes.
+so a process can point at a mirror (or a test server on 127.0.0.1) whenever it likes. The endpoint
+may answer badly (errors, truncated or hostile bodies, silence): every failure of huggingface_hub or
+of HTTP becomes a `WeightsNotFoundError` whose one line says what happened, and no request waits
+longer than `TIMEOUT` seconds for the server. Revisions and names are checked (`HubFile`) before any
+request, so no untrusted text reaches a URL or a cache path.
 """
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,7 +31,27 @@ from huggingface_hub.errors import (  # type: ignore[attr-defined]
 from geoadapters.errors import WeightsNotFoundError
 from geoadapters.specs import HubFile
 
-__all__ = ["download", "download_files", "endpoint", "list_repos", "upload_folder"]
+__all__ = ["TIMEOUT", "download", "download_files", "endpoint", "list_repos", "upload_folder"]
+
+# Seconds to wait for the server to answer a metadata request or to send more bytes of a file.
+TIMEOUT = 10.0
+
+
+def _status(err: BaseException) -> int | None:
+    """The HTTP status of the response behind `err` or the errors it was raised from, if any."""
+    seen: BaseException | None = err
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int):
+            return status
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def endpoint() -> str | None:
@@ -34,7 +59,13 @@ def endpoint() -> str | None:
     return os.environ.get("HF_ENDPOINT") or None
 
 
-def download(file: HubFile, *, cache_dir: str | Path | None = None) -> Path:
+_BASE_HINT = (
+    "pass a local copy of the file (checkpoint=PATH in Python, --checkpoint PATH on the command line)"
+)
+_ADAPTER_HINT = "or pass a local adapter folder (its path instead of the Hub id)"
+
+
+def download(file: HubFile, *, cache_dir: str | Path | None = None, hint: str = _BASE_HINT) -> Path:
     """Local path of a Hub file, downloaded into the cache unless it is there already.
 
     Raises:
@@ -50,17 +81,24 @@ def download(file: HubFile, *, cache_dir: str | Path | None = None) -> Path:
             cache_dir=cache_dir,
             endpoint=endpoint(),
             library_name="geoadapters",
+            etag_timeout=TIMEOUT,
         )
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
+        status = _status(err)
+        if status is not None:  # the server answered, with an error: not "offline"
+            raise WeightsNotFoundError(f"downloading {where} failed: the Hub answered HTTP {status}") from err
         raise WeightsNotFoundError(
             f"{where} is not in the Hugging Face cache and cannot be downloaded now "
-            "(offline or no network). Run once with network access, or pass a local copy of the file "
-            "(checkpoint=PATH in Python, --checkpoint PATH on the command line)."
+            f"(offline or no network). Run once with network access, {hint}."
         ) from err
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as err:
         raise WeightsNotFoundError(f"{where} does not exist on the Hub ({type(err).__name__}).") from err
-    except HfHubHTTPError as err:
-        raise WeightsNotFoundError(f"downloading {where} failed: {err}") from err
+    except (HfHubHTTPError, HTTPError) as err:
+        status = _status(err)
+        answer = f"the Hub answered HTTP {status}" if status is not None else _one_line(err)
+        raise WeightsNotFoundError(f"downloading {where} failed: {answer}") from err
+    except (OSError, ValueError) as err:  # short or truncated bodies, bad headers, a full disk
+        raise WeightsNotFoundError(f"downloading {where} failed: {_one_line(err)}") from err
     return Path(path)
 
 
@@ -80,12 +118,15 @@ def download_files(
     Raises:
         WeightsNotFoundError: A required file (or the repository or revision) cannot be had.
     """
-    first = download(HubFile(repo_id, filenames[0], revision or "main"), cache_dir=cache_dir)
+    first_file = HubFile(repo_id, filenames[0], revision or "main")
+    first = download(first_file, cache_dir=cache_dir, hint=_ADAPTER_HINT)
     commit = first.parent.name  # huggingface_hub's cache layout: snapshots/<commit>/<file>
+    if not re.fullmatch(r"[0-9a-f]{40}", commit):
+        raise WeightsNotFoundError(f"{repo_id}@{revision or 'main'}: the Hub gave no commit id for it")
     paths = {filenames[0]: first}
     for name in [*filenames[1:], *optional]:
         try:
-            paths[name] = download(HubFile(repo_id, name, commit), cache_dir=cache_dir)
+            paths[name] = download(HubFile(repo_id, name, commit), cache_dir=cache_dir, hint=_ADAPTER_HINT)
         except WeightsNotFoundError:
             if name not in optional:
                 raise
@@ -112,5 +153,5 @@ def list_repos(author: str, search: str | None = None) -> list[str]:
     """
     try:
         return sorted(m.id for m in HfApi(endpoint=endpoint()).list_models(author=author, search=search))
-    except (OfflineModeIsEnabled, HTTPError) as err:
-        raise WeightsNotFoundError(f"cannot list the Hub repositories of {author}: {err}") from err
+    except (OfflineModeIsEnabled, HTTPError, HfHubHTTPError, OSError, ValueError, KeyError, TypeError) as err:
+        raise WeightsNotFoundError(f"cannot list the Hub repositories of {author}: {_one_line(err)}") from err

@@ -4,7 +4,9 @@ An adapter folder holds ``geoadapter.json`` (`AdapterConfig`), ``adapter_model.s
 and head tensors only, never the frozen base weights), ``README.md`` (the model card) and whatever
 files the method adds (PEFT's ``adapter_config.json`` for LoRA, so PEFT users can load it too).
 `GeoModel.save_pretrained` assembles the tensors and calls `write_adapter`; nothing here imports model
-code, and reading the config or the tensor shapes does not import torch.
+code, and reading the config or the tensor shapes does not import torch. Folders come from strangers:
+the files must be regular files (a symlink to one is fine: the Hugging Face cache is made of them), and
+tensors must be floating point and finite (a NaN adapter would give a confident all-class-0 map).
 """
 
 import dataclasses
@@ -71,13 +73,21 @@ def write_adapter(
     return Path(folder)
 
 
+_FLOATING = ("F16", "BF16", "F32", "F64")
+# The one integer tensor of the modules here: BatchNorm's step counter (ViT-Adapter's spatial prior).
+_COUNTER = "num_batches_tracked"
+
+
 def _weights(folder: str | Path) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise AdapterError(f"{folder} is not an adapter folder")
-    missing = [name for name in (CONFIG, WEIGHTS) if not (folder / name).is_file()]
+    missing = [name for name in (CONFIG, WEIGHTS) if not (folder / name).exists()]
     if missing:
         raise AdapterError(f"adapter folder {folder} lacks {' and '.join(missing)}")
+    odd = [name for name in (CONFIG, WEIGHTS) if not (folder / name).is_file()]
+    if odd:
+        raise AdapterError(f"{folder / odd[0]} is not a regular file (a device, FIFO or folder)")
     return folder / WEIGHTS
 
 
@@ -100,21 +110,41 @@ def read_shapes(folder: str | Path) -> dict[str, tuple[int, ...]]:
     path = _weights(folder)
     try:
         with safe_open(path, "np") as weights:
-            return {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}  # noqa: SIM118
+            slices = {key: weights.get_slice(key) for key in weights.keys()}  # noqa: SIM118
+            dtypes = {key: s.get_dtype() for key, s in slices.items()}
+            shapes = {key: tuple(s.get_shape()) for key, s in slices.items()}
     except (SafetensorError, OSError, ValueError) as err:
         raise AdapterError(f"{path} is corrupt or truncated: {err}") from err
+    odd = sorted(
+        key
+        for key, dtype in dtypes.items()
+        if dtype not in _FLOATING and not (key.endswith(_COUNTER) and dtype == "I64")
+    )
+    if odd:
+        raise AdapterError(
+            f"{path} holds tensors that are not floating point ({odd[0]}: {dtypes[odd[0]]}); "
+            "adapter weights are F16, BF16, F32 or F64"
+        )
+    return shapes
 
 
 def read_tensors(folder: str | Path) -> dict[str, "Tensor"]:
     """The adapter's tensors.
 
     Raises:
-        AdapterError: The folder lacks a file, or the weights are corrupt or truncated.
+        AdapterError: The folder lacks a file, the weights are corrupt or truncated, or a tensor is not
+            floating point or holds NaN or infinite values.
     """
+    import torch
     from safetensors.torch import load_file
 
+    read_shapes(folder)  # dtypes, from the header
     path = _weights(folder)
     try:
-        return load_file(path)
+        tensors = load_file(path)
     except (SafetensorError, OSError, ValueError) as err:
         raise AdapterError(f"{path} is corrupt or truncated: {err}") from err
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise AdapterError(f"{path}: tensor {key} holds NaN or infinite values")
+    return tensors

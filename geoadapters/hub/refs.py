@@ -3,7 +3,9 @@
 A reference is a local folder; a Hub id ``org/repo`` with an optional ``@revision``; or a short name
 ``<dataset>-<method>`` (``burn_scars-lora``), scoped by its base and looked up as the Hub repository
 ``<org>/<base>-<dataset>-<method>``. The organisation is ``geoadapters`` unless the
-``GEOADAPTERS_ORG`` environment variable names another.
+``GEOADAPTERS_ORG`` environment variable names another. References are untrusted text (a web demo's
+visitor may type one): anything but these shapes, with ASCII names and a plain revision, is refused
+before any request is made.
 """
 
 import os
@@ -13,6 +15,7 @@ from pathlib import Path
 from geoadapters.errors import AdapterError
 from geoadapters.hub.client import download_files
 from geoadapters.hub.folder import CARD, CONFIG, WEIGHTS
+from geoadapters.specs import check_repo_id, check_revision
 
 __all__ = ["adapter_org", "is_short_name", "resolve_adapter"]
 
@@ -23,8 +26,17 @@ _OPTIONAL = (CARD, "adapter_config.json")
 
 
 def adapter_org() -> str:
-    """Hub organisation that short adapter names resolve in."""
-    return os.environ.get("GEOADAPTERS_ORG") or "geoadapters"
+    """Hub organisation that short adapter names resolve in.
+
+    Raises:
+        AdapterError: ``GEOADAPTERS_ORG`` is no Hub organisation name.
+    """
+    org = os.environ.get("GEOADAPTERS_ORG") or "geoadapters"
+    try:
+        check_repo_id(f"{org}/x")
+    except ValueError as err:
+        raise AdapterError(f"GEOADAPTERS_ORG={org[:100]!r} is no Hub organisation name") from err
+    return org
 
 
 def is_short_name(reference: str | Path) -> bool:
@@ -50,16 +62,21 @@ def resolve_adapter(reference: str | Path, base: str | None, *, revision: str | 
     if path.is_dir():
         return path
     text = str(reference)
+    shown = text if len(text) <= 100 else text[:97] + "..."
     repo_id, _, pinned = text.partition("@")
-    if _SHORT_NAME.match(repo_id):
+    if _SHORT_NAME.fullmatch(repo_id) and repo_id.isascii():
         if not base:
-            raise AdapterError(f"{text!r} is a short adapter name: give its base model (--model BASE)")
+            raise AdapterError(f"{shown!r} is a short adapter name: give its base model (--model BASE)")
         repo_id = f"{adapter_org()}/{base}-{repo_id}"
-    elif not _HUB_ID.match(repo_id):
+    elif not _HUB_ID.fullmatch(repo_id) or path.exists():
+        what = "a file, not an adapter folder" if path.exists() else "no adapter folder"
         raise AdapterError(
-            f"{text!r} is no adapter folder, Hub id (org/name[@revision]) or short name (<dataset>-<method>)"
+            f"{shown!r} is {what}, Hub id (org/name[@revision]) or short name (<dataset>-<method>)"
         )
-    files = download_files(
-        repo_id, [CONFIG, WEIGHTS], revision=revision or pinned or None, optional=_OPTIONAL
-    )
+    try:
+        check_repo_id(repo_id)
+        wanted = check_revision(revision or pinned) if (revision or pinned) else None
+    except ValueError as err:
+        raise AdapterError(f"adapter reference {shown!r}: {err}") from err
+    files = download_files(repo_id, [CONFIG, WEIGHTS], revision=wanted, optional=_OPTIONAL)
     return files[CONFIG].parent

@@ -4,11 +4,15 @@ Tiles are read in windows, run through a runner (torch or ONNX, see `geoadapters
 their logits blended with smooth windows (`geoadapters.inference.tiling`) and every finished strip of
 rows is written at once; memory is a few tiles plus one strip of logits, whatever the scene's height.
 Tiles with no data are not computed. The output keeps the input's CRS and transform, and appears only
-when complete.
+when complete. Scenes come from strangers: the memory a scene's size, the tile size and the batch need
+is estimated before anything is allocated and refused above a budget (`memory_budget`), a sparse
+GeoTIFF without any data is refused from its block index alone, and an output that is the input
+itself (the same file, a hard link, a symlink) is refused.
 """
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +22,9 @@ import numpy as np
 import rasterio
 
 from geoadapters import __version__
-from geoadapters.errors import AdapterError, RasterError
+from geoadapters._serde import finite
+from geoadapters.config import memory_budget
+from geoadapters.errors import AdapterError, RasterError, ResourceError
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.tiling import StripAccumulator, TileGrid
 from geoadapters.raster.read import Scene
@@ -74,6 +80,29 @@ def default_output(source: str | Path, folder: str | Path | None = None) -> Path
     return Path(folder or source.parent) / f"{source.stem}_pred.tif"
 
 
+def _memory_needed(grid: TileGrid, bands: int, classes: int, batch_size: int, probabilities: bool) -> int:
+    """Bytes of the buffers a prediction holds at once.
+
+    The strip of rows in progress (logits, weights, mask, and their copies when rows are emitted and
+    written) and one batch of tiles (read, stacked, logits).
+    """
+    cols = len(grid.cols)
+    in_flight = 1 + math.ceil((batch_size - 1) / cols)
+    steps = np.diff(grid.rows)
+    rows = min(grid.height, grid.tile + (in_flight - 1) * int(steps.max(initial=0)))
+    strip = (classes + 2) * rows * grid.width * 4
+    written = (classes if probabilities else 1) * rows * grid.width * 4 * 3
+    batch = batch_size * (2 * bands + classes + 2) * grid.tile**2 * 4
+    return 2 * strip + written + batch
+
+
+def _same_file(output: Path, source: Path) -> bool:
+    try:
+        return os.path.samefile(output, source)
+    except OSError:
+        return False
+
+
 def predict_raster(
     source: str | Path,
     output: str | Path | None,
@@ -88,6 +117,8 @@ def predict_raster(
     nodata: float | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
+    geotiff_only: bool = False,
+    memory_budget_gb: float | None = None,
 ) -> PredictReport:
     """Predict a scene and write a georeferenced class map (and probabilities) as a COG.
 
@@ -106,11 +137,16 @@ def predict_raster(
         nodata: The file's nodata value, overriding its metadata.
         overwrite: Replace an existing output.
         progress: Called with (tiles done, tiles in all) after each batch.
+        geotiff_only: Accept GeoTIFF (COG) inputs only; VRTs can make GDAL read any local file.
+        memory_budget_gb: Most memory the scene's buffers may take; default `memory_budget`.
 
     Raises:
-        RasterError: Unreadable, unreferenced or all-nodata scene, or unwritable output.
+        RasterError: Unreadable, unreferenced or all-nodata scene, unwritable output, or an output
+            that is the input itself.
+        ResourceError: The scene, tile size and batch need more memory than the budget.
         BandError: The model's bands cannot be found in the file.
         OutputExistsError: The output exists and `overwrite` is False.
+        ValueError: `scale` is not a finite positive number.
     """
     started = time.perf_counter()
     config = runner.config
@@ -121,6 +157,10 @@ def predict_raster(
     overlap = config.inference.overlap if overlap is None else overlap
     batch_size = batch_size or config.inference.batch_size
     output = Path(output) if output is not None else default_output(source)
+    if _same_file(output, Path(source)):
+        raise RasterError(f"the output {output} is the input scene itself: give another output path")
+    if scale is not None:
+        finite("scale", scale, positive=True)
     factor = 1.0 if scale is None else scale / spec.scale
     # nodata pixels get the contract's fill value, or each band's mean in file units (normalised: 0)
     if spec.nodata_fill is None:
@@ -138,12 +178,23 @@ def predict_raster(
     computed = 0
     with (
         rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
-        Scene(source, spec.bands, bands=bands, nodata=nodata) as scene,
+        Scene(source, spec.bands, bands=bands, nodata=nodata, geotiff_only=geotiff_only) as scene,
     ):
         try:
             grid = TileGrid(scene.height, scene.width, tile, overlap)
         except ValueError as err:
             raise RasterError(f"cannot tile {scene.path}: {err}") from err
+        need = _memory_needed(grid, len(spec.bands), len(config.classes), batch_size, probabilities)
+        allowed = memory_budget(memory_budget_gb)
+        if need > allowed:
+            raise ResourceError(
+                f"{scene.path} ({scene.width:,} x {scene.height:,} px) with {tile} px tiles in batches of "
+                f"{batch_size} needs about {need / 2**30:.1f} GiB, over the budget of "
+                f"{allowed / 2**30:.1f} GiB "
+                "(--memory-budget GB / GEOADAPTERS_MEMORY_GB; or smaller --tile-size / --batch-size)"
+            )
+        if scene.known_empty():
+            raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
         tags |= {"tile_size": str(tile), "overlap": str(overlap), "source_bands": json.dumps(scene.indexes)}
         any_data = False
         with PredictionWriter(

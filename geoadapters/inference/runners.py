@@ -20,7 +20,8 @@ import numpy.typing as npt
 import torch
 
 from geoadapters import __version__
-from geoadapters.config import AdapterConfig
+from geoadapters._serde import JSON_LIMIT
+from geoadapters.config import MAX_TILE, AdapterConfig
 from geoadapters.errors import (
     CheckpointError,
     DeviceError,
@@ -165,11 +166,22 @@ def parse_metadata(props: Mapping[str, str], source: str | Path) -> tuple[Adapte
             f"{source} has no {METADATA_KEY} metadata: export models with geoadapters export"
         )
     try:
+        if len(props[METADATA_KEY]) > JSON_LIMIT:
+            raise ValueError(f"{METADATA_KEY} is over {JSON_LIMIT:,} bytes")
         data = json.loads(props[METADATA_KEY])
+        if not isinstance(data, dict):
+            raise ValueError(f"{METADATA_KEY} is no JSON object")
         tile_size = int(props["tile_size"])
-    except (KeyError, ValueError) as err:
-        raise CheckpointError(f"{source} has invalid geoadapters metadata: {err}") from err
-    return AdapterConfig.from_dict(data), tile_size, props.get("precision", "fp32")
+        if not 1 <= tile_size <= MAX_TILE:
+            raise ValueError(f"tile_size {tile_size} is not in [1, {MAX_TILE}]")
+        precision = props.get("precision", "fp32")
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"precision {precision[:20]!r} is neither fp32 nor int8")
+        config = AdapterConfig.from_dict(data)
+    except (KeyError, ValueError, RecursionError) as err:
+        detail = " ".join(str(err).split())[:300]
+        raise CheckpointError(f"{source} has invalid geoadapters metadata: {detail}") from err
+    return config, tile_size, precision
 
 
 class OnnxRunner:

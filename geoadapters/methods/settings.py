@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from geoadapters._registry import Registry
-from geoadapters._serde import Settings
+from geoadapters._serde import Settings, finite
 from geoadapters.errors import AdapterError
 
 __all__ = [
@@ -28,6 +28,22 @@ __all__ = [
 
 _VITS = ("prithvi", "clay")
 _TENSOR_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[\w]+)*$")
+# Upper bounds of what an adapter file may declare (far above the paper's settings), so that reading one
+# never makes the process allocate without limit; the weights file's shapes are compared later.
+_MAX_RANK = 1024
+_MAX_PROMPTS = 4096
+_MAX_WIDTH = 8192
+_MAX_POINTS = 64
+_MAX_TARGETS = 64
+_MAX_RATIO = 16.0
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    finite(name, value)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {value!r}")
+
+
 _ALL = ("prithvi", "clay", "resnet")
 
 
@@ -82,6 +98,17 @@ class LoraSettings(MethodSettings):
             raise ValueError(f"LoRA rank r must be at least 1, got {self.r}")
         if self.lora_alpha <= 0:
             raise ValueError(f"lora_alpha must be positive, got {self.lora_alpha}")
+        if isinstance(self.target_modules, str):  # a string would be taken as a list of characters
+            raise ValueError(f"target_modules must be a list of names, not {self.target_modules!r}")
+        if self.target_modules is not None:
+            object.__setattr__(self, "target_modules", tuple(self.target_modules))
+            if not 1 <= len(self.target_modules) <= _MAX_TARGETS or not all(
+                isinstance(t, str) and 0 < len(t) <= 100 for t in self.target_modules
+            ):
+                raise ValueError(f"target_modules must be 1 to {_MAX_TARGETS} module names, or None")
+        _check_range("LoRA rank r", self.r, 1, _MAX_RANK)
+        finite("lora_alpha", self.lora_alpha, positive=True)
+        finite("lora_dropout", self.lora_dropout)
         if not 0 <= self.lora_dropout < 1:
             raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
 
@@ -102,8 +129,8 @@ class VptSettings(MethodSettings):
     prompt_dropout: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.prompt_tokens < 1:
-            raise ValueError(f"prompt_tokens must be at least 1, got {self.prompt_tokens}")
+        _check_range("prompt_tokens", self.prompt_tokens, 1, _MAX_PROMPTS)
+        finite("prompt_dropout", self.prompt_dropout)
         if not 0 <= self.prompt_dropout < 1:
             raise ValueError(f"prompt_dropout must be in [0, 1), got {self.prompt_dropout}")
 
@@ -159,14 +186,16 @@ class ViTAdapterSettings(MethodSettings):
                     f"interaction_indexes must be consecutive chunks of blocks from block 0, such as "
                     f"((0, 5), (6, 11), (12, 17), (18, 23)); got {pairs}"
                 )
-        for name in ("conv_inplane", "n_points"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if self.deform_num_heads is not None and self.deform_num_heads < 1:
-            raise ValueError(f"deform_num_heads must be positive or None, got {self.deform_num_heads}")
+            if pairs[-1][1] >= 128:
+                raise ValueError(f"interaction_indexes reach block {pairs[-1][1]}; ViTs have 128 at most")
+        _check_range("conv_inplane", self.conv_inplane, 1, _MAX_WIDTH)
+        _check_range("n_points", self.n_points, 1, _MAX_POINTS)
+        if self.deform_num_heads is not None:
+            _check_range("deform_num_heads", self.deform_num_heads, 1, 256)
         for name in ("deform_ratio", "cffn_ratio"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+            finite(name, getattr(self, name), positive=True)
+            _check_range(name, getattr(self, name), 0, _MAX_RATIO)
+        finite("init_values", self.init_values)
 
     def blocks_for(self, depth: int) -> tuple[tuple[int, int], ...]:
         """The (first, last) block of each interaction for a ViT of `depth` blocks.

@@ -39,7 +39,13 @@ def read_checkpoint(path: str | Path) -> object:
             obj: object = load_file(path)
         else:
             obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, ValueError, SafetensorError, pickle.UnpicklingError) as err:
+    except pickle.UnpicklingError as err:
+        # torch's message goes on to advise weights_only=False: exactly what must not be done here
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it holds Python objects other than tensors, which are never "
+            "unpickled (they could run code); use an official checkpoint or a .safetensors file"
+        ) from err
+    except (RuntimeError, OSError, EOFError, ValueError, SafetensorError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from err
     return obj

@@ -2,8 +2,10 @@
 
 Bands are matched by name: from the file's band descriptions, or from names the user gives for the
 file's bands; or picked by number. Reads are windowed, so memory does not depend on the scene size.
-Nodata pixels (the file's nodata value, or NaN) are reported in a mask and filled with a value that
-normalises to 0.
+Pixels without data are reported in a mask and filled with a value that normalises to 0: the file's own
+masks (per-band nodata values, internal mask bands, alpha), or the value given with `nodata`, and NaN.
+Scenes come from strangers: only regular files are opened, and `geotiff_only` refuses every format but
+GeoTIFF (a VRT can point GDAL at any file the process may read).
 """
 
 import warnings
@@ -78,10 +80,12 @@ class Scene:
         path: GeoTIFF (or any raster GDAL reads).
         needed: Canonical bands the model reads, in order.
         bands: See `resolve_bands`.
-        nodata: Nodata value overriding the file's.
+        nodata: Nodata value overriding the file's masks.
+        geotiff_only: Open GeoTIFFs (and COGs) only, refusing VRTs and every other format.
 
     Raises:
-        RasterError: Missing, empty, unreadable, not georeferenced, or of a non-numeric type.
+        RasterError: Missing, no regular file, empty, unreadable, another format than GeoTIFF with
+            `geotiff_only`, not georeferenced, or of a non-numeric type.
         BandError: The bands cannot be matched.
     """
 
@@ -92,19 +96,27 @@ class Scene:
         *,
         bands: Sequence[str] | None = None,
         nodata: float | None = None,
+        geotiff_only: bool = False,
     ) -> None:
         self.path = Path(path)
+        text = str(path)
+        if "://" in text:
+            raise RasterError(f"{text}: URLs are not read; download the scene and give its path")
         if not self.path.is_file():
-            raise RasterError(f"{self.path}: no such file")
+            exists = self.path.exists()
+            raise RasterError(f"{self.path}: {'not a regular file' if exists else 'no such file'}")
         if self.path.stat().st_size == 0:
             raise RasterError(f"{self.path} is empty (0 bytes)")
         try:
             with warnings.catch_warnings():  # a missing georeference is reported below as an error
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                self.dataset = rasterio.open(self.path)
+                self.dataset = rasterio.open(self.path, driver="GTiff" if geotiff_only else None)
         except RasterioIOError as err:
+            if geotiff_only:
+                raise RasterError(f"{self.path} is not a GeoTIFF (only GeoTIFF inputs are accepted)") from err
+            reason = " ".join(str(err).split())[:200]
             raise RasterError(
-                f"{self.path} is not a raster GDAL can read (corrupt or unsupported): {err}"
+                f"{self.path} is not a raster GDAL can read (corrupt or unsupported): {reason}"
             ) from err
         try:
             self._check()
@@ -112,10 +124,20 @@ class Scene:
         except GeoAdaptersError:
             self.dataset.close()
             raise
-        self.nodata = self.dataset.nodata if nodata is None else nodata
+        self.nodata = nodata  # None: the file's masks
 
     def _check(self) -> None:
         src = self.dataset
+        if src.subdatasets:
+            raise RasterError(
+                f"{self.path} holds {len(src.subdatasets)} subdatasets, not one raster; give one of them "
+                f"(e.g. {src.subdatasets[0][:120]})"
+            )
+        if src.crs is None and src.gcps[0]:
+            raise RasterError(
+                f"{self.path} is georeferenced by ground control points only; warp it to a grid first "
+                "(gdalwarp)"
+            )
         if src.crs is None:
             raise RasterError(
                 f"{self.path} has no CRS: it is not georeferenced, so its prediction could not be mapped"
@@ -125,6 +147,22 @@ class Scene:
             raise RasterError(
                 f"{self.path} has bands of type {', '.join(src.dtypes)}; real-valued bands are needed"
             )
+
+    def known_empty(self) -> bool:
+        """Whether the model's bands are known without reading them to hold no data at all.
+
+        True for a sparse GeoTIFF none of whose blocks of those bands is written, when unwritten blocks
+        read as nodata (the file, or `nodata`, has a nodata value); a cheap scan of the block index.
+        """
+        src = self.dataset
+        nodata = self.nodata if self.nodata is not None else src.nodata
+        if src.driver != "GTiff" or nodata is None:
+            return False
+        for band in self.indexes:
+            for (i, j), _ in src.block_windows(band):
+                if src.block_size(band, i, j) > 0:
+                    return False
+        return True
 
     @property
     def height(self) -> int:
@@ -155,10 +193,13 @@ class Scene:
         window = Window(x, y, min(size, self.width - x), min(size, self.height - y))
         try:
             raw = self.dataset.read(self.indexes, window=window, out_dtype="float32")
+            masks = None if self.nodata is not None else self.dataset.read_masks(self.indexes, window=window)
         except RasterioIOError as err:
             raise RasterError(f"{self.path}: reading rows {y}-{y + window.height} failed: {err}") from err
         valid = np.isfinite(raw).all(axis=0)
-        if self.nodata is not None and not np.isnan(self.nodata):
+        if masks is not None:  # per-band nodata, mask bands, alpha: what GDAL says has data
+            valid &= (masks > 0).all(axis=0)
+        elif self.nodata is not None and not np.isnan(self.nodata):
             valid &= (raw != np.float32(self.nodata)).all(axis=0)
         raw = np.where(valid, raw, fill[:, None, None]).astype(np.float32, copy=False)
         pad = ((0, 0), (0, size - raw.shape[1]), (0, size - raw.shape[2]))
