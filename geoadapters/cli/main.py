@@ -30,6 +30,8 @@ def cli(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
     _LOG.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # its retries of a server that answers badly are logged as warnings: the error that follows is one line
+    logging.getLogger("huggingface_hub").setLevel(logging.DEBUG if verbose else logging.ERROR)
 
 
 cli.add_command(list_command)

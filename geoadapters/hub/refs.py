@@ -58,6 +58,8 @@ def resolve_adapter(reference: str | Path, base: str | None, *, revision: str | 
             comes without its base.
         WeightsNotFoundError: The Hub repository, revision or a file cannot be found or fetched.
     """
+    if not str(reference).strip():
+        raise AdapterError("the adapter reference is empty: give a folder, org/name or <dataset>-<method>")
     path = Path(reference).expanduser()
     if path.is_dir():
         return path

@@ -112,13 +112,16 @@ class PredictionWriter:
         window = rasterio.windows.Window(0, row, logits.shape[2], logits.shape[1])
         labels = logits.argmax(axis=0)
         self.class_pixels += np.bincount(labels[valid], minlength=len(self.classes))
-        if not self.probabilities:
-            self.dataset.write(np.where(valid, labels, _CLASS_NODATA).astype(np.uint8), 1, window=window)
-            return
-        shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=0, keepdims=True)
-        bands = np.concatenate([labels[None].astype(np.float32), probabilities.astype(np.float32)])
-        self.dataset.write(np.where(valid, bands, np.nan), window=window)
+        try:
+            if not self.probabilities:
+                self.dataset.write(np.where(valid, labels, _CLASS_NODATA).astype(np.uint8), 1, window=window)
+                return
+            shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
+            probabilities = shifted / shifted.sum(axis=0, keepdims=True)
+            bands = np.concatenate([labels[None].astype(np.float32), probabilities.astype(np.float32)])
+            self.dataset.write(np.where(valid, bands, np.nan), window=window)
+        except (OSError, RasterioIOError) as err:
+            raise RasterError(f"writing {self.path} failed (is the disk full?): {err}") from err
 
     def __enter__(self) -> "PredictionWriter":
         return self
@@ -141,6 +144,8 @@ class PredictionWriter:
                 self._partial.unlink()
         except BaseException as failure:
             self._staging.__exit__(type(failure), failure, failure.__traceback__)
+            if isinstance(failure, OSError | RasterioIOError) and not isinstance(failure, OutputExistsError):
+                raise RasterError(f"writing {self.path} failed (is the disk full?): {failure}") from failure
             raise
         # moves the COG into place when there was no error, else removes the staging folder
         self._staging.__exit__(kind, error, tb)
