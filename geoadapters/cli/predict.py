@@ -184,7 +184,7 @@ def predict_command(
                 if not interactive:  # logs and batch jobs: a line every 10 %
                     step = max(1, total // 10)
                     if done // step != (done - bar.n) // step or done == total:
-                        click.echo(f"{name}: {done}/{total} tiles", err=True)
+                        click.echo(f"{name}: {done}/{total} tiles")  # stderr stays for errors
                 bar.total = total
                 bar.update(done - bar.n)
 
