@@ -12,7 +12,7 @@ from geoadapters.errors import GeoAdaptersError
 from geoadapters.specs import InputSpec
 
 if TYPE_CHECKING:
-    from geoadapters.factory import create, load
+    from geoadapters.factory import create, load, push
     from geoadapters.geomodel import GeoModel
     from geoadapters.inference.predict import predict_raster
     from geoadapters.methods.adapt import add_adapter
@@ -32,6 +32,7 @@ __all__ = [
     "list_models",
     "load",
     "predict_raster",
+    "push",
     "register_base",
 ]
 
@@ -43,6 +44,7 @@ _LAZY = {
     "create_backbone": "geoadapters.models.build",
     "load": "geoadapters.factory",
     "predict_raster": "geoadapters.inference.predict",
+    "push": "geoadapters.factory",
 }
 
 

@@ -38,6 +38,7 @@ TORCH_FREE = [
     "geoadapters.inference.tiling",
     "geoadapters.cli.main",
     "geoadapters.cli.options",
+    "geoadapters.cli.push",
 ]
 HEAVY = (
     "torch",

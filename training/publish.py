@@ -21,6 +21,7 @@ from lightning.pytorch import Trainer
 
 import geoadapters
 from training.datamodules.base import GeoDataModule
+from training.paper import OOD_SET, paper_result
 from training.tasks.base import GeoTask
 
 __all__ = ["git_commit", "peak_memory_mb", "provenance", "split_hashes", "write_folder"]
@@ -80,9 +81,15 @@ def provenance(
     """What the adapter folder records about the run that made it."""
     checkpoint = trainer.checkpoint_callback
     best = getattr(checkpoint, "best_model_score", None)
-    return {
-        "dataset": data.dataset_class.name,
-        "recipe": [str(p) for p in recipes],
+    hub = data.dataset_class.hub
+    record: dict[str, Any] = {"dataset": data.dataset_class.name}
+    if hub is not None:
+        record["dataset_id"] = hub.repo_id
+    paper = paper_result(task.base, data.dataset_class.name, task.method) if task.head == "linear" else None
+    if paper is not None:
+        record["paper"] = _paper_metrics(paper, data)
+    return record | {
+        "recipe": [_relative(p) for p in recipes],
         "recipe_sha256": [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in recipes],
         "command": ["python", "-m", "training", *argv],
         "geoadapters_version": geoadapters.__version__,
@@ -102,6 +109,21 @@ def provenance(
         "peak_memory_mb": peak_memory_mb(),
         "training": _training_text(task, data, trainer),
     }
+
+
+def _relative(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def _paper_metrics(row: Mapping[str, str], data: GeoDataModule) -> dict[str, dict[str, str]]:
+    """The paper's mIoU (mean ± std) on the test set and, where it has one, the OOD set."""
+    names = data.test_names
+    out = {names[0]: {"mIoU": f"{float(row['test_miou_mean']):.2f} ± {float(row['test_miou_std']):.2f}"}}
+    ood = OOD_SET.get(data.dataset_class.name)
+    if ood and row["ood_miou_mean"]:
+        out[ood] = {"mIoU": f"{float(row['ood_miou_mean']):.2f} ± {float(row['ood_miou_std']):.2f}"}
+    return out
 
 
 def _training_text(task: GeoTask, data: GeoDataModule, trainer: Trainer) -> str:

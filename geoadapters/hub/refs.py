@@ -14,7 +14,7 @@ from geoadapters.errors import AdapterError
 from geoadapters.hub.client import download_files
 from geoadapters.hub.folder import CARD, CONFIG, WEIGHTS
 
-__all__ = ["adapter_org", "is_short_name", "resolve_adapter"]
+__all__ = ["adapter_org", "is_hub_id", "is_short_name", "resolve_adapter"]
 
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _SHORT_NAME = re.compile(r"^[\w.]+-[a-z_]+$")
@@ -25,6 +25,11 @@ _OPTIONAL = (CARD, "adapter_config.json")
 def adapter_org() -> str:
     """Hub organisation that short adapter names resolve in."""
     return os.environ.get("GEOADAPTERS_ORG") or "geoadapters"
+
+
+def is_hub_id(reference: str) -> bool:
+    """Whether a text is a Hub repository id ``org/name`` (without a revision)."""
+    return bool(_HUB_ID.match(reference))
 
 
 def is_short_name(reference: str | Path) -> bool:
