@@ -13,7 +13,14 @@ import geoadapters
 from tests.training.runs import tiny_args, train_losses
 from training.__main__ import main
 
-METHODS = ["full", "linear_probe", "lora", "vpt", "vit_adapter"]
+# The slowest runs belong to the long matrix (`-m "not slow"` skips them).
+METHODS = [
+    pytest.param("full", marks=pytest.mark.slow),
+    "linear_probe",
+    "lora",
+    "vpt",
+    pytest.param("vit_adapter", marks=pytest.mark.slow),
+]
 # Small decoders: the paper's shapes at a few channels.
 HEADS = {
     "fcn": "{channels: 16, num_convs: 2}",
@@ -72,6 +79,7 @@ def test_fit_each_method_writes_an_adapter_that_test_reproduces(method, tmp_path
         assert (out / "adapter_config.json").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", list(HEADS))
 def test_fit_each_decoder_of_the_ablation(head, tmp_path, cashew, checkpoint):
     root, _ = cashew
