@@ -254,7 +254,9 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                         return self._send(
                             409, {"error": "already exists", "url": f"{hub.endpoint}/{repo_id}"}
                         )
-                    hub.repos[repo_id] = Repo(repo_id, private=spec.get("visibility") == "private" or bool(spec.get("private")))
+                    hub.repos[repo_id] = Repo(
+                        repo_id, private=spec.get("visibility") == "private" or bool(spec.get("private"))
+                    )
                     return self._send(200, {"url": f"{hub.endpoint}/{repo_id}", "name": repo_id})
                 if path == "/api/validate-yaml":
                     return self._send(200, {"errors": [], "warnings": []})

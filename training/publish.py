@@ -50,8 +50,7 @@ def split_hashes(data: GeoDataModule) -> dict[str, str]:
     """sha256 of each split's sorted ids: which samples the run saw."""
     ids = data.dataset_class.read_splits(data.root, data.splits)
     return {
-        split: hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()
-        for split, names in ids.items()
+        split: hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest() for split, names in ids.items()
     }
 
 
@@ -64,7 +63,9 @@ def peak_memory_mb() -> float:
 
 def _hardware(trainer: Trainer) -> str:
     accelerator = type(trainer.accelerator).__name__.replace("Accelerator", "")
-    device = torch.cuda.get_device_name() if accelerator == "CUDA" else platform.processor() or platform.machine()
+    device = (
+        torch.cuda.get_device_name() if accelerator == "CUDA" else platform.processor() or platform.machine()
+    )
     return f"{trainer.world_size} x {accelerator} ({device}), {trainer.strategy.__class__.__name__}"
 
 

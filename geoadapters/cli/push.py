@@ -13,7 +13,9 @@ __all__ = ["push_command"]
 @click.option("--private", is_flag=True, help="Create the repository private.")
 @click.option("--revision", help="Branch to commit to (created from main if needed).")
 @click.option("-m", "--message", help="Commit message.")
-def push_command(folder: Path, repo_id: str, private: bool, revision: str | None, message: str | None) -> None:
+def push_command(
+    folder: Path, repo_id: str, private: bool, revision: str | None, message: str | None
+) -> None:
     """Check that FOLDER loads (config and tensors), upload it to the Hub and print the commit id.
 
     It then loads by `ORG/NAME@COMMIT`, and by its short name `<dataset>-<method>` when the

@@ -13,8 +13,6 @@ from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from geoadapters.config import AdapterConfig
 
 __all__ = ["render_card"]
@@ -79,7 +77,7 @@ def _metadata(config: AdapterConfig) -> str:
         model_name=f"{config.base.name}-{config.name}" if config.name else None,
         eval_results=results or None,
     )
-    return yaml.safe_dump(data.to_dict(), sort_keys=False).strip()
+    return data.to_yaml().strip()
 
 
 def _table(header: list[str], rows: list[list[object]]) -> str:
@@ -99,7 +97,12 @@ def render_card(config: AdapterConfig, *, parameters: int, size_bytes: int) -> s
     reference = config.name or "path/to/this/folder"
     paper = provenance.get("paper", {})
     metrics = [
-        [split, name, f"{value:.2f}" if isinstance(value, float) else value, paper.get(split, {}).get(name, "")]
+        [
+            split,
+            name,
+            f"{value:.2f}" if isinstance(value, float) else value,
+            paper.get(split, {}).get(name, ""),
+        ]
         for split, name, value in _scalars(config.metrics)
     ]
     header = ["test set", "metric", "value", "paper (arXiv 2504.17397)"]
@@ -139,7 +142,15 @@ def render_card(config: AdapterConfig, *, parameters: int, size_bytes: int) -> s
             ["", ""],
             [
                 [key, provenance[key]]
-                for key in ("recipe", "seed", "epochs", "git_commit", "hardware", "wall_seconds", "peak_memory_mb")
+                for key in (
+                    "recipe",
+                    "seed",
+                    "epochs",
+                    "git_commit",
+                    "hardware",
+                    "wall_seconds",
+                    "peak_memory_mb",
+                )
                 if key in provenance
             ],
         ),

@@ -20,7 +20,7 @@ def recipe(path: str) -> str:
 def tiny_args(
     recipe_path: str, root: Path, tmp: Path, checkpoint: Path, *extra: str, splits: Path | None = None
 ) -> list[str]:
-    """``fit`` arguments of a recipe on a fixture root, on the test base with its official-layout checkpoint."""
+    """``fit`` arguments of a recipe on a fixture root: the test base with its official-layout checkpoint."""
     args = ["--config", recipe(recipe_path), "--data.root", str(root), "--trainer.default_root_dir", str(tmp)]
     if splits is not None:
         args += ["--data.splits", str(splits)]

@@ -21,7 +21,9 @@ def test_segmentation_metrics_match_a_confusion_matrix():
     rng = np.random.default_rng(0)
     classes = 4
     target = rng.integers(-1, classes, (3, 16, 16))
-    pred = np.where(rng.random((3, 16, 16)) < 0.6, np.maximum(target, 0), rng.integers(0, classes, (3, 16, 16)))
+    pred = np.where(
+        rng.random((3, 16, 16)) < 0.6, np.maximum(target, 0), rng.integers(0, classes, (3, 16, 16))
+    )
     metrics = segmentation_metrics(classes)
     for i in range(3):  # in batches, as a test loop feeds them
         metrics.update(torch.from_numpy(pred[i : i + 1]), torch.from_numpy(target[i : i + 1]))

@@ -42,7 +42,10 @@ def test_smoke_run_card_and_prediction_of_a_real_chip(sen1floods11, tmp_path, ch
 
     card = ModelCard.load(out / "README.md")
     data = card.data.to_dict()
-    assert (data["library_name"], data["base_model"]) == ("geoadapters", "ibm-nasa-geospatial/Prithvi-EO-2.0-300M")
+    assert (data["library_name"], data["base_model"]) == (
+        "geoadapters",
+        "ibm-nasa-geospatial/Prithvi-EO-2.0-300M",
+    )
     assert data["base_model_relation"] == "adapter" and data["pipeline_tag"] == "image-segmentation"
     results = {(r.dataset_split, r.metric_type): r.metric_value for r in card.data.eval_results}
     assert results[("bolivia", "mean_iou")] == config["metrics"]["bolivia"]["mIoU"]

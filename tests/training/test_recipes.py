@@ -111,7 +111,9 @@ def test_recipes_hold_the_papers_values(cell):
         marker = {"lora": "lora_", "vpt": "prompt", "vit_adapter": ""}[method]
         assert encoder and all(marker in n for n in encoder)
         if method == "vit_adapter":
-            assert not any(n.startswith("vit.blocks") or ".blocks." in n for n in encoder if "adapter" not in n)
+            assert not any(
+                n.startswith("vit.blocks") or ".blocks." in n for n in encoder if "adapter" not in n
+            )
 
 
 @pytest.mark.parametrize(

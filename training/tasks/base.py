@@ -15,6 +15,7 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor
 
+from geoadapters.catalog import get_base
 from geoadapters.config import AdapterConfig, BaseRef, Inference
 from geoadapters.errors import AdapterError
 from geoadapters.factory import build_model
@@ -24,7 +25,6 @@ from geoadapters.hub.folder import read_config, read_tensors
 from geoadapters.hub.refs import resolve_adapter
 from geoadapters.methods.settings import method_settings
 from training.datamodules.base import DatasetInfo
-from geoadapters.catalog import get_base
 
 __all__ = ["NOT_METADATA", "GeoTask"]
 

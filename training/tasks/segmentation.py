@@ -18,7 +18,7 @@ __all__ = ["SegmentationTask", "segmentation_metrics"]
 
 
 def segmentation_metrics(num_classes: int) -> MetricCollection:
-    """mIoU (macro), IoU per class and overall pixel accuracy, ignoring `IGNORE_INDEX`."""
+    """The macro mIoU, IoU per class and overall pixel accuracy, ignoring `IGNORE_INDEX`."""
     return MetricCollection(
         {
             "mIoU": MulticlassJaccardIndex(num_classes, average="macro", ignore_index=IGNORE_INDEX),
