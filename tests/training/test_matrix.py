@@ -1,4 +1,4 @@
-"""``python -m training matrix``: cells trained per seed, results in the paper's columns and beside its own."""
+"""``python -m training matrix``: cells trained per seed, results in the paper's columns, beside its own."""
 
 import csv
 from pathlib import Path
