@@ -13,7 +13,7 @@ from geoadapters.specs import InputSpec
 
 if TYPE_CHECKING:
     from geoadapters.convert.terratorch import from_terratorch
-    from geoadapters.factory import create, load
+    from geoadapters.factory import create, load, push
     from geoadapters.geomodel import GeoModel
     from geoadapters.inference.predict import predict_raster
     from geoadapters.methods.adapt import add_adapter
@@ -34,6 +34,7 @@ __all__ = [
     "list_models",
     "load",
     "predict_raster",
+    "push",
     "register_base",
 ]
 
@@ -46,6 +47,7 @@ _LAZY = {
     "from_terratorch": "geoadapters.convert.terratorch",
     "load": "geoadapters.factory",
     "predict_raster": "geoadapters.inference.predict",
+    "push": "geoadapters.factory",
 }
 
 

@@ -18,14 +18,15 @@ from geoadapters.errors import AdapterError, ResourceError
 from geoadapters.geomodel import GeoModel, build_model
 from geoadapters.heads.build import build_head
 from geoadapters.heads.settings import head_settings
+from geoadapters.hub.client import upload_folder
 from geoadapters.hub.folder import read_config, read_shapes, read_tensors
-from geoadapters.hub.refs import resolve_adapter
+from geoadapters.hub.refs import is_hub_id, resolve_adapter
 from geoadapters.methods.adapt import add_adapter
 from geoadapters.methods.settings import method_settings
 from geoadapters.models.build import create_backbone
 from geoadapters.specs import InputSpec
 
-__all__ = ["build_model", "create", "load"]
+__all__ = ["build_model", "create", "load", "push"]
 
 
 def create(
@@ -198,3 +199,38 @@ def load(
         raise ResourceError(f"not enough memory to build the model of adapter {folder}") from err
     model.load_adapter_state_dict(state)
     return model.eval().to(device or "cpu")
+
+
+def push(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    message: str | None = None,
+) -> str:
+    """Upload an adapter folder to the Hub as `repo_id` (``org/name``) and return the commit id.
+
+    The folder must load first: its config is validated and its tensors are loaded into the
+    architecture it declares (without downloading the base weights), so a broken or mismatched
+    adapter never reaches the Hub.
+
+    Args:
+        folder: The adapter folder (`GeoModel.save_pretrained`, ``python -m training fit``).
+        repo_id: The Hub repository ``org/name``; `geoadapters.load` finds it by its short name
+            when it is ``<org>/<base>-<dataset>-<method>`` (see `geoadapters.hub.refs`).
+        private: Create the repository private.
+        revision: Branch to commit to (created from main if needed); default main.
+        message: Commit message.
+
+    Raises:
+        AdapterError: The folder is incomplete, corrupt, or its tensors do not fit its config.
+        WeightsNotFoundError: The upload failed.
+    """
+    if not is_hub_id(repo_id):
+        raise AdapterError(f"{repo_id!r} is not a Hub repository id org/name")
+    config = read_config(folder)
+    _check_before_building(config, Path(folder), None)
+    # random base weights: what is checked is that the adapter's tensors fit its architecture
+    build_model(config, pretrained=False).load_adapter_state_dict(read_tensors(folder))
+    return upload_folder(folder, repo_id, private=private, revision=revision, message=message)

@@ -1,6 +1,6 @@
 """A small in-memory Hugging Face Hub API server on 127.0.0.1, for offline tests.
 
-It answers the routes huggingface_hub uses to create repositories, commit and tag files, describe
+It answers the routes huggingface_hub uses to create repositories and branches, commit and tag files, describe
 repositories and download files. Uploads always take the "regular" (inline) mode, so no LFS or Xet
 server is needed. Repositories live in memory; each commit stores a full snapshot of the files.
 Dataset repositories (``repo_type="dataset"``) are served under ``/datasets/`` and ``/api/datasets/``;
@@ -30,6 +30,7 @@ class Repo:
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
     lfs: set[str] = field(default_factory=set)
+    private: bool = False
 
     def resolve(self, revision: str) -> str | None:
         revision = unquote(revision)
@@ -175,7 +176,7 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 "id": repo.repo_id,
                 "modelId": repo.repo_id,
                 "sha": sha,
-                "private": False,
+                "private": repo.private,
                 "tags": [],
                 "siblings": [{"rfilename": p, "size": len(b)} for p, b in sorted(files.items())],
             }
@@ -253,7 +254,9 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                         return self._send(
                             409, {"error": "already exists", "url": f"{hub.endpoint}/{repo_id}"}
                         )
-                    hub.repos[repo_id] = Repo(repo_id)
+                    hub.repos[repo_id] = Repo(
+                        repo_id, private=spec.get("visibility") == "private" or bool(spec.get("private"))
+                    )
                     return self._send(200, {"url": f"{hub.endpoint}/{repo_id}", "name": repo_id})
                 if path == "/api/validate-yaml":
                     return self._send(200, {"errors": [], "warnings": []})
@@ -286,6 +289,19 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                     sha = repo.commit(added, deleted, unquote(m[2]))
                     url = f"{hub.endpoint}/{repo.repo_id}/commit/{sha}"
                     return self._send(200, {"commitUrl": url, "commitOid": sha, "pullRequestUrl": None})
+                if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)/branch/(.+)", path):
+                    repo = self._repo(m[1])
+                    if repo is None:
+                        return
+                    if m[2] in repo.refs:
+                        return self._send(409, {"error": f"branch {m[2]} already exists"})
+                    start = (json.loads(body or b"{}") or {}).get("startingPoint") or "main"
+                    sha = repo.resolve(start)
+                    if sha is None and repo.commits:
+                        return self._error(404, "RevisionNotFound", f"Revision {start} not found")
+                    if sha is not None:  # a branch of an empty repository starts with its first commit
+                        repo.refs[m[2]] = sha
+                    return self._send(200, {})
                 if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)/tag/(.+)", path):
                     repo = self._repo(m[1])
                     if repo is None:

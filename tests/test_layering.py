@@ -40,6 +40,7 @@ TORCH_FREE = [
     "geoadapters.cli.options",
     "geoadapters.cli.convert",
     "geoadapters.convert",
+    "geoadapters.cli.push",
 ]
 HEAVY = (
     "torch",

@@ -149,3 +149,57 @@ def _splits_check(args: argparse.Namespace) -> int:
             )
         problems += [f"{name}: {line}" for line in report.problems]
     return _problems(problems)
+
+
+def add_recipes(commands: argparse._SubParsersAction) -> None:
+    """``recipes``."""
+    parser = commands.add_parser(
+        "recipes",
+        help="list the paper's recipes, one config path per line",
+        description="List the recipe files (`fit --config PATH`), one per line, relative to the "
+        "working directory when they are under it.",
+    )
+    parser.set_defaults(run=_recipes)
+
+
+def _recipes(args: argparse.Namespace) -> int:
+    from training.recipes import list_recipes
+
+    cwd = Path.cwd()
+    for path in list_recipes():
+        print(path.relative_to(cwd) if path.is_relative_to(cwd) else path)
+    return 0
+
+
+def add_matrix(commands: argparse._SubParsersAction) -> None:
+    """``matrix --bases ... --datasets ... --methods ... --seeds N --data-root DIR --output DIR``."""
+    parser = commands.add_parser(
+        "matrix",
+        help="reproduce cells of the paper's table: train, test, compare",
+        description="Train every cell base x dataset x method of the paper's matrix once per seed (each "
+        "in its own `fit` process), collect the test metrics into OUTPUT/results.csv in the columns of "
+        "the paper's results, and print ours beside the paper's mean ± std. Arguments after `--` are "
+        "passed to every `fit` (e.g. -- --trainer.devices 2).",
+    )
+    parser.add_argument("--bases", nargs="+", required=True)
+    parser.add_argument("--datasets", nargs="+", required=True, choices=list(DATASETS))
+    parser.add_argument(
+        "--methods", nargs="+", required=True, choices=["full", "linear_probe", "lora", "vpt", "vit_adapter"]
+    )
+    parser.add_argument("--seeds", type=int, default=5, help="runs per cell, seeds 0..N-1 (the paper: 5)")
+    parser.add_argument("--data-root", type=Path, required=True, help="folder holding one root per dataset")
+    parser.add_argument("--output", type=Path, required=True, help="folder for adapters and results.csv")
+    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="-- then LightningCLI overrides")
+    parser.set_defaults(run=_matrix)
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    from training.matrix import Cell, run_matrix
+
+    overrides = args.overrides[1:] if args.overrides[:1] == ["--"] else args.overrides
+    cells = [Cell(b, d, m) for b in args.bases for d in args.datasets for m in args.methods]
+    results = run_matrix(
+        cells, seeds=args.seeds, data_root=args.data_root, output=args.output, overrides=overrides
+    )
+    print(results)
+    return 0

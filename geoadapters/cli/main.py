@@ -14,6 +14,7 @@ from geoadapters.cli.export import export_command
 from geoadapters.cli.info import info_command
 from geoadapters.cli.list import list_command
 from geoadapters.cli.predict import predict_command
+from geoadapters.cli.push import push_command
 from geoadapters.errors import GeoAdaptersError
 
 __all__ = ["cli", "main"]
@@ -25,7 +26,7 @@ _LOG = logging.getLogger("geoadapters")
 @click.version_option(__version__, prog_name="geoadapters")
 @click.option("-v", "--verbose", is_flag=True, help="Log details and show tracebacks of errors.")
 def cli(verbose: bool) -> None:
-    """Adapters for geospatial foundation models: list, inspect, predict, export, convert."""
+    """Adapters for geospatial foundation models: list, inspect, predict, export, convert, push."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
@@ -39,6 +40,7 @@ cli.add_command(info_command)
 cli.add_command(predict_command)
 cli.add_command(export_command)
 cli.add_command(convert_command)
+cli.add_command(push_command)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -134,14 +134,32 @@ def download_files(
 
 
 def upload_folder(
-    folder: str | Path, repo_id: str, *, private: bool = False, message: str | None = None
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    message: str | None = None,
 ) -> str:
-    """Create `repo_id` if needed and commit the folder's files to it; return the commit id."""
+    """Create `repo_id` (and branch `revision`) if needed, commit the folder's files; return the commit id.
+
+    Raises:
+        WeightsNotFoundError: The Hub refused or cannot be reached (offline mode, no network, no
+            write access); the message gives the Hub's answer.
+    """
     api = HfApi(endpoint=endpoint())
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    info = api.upload_folder(
-        repo_id=repo_id, folder_path=str(folder), commit_message=message or "Upload adapter"
-    )
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision is not None:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        info = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            revision=revision,
+            commit_message=message or "Upload adapter",
+        )
+    except (OfflineModeIsEnabled, HTTPError) as err:
+        raise WeightsNotFoundError(f"uploading {folder} to {repo_id} failed: {err}") from err
     return str(info.oid)
 
 

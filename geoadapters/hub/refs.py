@@ -17,7 +17,7 @@ from geoadapters.hub.client import download_files
 from geoadapters.hub.folder import CARD, CONFIG, WEIGHTS
 from geoadapters.specs import check_repo_id, check_revision
 
-__all__ = ["adapter_org", "is_short_name", "resolve_adapter"]
+__all__ = ["adapter_org", "is_hub_id", "is_short_name", "resolve_adapter"]
 
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _SHORT_NAME = re.compile(r"^[\w.]+-[a-z_]+$")
@@ -37,6 +37,11 @@ def adapter_org() -> str:
     except ValueError as err:
         raise AdapterError(f"GEOADAPTERS_ORG={org[:100]!r} is no Hub organisation name") from err
     return org
+
+
+def is_hub_id(reference: str) -> bool:
+    """Whether a text is a Hub repository id ``org/name`` (without a revision)."""
+    return bool(_HUB_ID.match(reference))
 
 
 def is_short_name(reference: str | Path) -> bool:

@@ -1,6 +1,6 @@
 """Lightning data modules of the paper's datasets, one per dataset (`DATAMODULES` by name)."""
 
-from training.datamodules.base import GeoDataModule
+from training.datamodules.base import DatasetInfo, GeoDataModule
 from training.datamodules.burn_scars import BurnScarsDataModule
 from training.datamodules.m_cashew_plantation import MCashewPlantationDataModule
 from training.datamodules.m_sa_crop_type import MSACropTypeDataModule
@@ -10,6 +10,7 @@ from training.datamodules.sen1floods11 import Sen1Floods11DataModule
 __all__ = [
     "DATAMODULES",
     "BurnScarsDataModule",
+    "DatasetInfo",
     "GeoDataModule",
     "MCashewPlantationDataModule",
     "MSACropTypeDataModule",

@@ -6,6 +6,7 @@ as stored. Batches are normalised (and reBEN padded) on the device after transfe
 LightningCLI takes them as ``--data.root DIR --data.base prithvi-300 ...``.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +19,26 @@ from training.datasets.base import GeoDataset
 from training.datasets.metadata import MetadataKind, collate
 from training.transforms import D4, preprocess
 
-__all__ = ["GeoDataModule"]
+__all__ = ["DatasetInfo", "GeoDataModule"]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know of its data: the dataset half of an adapter's config.
+
+    Attributes:
+        name: The dataset's name (``burn_scars``).
+        input: Bands and normalisation of the batches' images.
+        classes: Class names in label order.
+        chip_size: Side of the training chips in pixels (the adapter's tile size).
+        test_names: Names of the test sets, one per test loader.
+    """
+
+    name: str
+    input: InputSpec
+    classes: tuple[str, ...]
+    chip_size: int
+    test_names: tuple[str, ...]
 
 
 class GeoDataModule(LightningDataModule):
@@ -89,6 +109,27 @@ class GeoDataModule(LightningDataModule):
     def input_spec(self) -> InputSpec:
         """Bands and normalisation of the batches' images."""
         return self.dataset_class.spec.select(self.bands or self.dataset_class.spec.bands)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names of the dataset, in label order."""
+        return self.dataset_class.classes
+
+    @property
+    def test_names(self) -> tuple[str, ...]:
+        """Names of the test sets, one per test loader.
+
+        The paper calls the in-distribution set ``same_dist`` where there are others (Sen1Floods11,
+        reBEN), else ``test``.
+        """
+        splits = self.dataset_class.test_splits
+        return tuple("same_dist" if s == "test" and len(splits) > 1 else s for s in splits)
+
+    @property
+    def info(self) -> DatasetInfo:
+        """The dataset half of an adapter's config (LightningCLI links it into the task)."""
+        cls = self.dataset_class
+        return DatasetInfo(cls.name, self.input_spec, self.classes, cls.chip_size, self.test_names)
 
     def setup(self, stage: str) -> None:
         """Open the splits a stage needs: fit -> train, val; validate -> val; test and predict -> tests."""

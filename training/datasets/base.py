@@ -78,6 +78,7 @@ class GeoDataset(Dataset[dict[str, Any]]):
 
     Attributes:
         name: Name on the command line (``burn_scars``).
+        chip_size: Side of the dataset's square chips in pixels (before any padding).
         spec: The bands in the files (canonical names, file order) with the paper's scale, mean/std,
             nodata and ground sample distance: the one definition of the dataset's input.
         classes: Class names; the mask holds their indices.
@@ -94,6 +95,7 @@ class GeoDataset(Dataset[dict[str, Any]]):
     """
 
     name: ClassVar[str]
+    chip_size: ClassVar[int]
     spec: ClassVar[InputSpec]
     classes: ClassVar[tuple[str, ...]]
     split_files: ClassVar[dict[str, str]]

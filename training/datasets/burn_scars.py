@@ -44,6 +44,7 @@ class BurnScars(GeoDataset):
     """
 
     name = "burn_scars"
+    chip_size = 512
     spec = SPEC
     classes = CLASSES
     split_files: ClassVar[dict[str, str]] = {

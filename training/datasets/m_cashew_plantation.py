@@ -48,6 +48,7 @@ class MCashewPlantation(GeoBenchDataset):
     """GEO-Bench m-cashew-plantation (folder ``m-cashew-plant``), default partition."""
 
     name = "m_cashew_plantation"
+    chip_size = 256
     folder = "m-cashew-plant"
     spec = SPEC
     classes = CLASSES

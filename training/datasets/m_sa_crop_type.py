@@ -50,6 +50,7 @@ class MSACropType(GeoBenchDataset):
     """GEO-Bench m-SA-crop-type (folder ``m-SA-crop-type``), default partition."""
 
     name = "m_sa_crop_type"
+    chip_size = 256
     folder = "m-SA-crop-type"
     spec = SPEC
     classes = CLASSES

@@ -117,6 +117,7 @@ class ReBEN(GeoDataset):
     """
 
     name = "reben"
+    chip_size = 120
     spec = SPEC
     classes = CLASSES
     split_files: ClassVar[dict[str, str]] = {

@@ -57,6 +57,7 @@ class Sen1Floods11(GeoDataset):
     """
 
     name = "sen1floods11"
+    chip_size = 512
     spec = SPEC
     classes = CLASSES
     split_files: ClassVar[dict[str, str]] = {

@@ -1,0 +1,130 @@
+"""``python -m training fit|validate|test|predict``: LightningCLI with the recipe's task and data module.
+
+Everything is LightningCLI's: ``--config RECIPE``, dotted overrides (``--data.root DIR``,
+``--trainer.max_epochs 1``, ``--model.pretrained false``), ``--print_config``, ``--trainer.devices``
+/ ``strategy`` / ``precision``, ``--seed_everything``. Two keys are ours:
+
+- ``--output DIR``: the adapter folder to write (``fit``: default
+  ``adapters/<base>-<dataset>-<method>``; ``test``: written only when given).
+- ``--overwrite true``: replace an existing folder (checked before training starts).
+
+At the end of ``fit`` the best checkpoint (by validation loss) is tested on every test set of the
+dataset and written as an adapter folder with its metrics and provenance (`training.publish`).
+"""
+
+import time
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from geoadapters._staging import check_overwrite
+from training.datamodules.base import DatasetInfo, GeoDataModule
+from training.publish import provenance, write_folder
+from training.tasks.base import GeoTask
+
+__all__ = ["SUBCOMMANDS", "GeoCLI", "run_cli"]
+
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def _info(data: GeoDataModule) -> DatasetInfo:
+    return data.info
+
+
+class GeoCLI(LightningCLI):
+    """LightningCLI over any `GeoTask` and `GeoDataModule` (given by ``class_path`` in recipes)."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.argv = list(args)
+        self.started = time.monotonic()
+        super().__init__(
+            GeoTask,
+            GeoDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={"prog": "python -m training"},
+            args=args,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """``--output``, ``--overwrite``, and the link of the data module's `DatasetInfo` into the task."""
+        parser.link_arguments("data", "model.init_args.dataset", compute_fn=_info, apply_on="instantiate")
+        parser.add_argument(
+            "--output", type=Path | None, default=None, help="Adapter folder to write at the end."
+        )
+        parser.add_argument("--overwrite", type=bool, default=False, help="Replace an existing --output.")
+
+    @property
+    def _config(self) -> Any:
+        return self.config[self.subcommand] if self.subcommand else self.config
+
+    def output(self) -> Path | None:
+        """The folder to write: ``--output``, or for ``fit`` the adapter's Hub-style name under adapters/."""
+        given = self._config.get("output")
+        if given is not None:
+            return Path(given)
+        if self.subcommand != "fit":
+            return None
+        task, data = self.model, self.datamodule
+        assert isinstance(task, GeoTask) and isinstance(data, GeoDataModule)
+        return Path("adapters") / f"{task.base}-{task.adapter_name(data.dataset_class.name)}"
+
+    def before_fit(self) -> None:
+        """Refuse an existing output before hours of training, not after."""
+        output = self.output()
+        if output is not None:
+            check_overwrite(output, bool(self._config.get("overwrite")))
+        self.started = time.monotonic()
+
+    before_test = before_fit
+
+    def after_fit(self) -> None:
+        """Test the best checkpoint on every test set, then write the adapter folder."""
+        if self.trainer.interrupted:
+            return
+        checkpoint = self.trainer.checkpoint_callback
+        best = "best" if checkpoint is not None and getattr(checkpoint, "best_model_path", "") else None
+        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best, verbose=False)
+        self._write()
+
+    def after_test(self) -> None:
+        """Write the tested adapter with its metrics when ``--output`` is given."""
+        if self._config.get("output") is not None:
+            self._write()
+
+    def _write(self) -> None:
+        task, data, output = self.model, self.datamodule, self.output()
+        assert isinstance(task, GeoTask) and isinstance(data, GeoDataModule)
+        if output is None:
+            return
+        recipes = [Path(str(p)) for p in self._config.get("config") or []]
+        record = provenance(
+            self.trainer,
+            task,
+            data,
+            recipes=recipes,
+            argv=self.argv,
+            seed=self._config.get("seed_everything"),
+            wall_seconds=time.monotonic() - self.started,
+        )
+        folder = write_folder(
+            self.trainer,
+            task,
+            output,
+            metrics=task.test_results,
+            provenance=record,
+            overwrite=bool(self._config.get("overwrite")),
+        )
+        if folder is not None:
+            print(f"adapter folder: {folder}")
+
+
+def run_cli(argv: list[str]) -> int:
+    """Run one LightningCLI subcommand; ``--help`` and ``--print_config`` exit 0 after printing."""
+    try:
+        GeoCLI(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    return 0
