@@ -16,8 +16,11 @@ __all__ = ["predict_command"]
 
 def _sources(patterns: tuple[str, ...]) -> list[Path]:
     """Paths of the arguments, with glob patterns (quoted on the shell) expanded."""
+    from geoadapters.raster.read import refuse_url
+
     paths: list[Path] = []
     for pattern in patterns:
+        refuse_url(pattern)
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         if not matches:
             raise click.BadParameter(f"no file matches {pattern!r}", param_hint="SCENE")

@@ -8,6 +8,7 @@ Scenes come from strangers: only regular files are opened, and `geotiff_only` re
 GeoTIFF (a VRT can point GDAL at any file the process may read).
 """
 
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,13 +17,23 @@ from types import TracebackType
 import numpy as np
 import numpy.typing as npt
 import rasterio
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterBlockError, RasterioIOError
 from rasterio.windows import Window
 
 from geoadapters.bands import band_indices, canonical_bands
 from geoadapters.errors import BandError, GeoAdaptersError, RasterError
 
-__all__ = ["Scene", "resolve_bands"]
+__all__ = ["Scene", "refuse_url", "resolve_bands"]
+
+
+def refuse_url(text: str) -> None:
+    """Refuse a URL given as a scene: scenes are local files (a path would mangle it into one).
+
+    Raises:
+        RasterError: `text` is a URL.
+    """
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
+        raise RasterError(f"{text}: URLs are not read; download the scene and give its path")
 
 
 def resolve_bands(
@@ -98,10 +109,8 @@ class Scene:
         nodata: float | None = None,
         geotiff_only: bool = False,
     ) -> None:
+        refuse_url(str(path))
         self.path = Path(path)
-        text = str(path)
-        if "://" in text:
-            raise RasterError(f"{text}: URLs are not read; download the scene and give its path")
         if not self.path.is_file():
             exists = self.path.exists()
             raise RasterError(f"{self.path}: {'not a regular file' if exists else 'no such file'}")
@@ -160,8 +169,11 @@ class Scene:
             return False
         for band in self.indexes:
             for (i, j), _ in src.block_windows(band):
-                if src.block_size(band, i, j) > 0:
-                    return False
+                try:
+                    if src.block_size(band, i, j) > 0:
+                        return False
+                except RasterBlockError:  # GDAL has no size for a block never written: it is empty
+                    continue
         return True
 
     @property

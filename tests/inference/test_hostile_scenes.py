@@ -23,6 +23,8 @@ from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.runners import TorchRunner
 from tests.conftest import S2_CHIP, TEST_BASE, perturbed_model
 
+ROOT = Path(__file__).parents[2]
+
 # The S2 chip's bands that the Sen1Floods11 adapter reads: B2, B3, B4, B8A, B11, B12.
 CHIP_BANDS = (2, 3, 4, 9, 12, 13)
 
@@ -104,11 +106,14 @@ def test_the_refusal_holds_under_a_memory_limit(tmp_path, adapter, checkpoint):
     scene = vrt(tmp_path / "huge.vrt", 10**6, 10**6)
     code = (
         "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (12 << 30, 12 << 30)); "
+        "import tests.conftest; "  # registers the test base in this process
         "from geoadapters.cli.main import main; sys.exit(main(sys.argv[1:]))"
     )
     env = os.environ | {"GEOADAPTERS_MEMORY_GB": "2"}
     args = predict_args(scene, adapter, checkpoint, "--bands", "1,2,3,4,5,6")
-    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=ROOT
+    )
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert "over the budget" in result.stderr and not (tmp_path / "huge_pred.tif").exists()
