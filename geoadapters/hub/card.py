@@ -74,7 +74,7 @@ def _metadata(config: AdapterConfig) -> str:
             config.base.name.split("-")[0],
             *([dataset] if "dataset" in provenance else []),
         ],
-        model_name=f"{config.base.name}-{config.name}" if config.name else None,
+        model_name=f"{config.base.name}-{config.name or 'adapter'}",
         eval_results=results or None,
     )
     return data.to_yaml().strip()
