@@ -17,7 +17,7 @@ from training.tasks import SegmentationTask
 
 TINY = {
     "prithvi": {"depth": 4, "embed_dim": 32, "num_heads": 2},
-    "clay": {"dim": 32, "depth": 2, "heads": 2, "dim_head": 16},
+    "clay": {"dim": 32, "depth": 4, "heads": 2, "dim_head": 16},
     "resnet": {"timm_name": "resnet18"},
 }
 # (base, dataset, method): learning rate to 2 significant digits, as the paper's table prints it.
