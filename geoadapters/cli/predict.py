@@ -19,6 +19,8 @@ def _sources(patterns: tuple[str, ...]) -> list[Path]:
     """Paths of the arguments, with glob patterns (quoted on the shell) expanded."""
     paths: list[Path] = []
     for pattern in patterns:
+        if "://" in pattern:
+            raise RasterError(f"{pattern[:200]}: URLs are not read; download the scene and give its path")
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         if not matches:
             raise click.BadParameter(f"no file matches {pattern!r}", param_hint="SCENE")

@@ -16,7 +16,7 @@ from types import TracebackType
 import numpy as np
 import numpy.typing as npt
 import rasterio
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterBlockError, RasterioIOError
 from rasterio.windows import Window
 
 from geoadapters.bands import band_indices, canonical_bands
@@ -160,8 +160,11 @@ class Scene:
             return False
         for band in self.indexes:
             for (i, j), _ in src.block_windows(band):
-                if src.block_size(band, i, j) > 0:
-                    return False
+                try:
+                    if src.block_size(band, i, j) > 0:
+                        return False
+                except RasterBlockError:  # GDAL knows no size for a block that was never written
+                    continue
         return True
 
     @property
