@@ -177,15 +177,12 @@ def predict_command(
         model, runtime=runtime, device=None if device == "auto" else device, precision=precision
     )
     band_list = [b.strip() for b in bands.split(",")] if bands else None
-    interactive = sys.stderr.isatty()
     for source, target in zip(sources, targets, strict=True):
-        with tqdm(total=0, unit="tile", desc=source.name, disable=not interactive, leave=False) as bar:
+        with tqdm(
+            total=0, unit="tile", desc=source.name, disable=not sys.stderr.isatty(), leave=False
+        ) as bar:
 
-            def progress(done: int, total: int, bar: tqdm = bar, name: str = source.name) -> None:
-                if not interactive:  # logs and batch jobs: a line every 10 %
-                    step = max(1, total // 10)
-                    if done // step != (done - bar.n) // step or done == total:
-                        click.echo(f"{name}: {done}/{total} tiles", err=True)
+            def progress(done: int, total: int, bar: tqdm = bar) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
 
