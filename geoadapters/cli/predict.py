@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from geoadapters.cli.options import adapter_opt, checkpoint_opt, model_opt, overwrite_opt, precision_opt
+from geoadapters.errors import OutputExistsError, RasterError
 
 __all__ = ["predict_command"]
 
@@ -34,9 +35,7 @@ def _output(source: Path, output: Path | None, many: bool) -> Path:
     if output is None:
         return default_output(source)
     if output.suffix and output.suffix.lower() not in (".tif", ".tiff") and not output.is_dir():
-        raise click.BadParameter(
-            f"{output}: outputs are GeoTIFFs; give a .tif file or a folder", param_hint="-o/--output"
-        )
+        raise RasterError(f"-o {output}: outputs are GeoTIFFs; give a .tif file or a folder")
     if many or output.is_dir() or not output.suffix:
         return default_output(source, output)
     return output
@@ -55,14 +54,14 @@ def _targets(sources: list[Path], output: Path | None) -> list[Path]:
     """The output of each source, checked before the first prediction.
 
     Two sources sharing one output, or an output that is one of the inputs (the same file, a hard
-    link or a symlink), is a usage error.
+    link or a symlink), is an error.
     """
     targets = [_output(source, output, len(sources) > 1) for source in sources]
     seen: dict[str, Path] = {}
     for source, target in zip(sources, targets, strict=True):
         key = os.path.normcase(os.path.abspath(target))
         if key in seen:
-            raise click.UsageError(
+            raise OutputExistsError(
                 f"{seen[key]} and {source} would both be written to {target}; predict them into "
                 "separate folders (-o) or rename one"
             )
@@ -71,7 +70,7 @@ def _targets(sources: list[Path], output: Path | None) -> list[Path]:
     for target in targets:
         hit = _identity(target)
         if hit is not None and hit in inputs:
-            raise click.UsageError(f"the output {target} is the input scene {inputs[hit]}: give another -o")
+            raise RasterError(f"the output {target} is the input scene {inputs[hit]}: give another -o")
     return targets
 
 

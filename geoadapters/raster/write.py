@@ -144,7 +144,11 @@ class PredictionWriter:
                 self._partial.unlink()
         except BaseException as failure:
             self._staging.__exit__(type(failure), failure, failure.__traceback__)
-            if isinstance(failure, OSError | RasterioIOError) and not isinstance(failure, OutputExistsError):
+            # rasterio's GDAL errors (CPLE_*) share no public base class beyond Exception
+            gdal = type(failure).__name__.startswith("CPLE_")
+            if (gdal or isinstance(failure, OSError | RasterioIOError)) and not isinstance(
+                failure, OutputExistsError
+            ):
                 raise RasterError(f"writing {self.path} failed (is the disk full?): {failure}") from failure
             raise
         # moves the COG into place when there was no error, else removes the staging folder

@@ -79,6 +79,8 @@ def run_cli(args, capsys, code=1):
     err = capsys.readouterr().err.strip()
     if code == 1:
         assert err.startswith("error: ") and "\n" not in err, err
+    else:  # click's usage errors: usage line, hint, then the one line that says what is wrong
+        assert err.splitlines()[-1].startswith("Error: "), err
     assert "Traceback" not in err
     return err
 
