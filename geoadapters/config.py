@@ -9,6 +9,7 @@ names it and the version of geoadapters that wrote the file.
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from geoadapters.specs import BaseSpec, InputSpec
 __all__ = ["FORMAT_VERSION", "AdapterConfig", "BaseRef", "Inference"]
 
 FORMAT_VERSION = 1
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class BaseRef(Settings):
         filename: Weights file in that repository.
         revision: Revision of the weights the adapter was trained with.
         overrides: Architecture fields that differ from the catalog entry (e.g. ``num_frames``).
+        pretrained: False when the adapter was trained on randomly initialised base weights: then it
+            only works with the weights it carries (method ``full``), never on the official ones.
     """
 
     name: str
@@ -43,17 +47,19 @@ class BaseRef(Settings):
     filename: str
     revision: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    pretrained: bool = True
 
     @classmethod
-    def from_spec(cls, spec: BaseSpec) -> "BaseRef":
-        """The reference to the base an encoder was built from."""
+    def from_spec(cls, spec: BaseSpec, *, pretrained: bool = True) -> "BaseRef":
+        """The reference to the base an encoder was built from (`pretrained`: with the official weights)."""
         catalog = get_base(spec.name).arch
         overrides = {
             f.name: getattr(spec.arch, f.name)
             for f in dataclasses.fields(spec.arch)
             if f.init and getattr(spec.arch, f.name) != getattr(catalog, f.name)
         }
-        return cls(spec.name, spec.weights.repo_id, spec.weights.filename, spec.weights.revision, overrides)
+        weights = spec.weights
+        return cls(spec.name, weights.repo_id, weights.filename, weights.revision, overrides, pretrained)
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,17 @@ class Inference(Settings):
             )
 
 
+def _classes(data: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(names, colours) of the ``classes`` list: names, or ``{"name", "color"}`` objects (not mixed)."""
+    if not isinstance(data, list | tuple):
+        raise ValueError(f"classes must be a list, got {data!r}")
+    if all(isinstance(c, str) for c in data):
+        return tuple(data), ()
+    if all(isinstance(c, Mapping) and set(c) == {"name", "color"} for c in data):
+        return tuple(str(c["name"]) for c in data), tuple(str(c["color"]) for c in data)
+    raise ValueError('classes must all be names, or all {"name": ..., "color": "#rrggbb"} objects')
+
+
 def _component(data: Any, what: str) -> dict[str, Any]:
     """``{"name": ..., "settings": {...}}`` of a method or head as keyword arguments of its settings."""
     if not isinstance(data, Mapping) or set(data) - {"name", "settings"} or "name" not in data:
@@ -101,6 +118,8 @@ class AdapterConfig:
         method: Adapter method and its settings (validated when the file is read).
         head: Task head and its settings (validated when the file is read).
         classes: Class names, in output order.
+        colors: Display colour of each class (``#rrggbb``), or empty for the default palette. In
+            ``geoadapter.json`` a class is a name, or ``{"name": ..., "color": "#rrggbb"}``.
         input: Bands, scaling, normalisation, nodata and GSD of the input.
         inference: Tiling for scenes.
         name: Short name ``<dataset>-<method>`` (empty for unpublished adapters).
@@ -114,6 +133,7 @@ class AdapterConfig:
     head: HeadSettings
     classes: tuple[str, ...]
     input: InputSpec
+    colors: tuple[str, ...] = ()
     inference: Inference = field(default_factory=Inference)
     name: str = ""
     metrics: Mapping[str, Any] = field(default_factory=dict)
@@ -123,11 +143,37 @@ class AdapterConfig:
     def __post_init__(self) -> None:
         if len(self.classes) < 1:
             raise ValueError("an adapter needs at least one class")
+        if self.colors and len(self.colors) != len(self.classes):
+            raise ValueError(f"{len(self.colors)} colours for {len(self.classes)} classes")
+        bad = [c for c in self.colors if not _COLOR.fullmatch(c)]
+        if bad:
+            raise ValueError(f"class colours must be #rrggbb, got {', '.join(map(repr, bad))}")
 
     @property
     def task(self) -> str:
         """``segmentation`` (per-pixel classes) or ``multilabel`` (classes per image), from the head."""
         return self.head.task
+
+    def check_base(self, base: str | None, reference: str | Path, *, carries_weights: bool = False) -> None:
+        """Check that this adapter can be loaded onto `base` (None: the base it names) with its weights.
+
+        `carries_weights`: the reference holds every weight (an ONNX file), so none are loaded.
+
+        Raises:
+            AdapterError: It was made for another base, or trained on random base weights that it does
+                not carry, so no official weights can stand in for them.
+        """
+        if base is not None and self.base.name != base:
+            raise AdapterError(
+                f"adapter {reference} was made for {self.base.name}, not {base}; "
+                f"leave out the base (--model) or give {self.base.name}"
+            )
+        if not (self.base.pretrained or self.method.carries_base_weights or carries_weights):
+            raise AdapterError(
+                f"adapter {reference} was trained on randomly initialised {self.base.name} weights "
+                f"(pretrained=False), which it does not carry: on the official weights its "
+                f"{self.method.name} tensors would compute something else, so it is not loaded"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; nested settings as written in ``geoadapter.json``."""
@@ -137,7 +183,10 @@ class AdapterConfig:
         out["head"] = {"name": self.head.name, "settings": self.head.to_dict()}
         out["input"] = self.input.to_dict()
         out["inference"] = self.inference.to_dict()
-        out |= {"task": self.task, "classes": list(self.classes)}
+        classes: list[Any] = list(self.classes)
+        if self.colors:
+            classes = [{"name": n, "color": c} for n, c in zip(self.classes, self.colors, strict=True)]
+        out |= {"task": self.task, "classes": classes}
         out |= {"metrics": dict(self.metrics), "provenance": dict(self.provenance)}
         return out
 
@@ -162,11 +211,13 @@ class AdapterConfig:
             head = head_settings(**_component(data["head"], "head"))
             if data.get("task", head.task) != head.task:
                 raise ValueError(f"task {data['task']!r} does not match the {head.name} head ({head.task})")
+            classes, colors = _classes(data["classes"])
             return cls(
                 base=BaseRef.from_dict(data["base"]),
                 method=method_settings(**_component(data["method"], "method")),
                 head=head,
-                classes=tuple(data["classes"]),
+                classes=classes,
+                colors=colors,
                 input=InputSpec.from_dict(data["input"]),
                 inference=Inference.from_dict(data.get("inference", {})),
                 name=data.get("name", ""),

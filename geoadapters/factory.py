@@ -11,7 +11,6 @@ import torch
 
 from geoadapters.catalog import get_base
 from geoadapters.config import AdapterConfig, BaseRef, Inference
-from geoadapters.errors import AdapterError
 from geoadapters.geomodel import GeoModel
 from geoadapters.heads.build import build_head
 from geoadapters.heads.settings import head_settings
@@ -49,6 +48,7 @@ def create(
     num_classes: int | None = None,
     *,
     classes: list[str] | tuple[str, ...] | None = None,
+    colors: list[str] | tuple[str, ...] | None = None,
     checkpoint: str | Path | None = None,
     pretrained: bool = True,
     input: InputSpec | None = None,
@@ -64,8 +64,10 @@ def create(
         head: ``linear``, ``fcn``, ``upernet``, ``unet`` or ``classification``.
         num_classes: Number of classes; or give `classes`.
         classes: Class names in output order.
+        colors: Display colour of each class (``#rrggbb``) in written class maps; default a palette.
         checkpoint: Local copy of the official base checkpoint (else the Hub's, cached).
-        pretrained: Load the base weights; False for random weights (tests, smoke runs).
+        pretrained: Load the base weights; False for random weights (tests, smoke runs), which the
+            adapter records: it will not load onto the official weights.
         input: Input contract of the task data (dataset normalisation, scaling, nodata, GSD); its
             bands select the encoder's bands. Default: the base's pretraining bands and statistics.
         inference: Tiling for scenes; default 224 px tiles overlapping by 32 px.
@@ -101,10 +103,11 @@ def create(
     encoder = add_adapter(encoder, method, **method_kw)
     head_module = build_head(head, encoder, len(classes), **head_kw)
     config = AdapterConfig(
-        base=BaseRef.from_spec(spec),
+        base=BaseRef.from_spec(spec, pretrained=pretrained),
         method=method_settings(method, **method_kw),
         head=head_settings(head, **head_kw),
         classes=tuple(classes),
+        colors=tuple(colors or ()),
         input=input or spec.input,
         inference=inference or Inference(),
         name=name,
@@ -113,8 +116,8 @@ def create(
 
 
 def load(
-    base: str,
-    adapter: str | Path,
+    base: str | Path,
+    adapter: str | Path | None = None,
     *,
     revision: str | None = None,
     device: str | torch.device | None = None,
@@ -122,32 +125,36 @@ def load(
 ) -> GeoModel:
     """A ready model: base encoder + adapter + head, in eval mode, knowing its input contract.
 
-    The base encoder alone comes from `geoadapters.create_backbone`.
+    ``load(adapter)`` takes the base the adapter names (a folder or Hub id); ``load(base, adapter)``
+    checks it, and is needed for short names. The base encoder alone comes from
+    `geoadapters.create_backbone`.
 
     Args:
-        base: Catalog name of the base model (``prithvi-300``).
+        base: Catalog name of the base model (``prithvi-300``), or the adapter when `adapter` is None.
         adapter: Adapter reference: folder, ``org/repo[@revision]``, or ``<dataset>-<method>``.
         revision: Hub revision of the adapter (overrides an ``@revision`` in the reference).
         device: Where to put the model (default CPU).
         checkpoint: Local copy of the official base checkpoint, for offline use.
 
     Raises:
-        AdapterError: The adapter is incomplete, corrupt, or made for another base model.
+        AdapterError: The adapter is incomplete, corrupt, made for another base model, or was trained
+            on random base weights but needs the official ones.
         WeightsNotFoundError: Base or adapter files are neither local, cached nor downloadable.
 
     Example:
-        >>> model = geoadapters.load("prithvi-300", "burn_scars-lora")
+        >>> model = geoadapters.load("geoadapters/prithvi-300-burn_scars-lora")
         >>> model.input_spec.bands
         ('BLUE', 'GREEN', 'RED', 'NIR_NARROW', 'SWIR_1', 'SWIR_2')
     """
-    get_base(base)
-    folder = resolve_adapter(adapter, base, revision=revision)
+    name: str | None
+    if adapter is None:
+        name, adapter = None, base
+    else:
+        name = str(base)
+        get_base(name)
+    folder = resolve_adapter(adapter, name, revision=revision)
     config = read_config(folder)
-    if config.base.name != base:
-        raise AdapterError(
-            f"adapter {adapter} was made for {config.base.name}, not {base}; "
-            f"load it with geoadapters.load({config.base.name!r}, {str(adapter)!r})"
-        )
+    config.check_base(name, adapter)
     state = read_tensors(folder)
     # an adapter that replaces every base weight needs no official weights
     full = config.method.carries_base_weights

@@ -1,14 +1,36 @@
-"""``geoadapters predict``: segment GeoTIFF scenes with a base model and an adapter."""
+"""``geoadapters predict``: segment GeoTIFF scenes with an adapter (and its base model, or an ONNX file).
+
+Everything that can be checked cheaply is checked before torch is imported: the adapter's contract
+(``geoadapter.json`` or the ONNX file's metadata), each scene (exists, opens, CRS, bands, tiles) and
+each output (not there unless --overwrite, writable, not written twice). A bad scene in a batch is
+reported by name and skipped; the batch ends with a summary and exit code 1 if any scene failed.
+"""
 
 import glob
+import os
 import sys
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from geoadapters.cli.options import adapter_opt, checkpoint_opt, model_opt, overwrite_opt, precision_opt
+from geoadapters.config import AdapterConfig
+from geoadapters.errors import DeviceError, GeoAdaptersError, RasterError
 
 __all__ = ["predict_command"]
+
+_VECTOR_FORMATS = ("gpkg", "geojson")
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One scene to predict and the files it writes."""
+
+    source: Path
+    output: Path
+    vector: Path | None
 
 
 def _sources(patterns: tuple[str, ...]) -> list[Path]:
@@ -23,13 +45,93 @@ def _sources(patterns: tuple[str, ...]) -> list[Path]:
 
 
 def _output(source: Path, output: Path | None, many: bool) -> Path:
-    from geoadapters.inference.predict import default_output
+    from geoadapters.raster.write import default_output
 
     if output is None:
         return default_output(source)
     if many or output.is_dir() or output.suffix.lower() not in (".tif", ".tiff"):
         return default_output(source, output)
     return output
+
+
+def _vector(target: Path, vector: str | None, many: bool) -> Path | None:
+    if vector is None:
+        return None
+    if vector.lower() in _VECTOR_FORMATS:
+        return target.with_suffix(f".{vector.lower()}")
+    if many:
+        raise click.BadParameter(
+            f"with several scenes give a format ({', '.join(_VECTOR_FORMATS)}), not one file",
+            param_hint="--vector",
+        )
+    return Path(vector)
+
+
+def _adapter_config(adapter: str, base: str | None) -> AdapterConfig:
+    """The adapter's config, from its folder, Hub repository or ONNX file, checked against `base`."""
+    from geoadapters.catalog import get_base
+    from geoadapters.hub.folder import read_config
+    from geoadapters.hub.refs import resolve_adapter
+    from geoadapters.inference.onnx_file import is_onnx_file, read_onnx_metadata
+
+    if base is not None:
+        get_base(base)
+    if is_onnx_file(adapter):
+        config, _, _ = read_onnx_metadata(adapter)
+        config.check_base(base, adapter, carries_weights=True)
+        return config
+    config = read_config(resolve_adapter(adapter, base))
+    config.check_base(base, adapter)
+    return config
+
+
+def _writable(path: Path) -> None:
+    """Refuse a destination whose nearest existing folder is not writable."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RasterError(f"cannot write into {path.parent}: {folder} is not writable")
+
+
+def _check(
+    job: _Job,
+    config: AdapterConfig,
+    *,
+    tile_size: int,
+    overlap: int,
+    probabilities: bool,
+    bands: list[str] | None,
+    nodata: float | None,
+    overwrite: bool,
+    claimed: set[Path],
+) -> None:
+    """The cheap checks of one scene and its outputs (no torch).
+
+    Raises:
+        GeoAdaptersError: What is wrong, in one line.
+    """
+    from geoadapters._staging import check_overwrite
+    from geoadapters.inference.tiling import TileGrid
+    from geoadapters.raster.metadata import check_gsd
+    from geoadapters.raster.read import Scene
+    from geoadapters.raster.write import probability_path
+
+    with Scene(job.source, config.input.bands, bands=bands, nodata=nodata) as scene:
+        check_gsd(scene.dataset, config.input)
+        try:
+            TileGrid(scene.height, scene.width, tile_size, overlap)
+        except ValueError as err:
+            raise RasterError(f"cannot tile {scene.path}: {err}") from err
+    outputs = [job.output] + [probability_path(job.output)] * probabilities + [job.vector] * bool(job.vector)
+    for path in outputs:
+        assert path is not None
+        resolved = path.resolve()
+        if resolved in claimed:
+            raise RasterError(f"{path} would be written twice: give each scene its own output")
+        check_overwrite(path, overwrite)
+        _writable(path)
+    claimed.update(p.resolve() for p in outputs if p is not None)
 
 
 @click.command("predict", short_help="Segment GeoTIFF scenes.")
@@ -45,9 +147,28 @@ def _output(source: Path, output: Path | None, many: bool) -> Path:
 )
 @click.option("--batch-size", type=click.IntRange(min=1), help="Tiles per forward pass.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@click.option("--runtime", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True)
+@click.option(
+    "--runtime",
+    type=click.Choice(["torch", "onnx"]),
+    help="Default: onnx for an --adapter that is an .onnx file, else torch.",
+)
 @precision_opt
-@click.option("--probabilities", is_flag=True, help="Add a float band of probability per class.")
+@click.option(
+    "--probabilities", is_flag=True, help="Also write <stem>_proba.tif, one probability band per class."
+)
+@click.option(
+    "--probability-dtype",
+    type=click.Choice(["uint8", "float32"]),
+    default="uint8",
+    show_default=True,
+    help="uint8: percent (sums to 100 per pixel); float32: 0 to 1.",
+)
+@click.option(
+    "--vector",
+    metavar="FILE|gpkg|geojson",
+    help="Also write class polygons (class, pixels, area) to FILE.gpkg or FILE.geojson, or with a format "
+    "name to <stem>_pred.<format> beside each class map.",
+)
 @click.option("--bands", help="File bands to use: numbers in the model's band order (2,3,4,5,6,7), "
               "or names of all the file's bands in file order. Default: the band descriptions.")  # fmt: skip
 @click.option("--scale", type=float, help="Factor from file values to the adapter's units (e.g. 0.0001).")
@@ -56,16 +177,18 @@ def _output(source: Path, output: Path | None, many: bool) -> Path:
 @overwrite_opt
 def predict_command(
     scenes: tuple[str, ...],
-    base: str,
+    base: str | None,
     adapter: str,
     output: Path | None,
     tile_size: int | None,
     overlap: int | None,
     batch_size: int | None,
     device: str,
-    runtime: str,
+    runtime: str | None,
     precision: str,
     probabilities: bool,
+    probability_dtype: str,
+    vector: str | None,
     bands: str | None,
     scale: float | None,
     nodata: float | None,
@@ -74,47 +197,117 @@ def predict_command(
 ) -> None:
     """Write a georeferenced class map (a Cloud-Optimised GeoTIFF) for each SCENE.
 
-    Outputs are <stem>_pred.tif next to each scene, or in --output. Scenes of any size are streamed
-    in tiles whose overlaps are blended, so memory stays bounded and tile borders leave no seams.
+    Outputs are <stem>_pred.tif next to each scene, or in --output, with class names and colours that
+    GDAL and QGIS show. Scenes of any size are streamed in tiles whose overlaps are blended, so memory
+    stays bounded and tile borders leave no seams. A failing scene of several is reported and skipped.
     """
-    from tqdm import tqdm
-
-    from geoadapters.factory import load
-    from geoadapters.inference.predict import predict_raster
-    from geoadapters.inference.runtime import make_runner
+    from geoadapters.inference.onnx_file import is_onnx_file
 
     sources = _sources(scenes)
-    model = load(base, adapter, checkpoint=checkpoint)
-    runner = make_runner(
-        model, runtime=runtime, device=None if device == "auto" else device, precision=precision
-    )
+    many = len(sources) > 1
+    onnx_file = is_onnx_file(adapter)
+    runtime = runtime or ("onnx" if onnx_file else "torch")
+    if onnx_file and runtime != "onnx":
+        raise DeviceError(f"{adapter} is an ONNX file: run it with --runtime onnx (the default for .onnx)")
+    config = _adapter_config(adapter, base)
+    tile = tile_size or config.inference.tile_size
     band_list = [b.strip() for b in bands.split(",")] if bands else None
+    jobs: list[_Job] = []
+    failed: list[tuple[Path, GeoAdaptersError]] = []
+    claimed: set[Path] = set()
     for source in sources:
-        target = _output(source, output, len(sources) > 1)
+        target = _output(source, output, many)
+        job = _Job(source, target, _vector(target, vector, many))
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                _check(
+                    job, config, tile_size=tile,
+                    overlap=config.inference.overlap if overlap is None else overlap,
+                    probabilities=probabilities, bands=band_list, nodata=nodata, overwrite=overwrite,
+                    claimed=claimed,
+                )  # fmt: skip
+            for warning in caught:
+                click.echo(f"warning: {warning.message}", err=True)
+        except GeoAdaptersError as err:
+            if not many:
+                raise
+            failed.append((source, err))
+            click.echo(f"error: {err}", err=True)
+            continue
+        jobs.append(job)
+    if jobs:
+        what = adapter if onnx_file else f"{config.base.name} + {adapter}"
+        click.echo(f"{len(jobs)} scene(s) checked; loading {what} ({runtime})", err=True)
+        failed += _run(
+            jobs, adapter, base, runtime, device, precision, checkpoint, many, overwrite,
+            tile_size=tile_size, overlap=overlap, batch_size=batch_size, probabilities=probabilities,
+            probability_dtype=probability_dtype, bands=band_list, scale=scale, nodata=nodata,
+        )  # fmt: skip
+    if many:
+        click.echo(f"{len(sources) - len(failed)} of {len(sources)} scenes written", err=True)
+    if failed:
+        names = ", ".join(str(source) for source, _ in failed)
+        raise RasterError(f"{len(failed)} of {len(sources)} scenes failed: {names}")
+
+
+def _run(
+    jobs: list[_Job],
+    adapter: str,
+    base: str | None,
+    runtime: str,
+    device: str,
+    precision: str,
+    checkpoint: Path | None,
+    many: bool,
+    overwrite: bool,
+    **options: object,
+) -> list[tuple[Path, GeoAdaptersError]]:
+    """Load the model once and predict every job; the scenes that failed (several) or raise (one)."""
+    from tqdm import tqdm
+
+    from geoadapters.inference.onnx_file import is_onnx_file
+    from geoadapters.inference.predict import predict_raster
+    from geoadapters.inference.runtime import make_runner
+    from geoadapters.raster.metadata import GsdWarning
+
+    runner_device = None if device == "auto" else device
+    if is_onnx_file(adapter):
+        runner = make_runner(Path(adapter), runtime=runtime, device=runner_device, precision=precision)
+    else:
+        from geoadapters.factory import load
+
+        model = load(base, adapter, checkpoint=checkpoint) if base else load(adapter, checkpoint=checkpoint)
+        runner = make_runner(model, runtime=runtime, device=runner_device, precision=precision)
+    failed: list[tuple[Path, GeoAdaptersError]] = []
+    for job in jobs:
         with tqdm(
-            total=0, unit="tile", desc=source.name, disable=not sys.stderr.isatty(), leave=False
+            total=0, unit="tile", desc=job.source.name, disable=not sys.stderr.isatty(), leave=False
         ) as bar:
 
             def progress(done: int, total: int, bar: tqdm = bar) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
 
-            report = predict_raster(
-                source,
-                target,
-                runner,
-                tile_size=tile_size,
-                overlap=overlap,
-                batch_size=batch_size,
-                probabilities=probabilities,
-                bands=band_list,
-                scale=scale,
-                nodata=nodata,
-                overwrite=overwrite,
-                progress=progress,
-            )
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", GsdWarning)  # shown by the checks already
+                    report = predict_raster(
+                        job.source, job.output, runner, vector=job.vector, overwrite=overwrite,
+                        progress=progress, **options,  # type: ignore[arg-type]
+                    )  # fmt: skip
+            except GeoAdaptersError as err:
+                if not many:
+                    raise
+                failed.append((job.source, err))
+                click.echo(f"error: {err}", err=True)
+                continue
         tiles = f"{report.computed}/{report.tiles} tiles"
         click.echo(f"{report.output}  ({tiles}, {report.seconds:.1f} s, {report.runner})")
+        for extra in (report.probabilities, report.vector):
+            if extra is not None:
+                click.echo(f"  {extra}")
         total = sum(report.class_pixels.values())
         shares = ", ".join(f"{name} {count / total:.1%}" for name, count in report.class_pixels.items())
         click.echo(f"  {total:,} px: {shares}")
+    return failed

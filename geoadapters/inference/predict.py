@@ -7,6 +7,7 @@ Tiles with no data are not computed. The output keeps the input's CRS and transf
 when complete.
 """
 
+import contextlib
 import json
 import math
 import time
@@ -21,8 +22,10 @@ from geoadapters import __version__
 from geoadapters.errors import AdapterError, RasterError
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.tiling import StripAccumulator, TileGrid
+from geoadapters.raster.metadata import check_gsd
 from geoadapters.raster.read import Scene
-from geoadapters.raster.write import PredictionWriter
+from geoadapters.raster.vector import PolygonWriter
+from geoadapters.raster.write import PredictionWriter, default_output, probability_path
 
 __all__ = ["PredictReport", "default_output", "predict_raster"]
 
@@ -44,6 +47,8 @@ class PredictReport:
         seconds: Wall time.
         runner: Runtime, precision and device used.
         class_pixels: Pixels of each class in the written class map, by class name (nodata not counted).
+        probabilities: Written probability COG, if asked for.
+        vector: Written polygon file, if asked for.
     """
 
     source: Path
@@ -53,6 +58,8 @@ class PredictReport:
     seconds: float
     runner: str
     class_pixels: Mapping[str, int]
+    probabilities: Path | None = None
+    vector: Path | None = None
 
 
 def _batches(grid: TileGrid, size: int) -> Iterator[list[tuple[int, int, int, int]]]:
@@ -68,12 +75,6 @@ def _batches(grid: TileGrid, size: int) -> Iterator[list[tuple[int, int, int, in
         yield batch
 
 
-def default_output(source: str | Path, folder: str | Path | None = None) -> Path:
-    """``<stem>_pred.tif`` next to the source, or in `folder`."""
-    source = Path(source)
-    return Path(folder or source.parent) / f"{source.stem}_pred.tif"
-
-
 def predict_raster(
     source: str | Path,
     output: str | Path | None,
@@ -83,13 +84,15 @@ def predict_raster(
     overlap: int | None = None,
     batch_size: int | None = None,
     probabilities: bool = False,
+    probability_dtype: str = "uint8",
+    vector: str | Path | None = None,
     bands: Sequence[str] | None = None,
     scale: float | None = None,
     nodata: float | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> PredictReport:
-    """Predict a scene and write a georeferenced class map (and probabilities) as a COG.
+    """Predict a scene and write a georeferenced class map as a COG (and probabilities, polygons).
 
     Args:
         source: Input raster.
@@ -98,7 +101,11 @@ def predict_raster(
         tile_size: Tile side; default from the adapter.
         overlap: Overlap of neighbouring tiles (at most half a tile); default from the adapter.
         batch_size: Tiles per forward pass; default from the adapter.
-        probabilities: Add one float band of softmax probability per class.
+        probabilities: Also write ``<stem>_proba.tif``: one band of softmax probability per class.
+        probability_dtype: ``uint8`` (percent, summing to 100 per pixel; nodata 255) or ``float32``
+            (0 to 1; nodata NaN).
+        vector: Also write the class map's polygons into this ``.gpkg`` or ``.geojson`` file (class,
+            value, pixels and area in square CRS units; merged across tile borders; scene CRS).
         bands: File bands to use: numbers in the model's band order, or names of all the file's bands
             (see `geoadapters.raster.read.resolve_bands`); default from the band descriptions.
         scale: Factor from the file's values to the units the adapter normalises (replaces the
@@ -110,7 +117,10 @@ def predict_raster(
     Raises:
         RasterError: Unreadable, unreferenced or all-nodata scene, or unwritable output.
         BandError: The model's bands cannot be found in the file.
-        OutputExistsError: The output exists and `overwrite` is False.
+        OutputExistsError: An output exists and `overwrite` is False.
+
+    Warns:
+        GsdWarning: The scene's pixels differ from the adapter's GSD by more than 1.5x.
     """
     started = time.perf_counter()
     config = runner.config
@@ -137,20 +147,30 @@ def predict_raster(
         rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
         Scene(source, spec.bands, bands=bands, nodata=nodata) as scene,
     ):
+        check_gsd(scene.dataset, spec)
         try:
             grid = TileGrid(scene.height, scene.width, tile, overlap)
         except ValueError as err:
             raise RasterError(f"cannot tile {scene.path}: {err}") from err
         tags |= {"tile_size": str(tile), "overlap": str(overlap), "source_bands": json.dumps(scene.indexes)}
         any_data = False
-        with PredictionWriter(
-            output,
-            scene.dataset,
-            classes=config.classes,
-            probabilities=probabilities,
-            tags=tags,
-            overwrite=overwrite,
-        ) as writer:
+        with contextlib.ExitStack() as outputs:
+            polygons = None
+            if vector is not None:
+                polygons = outputs.enter_context(
+                    PolygonWriter(vector, scene.dataset, classes=list(config.classes), overwrite=overwrite)
+                )
+            writer = outputs.enter_context(
+                PredictionWriter(
+                    output,
+                    scene.dataset,
+                    classes=config.classes,
+                    colors=config.colors,
+                    probabilities=probability_dtype if probabilities else None,
+                    tags=tags,
+                    overwrite=overwrite,
+                )
+            )
             cols = len(grid.cols)
             in_flight = 1 + math.ceil((batch_size - 1) / cols)  # tile rows one batch can span
             strip = StripAccumulator(grid, len(config.classes), in_flight)
@@ -173,7 +193,10 @@ def predict_raster(
                 complete = last_r if last_c == cols - 1 else last_r - 1  # last tile row fully added
                 while emitted <= complete:
                     until = rows[emitted + 1] if emitted + 1 < len(rows) else scene.height
-                    writer.write(*strip.emit(until))
+                    row, mean_logits, valid = strip.emit(until)
+                    labels = writer.write(row, mean_logits, valid)
+                    if polygons is not None:
+                        polygons.write(row, labels, valid)
                     emitted += 1
             if not any_data:
                 raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
@@ -186,4 +209,6 @@ def predict_raster(
         time.perf_counter() - started,
         runner.description,
         class_pixels,
+        probability_path(output) if probabilities else None,
+        Path(vector) if vector is not None else None,
     )

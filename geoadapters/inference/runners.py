@@ -3,15 +3,12 @@
 A runner applies the adapter's input contract itself (scaling, normalisation, nodata), so callers pass
 band values as stored in the files, in the adapter's band order. Reduced precision is only used where
 the hardware has it and the user asks: fp16/bf16 autocast on CUDA, an int8 ONNX model on CPUs.
-The metadata that `geoadapters.inference.onnx` writes into ONNX files are defined here, by their reader.
+The metadata of ONNX files are defined in `geoadapters.inference.onnx_file` (torch-free).
 """
 
 import contextlib
-import dataclasses
-import json
 import logging
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,7 +16,6 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from geoadapters import __version__
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import (
     CheckpointError,
@@ -30,6 +26,7 @@ from geoadapters.errors import (
 )
 from geoadapters.geomodel import GeoModel
 from geoadapters.inference import PRECISIONS
+from geoadapters.inference.onnx_file import METADATA_KEY, onnx_metadata, parse_metadata
 
 __all__ = [
     "METADATA_KEY",
@@ -40,9 +37,6 @@ __all__ = [
     "parse_metadata",
     "resolve_device",
 ]
-
-# ONNX metadata: the adapter config as JSON under this key, beside "tile_size" and "precision".
-METADATA_KEY = "geoadapter.json"
 
 _LOG = logging.getLogger(__name__)
 _AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -144,34 +138,6 @@ def _import_onnxruntime() -> Any:
     return onnxruntime
 
 
-def onnx_metadata(config: AdapterConfig, tile_size: int, precision: str) -> dict[str, str]:
-    """The metadata of an exported model: adapter config, tile size fixed at export, precision."""
-    return {
-        METADATA_KEY: json.dumps(config.to_dict()),
-        "tile_size": str(tile_size),
-        "precision": precision,
-        "geoadapters_version": __version__,
-    }
-
-
-def parse_metadata(props: Mapping[str, str], source: str | Path) -> tuple[AdapterConfig, int, str]:
-    """(config, tile size, precision) from the metadata of a model that `onnx_metadata` described.
-
-    Raises:
-        CheckpointError: The metadata are missing or invalid.
-    """
-    if METADATA_KEY not in props:
-        raise CheckpointError(
-            f"{source} has no {METADATA_KEY} metadata: export models with geoadapters export"
-        )
-    try:
-        data = json.loads(props[METADATA_KEY])
-        tile_size = int(props["tile_size"])
-    except (KeyError, ValueError) as err:
-        raise CheckpointError(f"{source} has invalid geoadapters metadata: {err}") from err
-    return AdapterConfig.from_dict(data), tile_size, props.get("precision", "fp32")
-
-
 class OnnxRunner:
     """Runs a model written by `geoadapters.inference.onnx.export_onnx` (or its int8 copy) on onnxruntime.
 
@@ -217,12 +183,7 @@ class OnnxRunner:
         if device.startswith("cuda") and provider != "CUDAExecutionProvider":
             _LOG.warning("onnxruntime could not use CUDA (see its log); running on %s", provider)
         props = self.session.get_modelmeta().custom_metadata_map
-        config, self.tile_size, self.precision = parse_metadata(props, path)
-        if config.inference.tile_size != self.tile_size:
-            overlap = min(config.inference.overlap, self.tile_size // 2)
-            inference = dataclasses.replace(config.inference, tile_size=self.tile_size, overlap=overlap)
-            config = dataclasses.replace(config, inference=inference)
-        self.config = config
+        self.config, self.tile_size, self.precision = parse_metadata(props, path)
         self._input_shape = tuple(self.session.get_inputs()[0].shape)
         self.description = f"onnxruntime {provider} {self.precision}"
 

@@ -53,6 +53,7 @@ def resolve_bands(
             outside = [n for n in numbers if not 1 <= n <= count]
             if outside:
                 raise BandError(f"band number(s) {outside} do not exist: the file has bands 1 to {count}")
+            _check_picked(descriptions, numbers, needed)
             return numbers
         if len(bands) != count:
             raise BandError(f"--bands names {len(bands)} bands but the file has {count}. {hint}")
@@ -69,6 +70,24 @@ def resolve_bands(
         f"the file has {count} bands without usable descriptions; the model needs {len(needed)}: "
         f"{', '.join(needed)}. {hint}"
     )
+
+
+def _check_picked(descriptions: Sequence[str | None], numbers: list[int], needed: Sequence[str]) -> None:
+    """Refuse band numbers whose bands the file describes as other bands than the model's."""
+    try:
+        named = canonical_bands([descriptions[n - 1] or "" for n in numbers])
+    except BandError:
+        return  # bands without usable descriptions: the numbers are all there is
+    wrong = [
+        f"{n} is {descriptions[n - 1]!r} ({got}), not {want}"
+        for n, got, want in zip(numbers, named, needed, strict=True)
+        if got != want
+    ]
+    if wrong:
+        raise BandError(
+            f"--bands contradicts the file's band descriptions: band {'; band '.join(wrong)}. "
+            f"Pick the bands the descriptions name, or leave out --bands"
+        )
 
 
 class Scene:
