@@ -5,13 +5,40 @@ without importing model code. `geoadapters.models` turns a `BaseSpec` into an `E
 """
 
 import dataclasses
+import datetime
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from geoadapters._serde import Settings
 from geoadapters.bands import canonical_bands
 
-__all__ = ["Arch", "BaseSpec", "ClayArch", "HubFile", "InputSpec", "PrithviArch", "ResNetArch"]
+__all__ = [
+    "Arch",
+    "BaseSpec",
+    "ClayArch",
+    "HubFile",
+    "InputSpec",
+    "PrithviArch",
+    "ResNetArch",
+    "SceneMetadata",
+]
+
+
+@dataclass(frozen=True)
+class SceneMetadata:
+    """What a scene says about where and when it was taken, which some models condition on.
+
+    Attributes:
+        dates: Acquisition date of each frame (one for single-date scenes); empty if unknown.
+        lat: Latitude of the scene's centre in degrees, if known.
+        lon: Longitude of the scene's centre in degrees, if known.
+        gsd: Pixel size in metres, if known.
+    """
+
+    dates: tuple[datetime.date, ...] = ()
+    lat: float | None = None
+    lon: float | None = None
+    gsd: float | None = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ each output (not there unless --overwrite, writable, not written twice). A bad s
 reported by name and skipped; the batch ends with a summary and exit code 1 if any scene failed.
 """
 
+import datetime
 import glob
 import os
 import sys
@@ -18,6 +19,7 @@ import click
 from geoadapters.cli.options import adapter_opt, checkpoint_opt, model_opt, overwrite_opt, precision_opt
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import DeviceError, GeoAdaptersError, RasterError
+from geoadapters.specs import SceneMetadata
 
 __all__ = ["predict_command"]
 
@@ -171,6 +173,13 @@ def _check(
 )
 @click.option("--bands", help="File bands to use: numbers in the model's band order (2,3,4,5,6,7), "
               "or names of all the file's bands in file order. Default: the band descriptions.")  # fmt: skip
+@click.option(
+    "--date",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Acquisition date for models that take one (-TL, Clay); default: from the tags or file name.",
+)
+@click.option("--lat", type=click.FloatRange(-90, 90), help="Latitude of the scene; default: its centre.")
+@click.option("--lon", type=click.FloatRange(-180, 180), help="Longitude of the scene; default: its centre.")
 @click.option("--scale", type=float, help="Factor from file values to the adapter's units (e.g. 0.0001).")
 @click.option("--nodata", type=float, help="Nodata value of the input, overriding its metadata.")
 @checkpoint_opt
@@ -190,6 +199,9 @@ def predict_command(
     probability_dtype: str,
     vector: str | None,
     bands: str | None,
+    date: datetime.datetime | None,
+    lat: float | None,
+    lon: float | None,
     scale: float | None,
     nodata: float | None,
     checkpoint: Path | None,
@@ -243,6 +255,7 @@ def predict_command(
             jobs, adapter, base, runtime, device, precision, checkpoint, many, overwrite,
             tile_size=tile_size, overlap=overlap, batch_size=batch_size, probabilities=probabilities,
             probability_dtype=probability_dtype, bands=band_list, scale=scale, nodata=nodata,
+            metadata=SceneMetadata((date.date(),) if date else (), lat, lon),
         )  # fmt: skip
     if many:
         click.echo(f"{len(sources) - len(failed)} of {len(sources)} scenes written", err=True)

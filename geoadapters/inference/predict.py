@@ -22,10 +22,11 @@ from geoadapters import __version__
 from geoadapters.errors import AdapterError, RasterError
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.tiling import StripAccumulator, TileGrid
-from geoadapters.raster.metadata import check_gsd
+from geoadapters.raster.metadata import check_gsd, scene_metadata
 from geoadapters.raster.read import Scene
 from geoadapters.raster.vector import PolygonWriter
 from geoadapters.raster.write import PredictionWriter, default_output, probability_path
+from geoadapters.specs import SceneMetadata
 
 __all__ = ["PredictReport", "default_output", "predict_raster"]
 
@@ -86,6 +87,7 @@ def predict_raster(
     probabilities: bool = False,
     probability_dtype: str = "uint8",
     vector: str | Path | None = None,
+    metadata: SceneMetadata | None = None,
     bands: Sequence[str] | None = None,
     scale: float | None = None,
     nodata: float | None = None,
@@ -106,6 +108,8 @@ def predict_raster(
             (0 to 1; nodata NaN).
         vector: Also write the class map's polygons into this ``.gpkg`` or ``.geojson`` file (class,
             value, pixels and area in square CRS units; merged across tile borders; scene CRS).
+        metadata: Date, centre and GSD for models that take them (-TL, Clay); fields left unset are
+            derived from the scene (`geoadapters.raster.metadata.scene_metadata`).
         bands: File bands to use: numbers in the model's band order, or names of all the file's bands
             (see `geoadapters.raster.read.resolve_bands`); default from the band descriptions.
         scale: Factor from the file's values to the units the adapter normalises (replaces the
@@ -148,6 +152,7 @@ def predict_raster(
         Scene(source, spec.bands, bands=bands, nodata=nodata) as scene,
     ):
         check_gsd(scene.dataset, spec)
+        described = scene_metadata(scene.dataset, scene.path, metadata)
         try:
             grid = TileGrid(scene.height, scene.width, tile, overlap)
         except ValueError as err:
@@ -180,7 +185,8 @@ def predict_raster(
                 reads = [scene.read(y, x, tile, fill) for _, _, y, x in batch]
                 with_data = [i for i, (_, valid) in enumerate(reads) if valid.any()]
                 if with_data:
-                    logits = runner(np.stack([reads[i][0] for i in with_data]) * np.float32(factor))
+                    raw = np.stack([reads[i][0] for i in with_data]) * np.float32(factor)
+                    logits = runner(raw, described)
                     for k, i in enumerate(with_data):
                         r, c, y, x = batch[i]
                         strip.add(y, x, logits[k], grid.weights(r, c), reads[i][1])

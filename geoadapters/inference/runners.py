@@ -27,6 +27,7 @@ from geoadapters.errors import (
 from geoadapters.geomodel import GeoModel
 from geoadapters.inference import PRECISIONS
 from geoadapters.inference.onnx_file import METADATA_KEY, onnx_metadata, parse_metadata
+from geoadapters.specs import SceneMetadata
 
 __all__ = [
     "METADATA_KEY",
@@ -53,8 +54,13 @@ class Runner(Protocol):
     config: AdapterConfig
     description: str
 
-    def __call__(self, raw: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W) in the adapter's band order."""
+    def __call__(
+        self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W) in the adapter's band order.
+
+        `scene`: date, place and GSD of the scene, for models that condition on them (-TL, Clay).
+        """
         ...
 
 
@@ -113,14 +119,23 @@ class TorchRunner:
         self.config = model.config
         self.description = f"torch {precision} on {self.device}"
 
-    def __call__(self, raw: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W)."""
+    def __call__(
+        self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W), conditioned on `scene`."""
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)).to(self.device)
         autocast = (
             torch.autocast(self.device.type, dtype=self._dtype) if self._dtype else contextlib.nullcontext()
         )
+        metadata = {}
+        if scene is not None:  # the input contract's settings (Clay's gsd) come first
+            encoder = self.model.encoder
+            metadata = encoder.scene_inputs(scene, len(raw)) | encoder.forward_defaults(self.config.input)
+            metadata = {
+                k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in metadata.items()
+            }
         with torch.inference_mode(), autocast:
-            logits: torch.Tensor = self.model(self.model.normalize(x))
+            logits: torch.Tensor = self.model(self.model.normalize(x), **metadata)
         return logits.float().cpu().numpy()
 
 
@@ -187,8 +202,12 @@ class OnnxRunner:
         self._input_shape = tuple(self.session.get_inputs()[0].shape)
         self.description = f"onnxruntime {provider} {self.precision}"
 
-    def __call__(self, raw: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def __call__(
+        self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
+    ) -> npt.NDArray[np.float32]:
         """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W).
+
+        The graph takes no scene metadata: `scene` is not used (export fixes the model's defaults).
 
         Raises:
             InputShapeError: `raw`'s bands or tile size are not the ones fixed at export.

@@ -1,19 +1,47 @@
-"""What a scene says about itself that models need: its ground sample distance, and how it compares.
+"""What a scene says about itself that models need: when, where, at which ground sample distance.
 
+The acquisition date comes from the file's tags (``ACQUISITION_DATE``, ``SENSING_TIME``, ...) or
+its name: HLS names carry the year and day of year (``HLS.S30.T10TGS.2018285.v1.4``), Sentinel-2 and
+most others a ``YYYYMMDD`` date. The centre latitude and longitude come from the transform and CRS.
 Pixel sizes of projected CRSs are taken in their linear unit (metres for UTM); those of geographic CRSs
 are converted at the scene's centre latitude (one degree of latitude is about 111.32 km, of longitude
 that times the cosine of the latitude).
 """
 
+import dataclasses
+import datetime
 import math
+import re
 import warnings
+from pathlib import Path
 
 import rasterio
+import rasterio.warp
 
 from geoadapters.errors import GeoAdaptersWarning
-from geoadapters.specs import InputSpec
+from geoadapters.specs import InputSpec, SceneMetadata
 
-__all__ = ["GSD_TOLERANCE", "GsdWarning", "check_gsd", "pixel_size_m"]
+__all__ = [
+    "GSD_TOLERANCE",
+    "GsdWarning",
+    "acquisition_date",
+    "centre_lat_lon",
+    "check_gsd",
+    "pixel_size_m",
+    "scene_metadata",
+]
+
+# Tags that hold an acquisition date (first match wins), as GDAL drivers and common tools write them.
+_DATE_TAGS = (
+    "ACQUISITION_DATE",
+    "DATE_ACQUIRED",
+    "SENSING_TIME",
+    "SENSING_DATE",
+    "datetime",
+    "TIFFTAG_DATETIME",
+)
+_HLS_NAME = re.compile(r"\.(\d{4})(\d{3})(?:T\d{6})?\.")  # .YYYYDDD. or .YYYYDDDTHHMMSS.
+_DATE_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?!\d)")
 
 # A scene whose pixels are this many times larger or smaller than the adapter's GSD gets a warning.
 GSD_TOLERANCE = 1.5
@@ -52,3 +80,53 @@ def check_gsd(dataset: rasterio.DatasetReader, spec: InputSpec) -> None:
             GsdWarning,
             stacklevel=3,
         )
+
+
+def _parse_date(text: str) -> datetime.date | None:
+    match = re.match(r"\s*(\d{4})[-:]?(\d{2})[-:]?(\d{2})", text)
+    if match is None:
+        return None
+    try:
+        return datetime.date(*map(int, match.groups()))
+    except ValueError:
+        return None
+
+
+def acquisition_date(dataset: rasterio.DatasetReader, path: str | Path) -> datetime.date | None:
+    """The scene's acquisition date from its tags or its file name, or None."""
+    tags = dataset.tags()
+    for key in _DATE_TAGS:
+        if key in tags and (found := _parse_date(tags[key])) is not None:
+            return found
+    name = Path(path).name
+    hls = _HLS_NAME.search(name)
+    if hls is not None:
+        year, day = int(hls.group(1)), int(hls.group(2))
+        if 1 <= day <= (366 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 365):
+            return datetime.date(year, 1, 1) + datetime.timedelta(days=day - 1)
+    for match in _DATE_NAME.finditer(name):
+        try:
+            return datetime.date(*map(int, match.groups()))
+        except ValueError:
+            continue
+    return None
+
+
+def centre_lat_lon(dataset: rasterio.DatasetReader) -> tuple[float, float]:
+    """Latitude and longitude (degrees, WGS 84) of the scene's centre."""
+    x, y = dataset.transform * (dataset.width / 2, dataset.height / 2)
+    lon, lat = rasterio.warp.transform(dataset.crs, "EPSG:4326", [x], [y])
+    return float(lat[0]), float(lon[0])
+
+
+def scene_metadata(
+    dataset: rasterio.DatasetReader, path: str | Path, overrides: SceneMetadata | None = None
+) -> SceneMetadata:
+    """Date, centre and GSD of a scene; the fields set in `overrides` replace what the scene says."""
+    date = acquisition_date(dataset, path)
+    lat, lon = centre_lat_lon(dataset)
+    derived = SceneMetadata((date,) if date else (), lat, lon, pixel_size_m(dataset))
+    if overrides is None:
+        return derived
+    given = {f.name: getattr(overrides, f.name) for f in dataclasses.fields(overrides)}
+    return dataclasses.replace(derived, **{k: v for k, v in given.items() if v not in (None, ())})
