@@ -250,7 +250,8 @@ def predict_command(
         jobs.append(job)
     if jobs:
         what = adapter if onnx_file else f"{config.base.name} + {adapter}"
-        click.echo(f"{len(jobs)} scene(s) checked; loading {what} ({runtime})", err=True)
+        if sys.stderr.isatty():  # like the progress bar: on a terminal only, so errors stay one line
+            click.echo(f"{len(jobs)} scene(s) checked; loading {what} ({runtime})", err=True)
         failed += _run(
             jobs, adapter, base, runtime, device, precision, checkpoint, many, overwrite,
             tile_size=tile_size, overlap=overlap, batch_size=batch_size, probabilities=probabilities,

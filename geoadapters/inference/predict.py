@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 import rasterio
 
 from geoadapters import __version__
@@ -28,7 +30,7 @@ from geoadapters.raster.vector import PolygonWriter
 from geoadapters.raster.write import PredictionWriter, default_output, probability_path
 from geoadapters.specs import SceneMetadata
 
-__all__ = ["PredictReport", "default_output", "predict_raster"]
+__all__ = ["PredictReport", "TileSource", "default_output", "predict_raster", "predict_tiles"]
 
 # GDAL's block cache (default 5 % of RAM) would otherwise grow with the scene.
 _GDAL_CACHE_MB = 256
@@ -74,6 +76,83 @@ def _batches(grid: TileGrid, size: int) -> Iterator[list[tuple[int, int, int, in
                 batch = []
     if batch:
         yield batch
+
+
+class TileSource(Protocol):
+    """What tiles are read from: a `Scene`, or an array (`geoadapters.inference.array`)."""
+
+    @property
+    def height(self) -> int:
+        """Rows."""
+        ...
+
+    @property
+    def width(self) -> int:
+        """Columns."""
+        ...
+
+    def read(
+        self, y: int, x: int, size: int, fill: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+        """Raw values (bands, size, size) at row `y`, column `x`, nodata filled, and the mask of data."""
+        ...
+
+
+Sink = Callable[[int, npt.NDArray[np.float32], npt.NDArray[np.bool_]], None]
+
+
+def predict_tiles(
+    source: TileSource,
+    grid: TileGrid,
+    runner: Runner,
+    batch_size: int,
+    fill: npt.NDArray[np.float32],
+    factor: float,
+    scene: SceneMetadata | None,
+    sink: Sink,
+    progress: Progress | None = None,
+) -> int:
+    """Run every tile with data and pass each finished strip of rows to `sink`, top to bottom.
+
+    Args:
+        source: Where tiles are read from.
+        grid: The tile grid over `source`.
+        runner: The model runtime.
+        batch_size: Tiles per forward pass.
+        fill: Per-band value of nodata pixels (normalises to 0).
+        factor: Factor applied to raw values before the runner (a ``scale`` override).
+        scene: Metadata passed to the runner.
+        sink: Called with (first row, mean logits (classes, rows, width), mask of valid pixels).
+        progress: Called with (tiles done, tiles in all) after each batch.
+
+    Returns:
+        The number of tiles computed (0: no tile had data).
+    """
+    cols = len(grid.cols)
+    in_flight = 1 + math.ceil((batch_size - 1) / cols)  # tile rows one batch can span
+    strip = StripAccumulator(grid, len(runner.config.classes), in_flight)
+    rows = grid.rows
+    computed = done = emitted = 0  # tiles computed, tiles seen; tile rows whose finished rows are out
+    for batch in _batches(grid, batch_size):
+        reads = [source.read(y, x, grid.tile, fill) for _, _, y, x in batch]
+        with_data = [i for i, (_, valid) in enumerate(reads) if valid.any()]
+        if with_data:
+            raw = np.stack([reads[i][0] for i in with_data]) * np.float32(factor)
+            logits = runner(raw, scene)
+            for k, i in enumerate(with_data):
+                r, c, y, x = batch[i]
+                strip.add(y, x, logits[k], grid.weights(r, c), reads[i][1])
+            computed += len(with_data)
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(grid))
+        last_r, last_c, _, _ = batch[-1]
+        complete = last_r if last_c == cols - 1 else last_r - 1  # last tile row fully added
+        while emitted <= complete:
+            until = rows[emitted + 1] if emitted + 1 < len(rows) else source.height
+            sink(*strip.emit(until))
+            emitted += 1
+    return computed
 
 
 def predict_raster(
@@ -146,7 +225,6 @@ def predict_raster(
         "runner": runner.description,
         "input_bands": json.dumps(list(spec.bands)),
     }
-    computed = 0
     with (
         rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
         Scene(source, spec.bands, bands=bands, nodata=nodata) as scene,
@@ -158,7 +236,6 @@ def predict_raster(
         except ValueError as err:
             raise RasterError(f"cannot tile {scene.path}: {err}") from err
         tags |= {"tile_size": str(tile), "overlap": str(overlap), "source_bands": json.dumps(scene.indexes)}
-        any_data = False
         with contextlib.ExitStack() as outputs:
             polygons = None
             if vector is not None:
@@ -176,35 +253,16 @@ def predict_raster(
                     overwrite=overwrite,
                 )
             )
-            cols = len(grid.cols)
-            in_flight = 1 + math.ceil((batch_size - 1) / cols)  # tile rows one batch can span
-            strip = StripAccumulator(grid, len(config.classes), in_flight)
-            rows = grid.rows
-            done = emitted = 0  # tiles run; tile rows whose finished scene rows are written
-            for batch in _batches(grid, batch_size):
-                reads = [scene.read(y, x, tile, fill) for _, _, y, x in batch]
-                with_data = [i for i, (_, valid) in enumerate(reads) if valid.any()]
-                if with_data:
-                    raw = np.stack([reads[i][0] for i in with_data]) * np.float32(factor)
-                    logits = runner(raw, described)
-                    for k, i in enumerate(with_data):
-                        r, c, y, x = batch[i]
-                        strip.add(y, x, logits[k], grid.weights(r, c), reads[i][1])
-                    computed += len(with_data)
-                    any_data = True
-                done += len(batch)
-                if progress is not None:
-                    progress(done, len(grid))
-                last_r, last_c, _, _ = batch[-1]
-                complete = last_r if last_c == cols - 1 else last_r - 1  # last tile row fully added
-                while emitted <= complete:
-                    until = rows[emitted + 1] if emitted + 1 < len(rows) else scene.height
-                    row, mean_logits, valid = strip.emit(until)
-                    labels = writer.write(row, mean_logits, valid)
-                    if polygons is not None:
-                        polygons.write(row, labels, valid)
-                    emitted += 1
-            if not any_data:
+
+            def strip_sink(row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> None:
+                labels = writer.write(row, logits, valid)
+                if polygons is not None:
+                    polygons.write(row, labels, valid)
+
+            computed = predict_tiles(
+                scene, grid, runner, batch_size, fill, factor, described, strip_sink, progress
+            )
+            if not computed:
                 raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
         class_pixels = dict(zip(config.classes, map(int, writer.class_pixels), strict=True))
     return PredictReport(

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import rasterio
 import rasterio.warp
+from affine import Affine
+from rasterio.crs import CRS
 
 from geoadapters.errors import GeoAdaptersWarning
 from geoadapters.specs import InputSpec, SceneMetadata
@@ -27,6 +29,8 @@ __all__ = [
     "acquisition_date",
     "centre_lat_lon",
     "check_gsd",
+    "grid_metadata",
+    "grid_pixel_size_m",
     "pixel_size_m",
     "scene_metadata",
 ]
@@ -54,17 +58,20 @@ class GsdWarning(GeoAdaptersWarning):
 
 def pixel_size_m(dataset: rasterio.DatasetReader) -> float:
     """Mean side of the scene's pixels in metres (geographic CRSs converted at the centre latitude)."""
-    width, height = (abs(v) for v in dataset.res)
-    crs = dataset.crs
+    return grid_pixel_size_m(dataset.crs, dataset.transform, dataset.height, dataset.width)
+
+
+def grid_pixel_size_m(crs: CRS | None, transform: Affine, height: int, width: int) -> float:
+    """`pixel_size_m` of a grid: its CRS, transform and size."""
+    size_x, size_y = math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e)
     if crs is not None and crs.is_geographic:
-        bounds = dataset.bounds
-        latitude = math.radians((bounds.top + bounds.bottom) / 2)
-        width *= _METRES_PER_DEGREE * math.cos(latitude)
-        height *= _METRES_PER_DEGREE
+        _, y = transform * (width / 2, height / 2)
+        size_x *= _METRES_PER_DEGREE * math.cos(math.radians(y))
+        size_y *= _METRES_PER_DEGREE
     elif crs is not None and crs.linear_units_factor is not None:
         factor = crs.linear_units_factor[1]
-        width, height = width * factor, height * factor
-    return math.sqrt(width * height)
+        size_x, size_y = size_x * factor, size_y * factor
+    return math.sqrt(size_x * size_y)
 
 
 def check_gsd(dataset: rasterio.DatasetReader, spec: InputSpec) -> None:
@@ -112,21 +119,35 @@ def acquisition_date(dataset: rasterio.DatasetReader, path: str | Path) -> datet
     return None
 
 
-def centre_lat_lon(dataset: rasterio.DatasetReader) -> tuple[float, float]:
-    """Latitude and longitude (degrees, WGS 84) of the scene's centre."""
-    x, y = dataset.transform * (dataset.width / 2, dataset.height / 2)
-    lon, lat = rasterio.warp.transform(dataset.crs, "EPSG:4326", [x], [y])
+def centre_lat_lon(crs: CRS, transform: Affine, height: int, width: int) -> tuple[float, float]:
+    """Latitude and longitude (degrees, WGS 84) of the centre of a grid."""
+    x, y = transform * (width / 2, height / 2)
+    lon, lat = rasterio.warp.transform(crs, "EPSG:4326", [x], [y])
     return float(lat[0]), float(lon[0])
+
+
+def grid_metadata(
+    crs: CRS,
+    transform: Affine,
+    height: int,
+    width: int,
+    date: datetime.date | None,
+    overrides: SceneMetadata | None = None,
+) -> SceneMetadata:
+    """Date, centre and GSD of a grid; the fields set in `overrides` replace what it says."""
+    lat, lon = centre_lat_lon(crs, transform, height, width)
+    derived = SceneMetadata(
+        (date,) if date else (), lat, lon, grid_pixel_size_m(crs, transform, height, width)
+    )
+    if overrides is None:
+        return derived
+    given = {f.name: getattr(overrides, f.name) for f in dataclasses.fields(overrides)}
+    return dataclasses.replace(derived, **{k: v for k, v in given.items() if v not in (None, ())})
 
 
 def scene_metadata(
     dataset: rasterio.DatasetReader, path: str | Path, overrides: SceneMetadata | None = None
 ) -> SceneMetadata:
-    """Date, centre and GSD of a scene; the fields set in `overrides` replace what the scene says."""
+    """Date (tags or file name), centre and GSD of a scene; the fields set in `overrides` replace them."""
     date = acquisition_date(dataset, path)
-    lat, lon = centre_lat_lon(dataset)
-    derived = SceneMetadata((date,) if date else (), lat, lon, pixel_size_m(dataset))
-    if overrides is None:
-        return derived
-    given = {f.name: getattr(overrides, f.name) for f in dataclasses.fields(overrides)}
-    return dataclasses.replace(derived, **{k: v for k, v in given.items() if v not in (None, ())})
+    return grid_metadata(dataset.crs, dataset.transform, dataset.height, dataset.width, date, overrides)

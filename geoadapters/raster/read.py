@@ -20,7 +20,7 @@ from rasterio.windows import Window
 from geoadapters.bands import band_indices, canonical_bands
 from geoadapters.errors import BandError, GeoAdaptersError, RasterError
 
-__all__ = ["Scene", "resolve_bands"]
+__all__ = ["Scene", "prepare_tile", "resolve_bands"]
 
 
 def resolve_bands(
@@ -88,6 +88,26 @@ def _check_picked(descriptions: Sequence[str | None], numbers: list[int], needed
             f"--bands contradicts the file's band descriptions: band {'; band '.join(wrong)}. "
             f"Pick the bands the descriptions name, or leave out --bands"
         )
+
+
+def prepare_tile(
+    raw: npt.NDArray[np.float32], nodata: float | None, fill: npt.NDArray[np.float32], size: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """A window's values with nodata and NaN filled, mirrored up to (size x size), and its data mask.
+
+    Returns:
+        Raw values (bands, size, size) float32 and the mask (size, size) of pixels with data (False in
+        the padding).
+    """
+    valid: npt.NDArray[np.bool_] = np.asarray(np.isfinite(raw).all(axis=0), dtype=np.bool_)
+    if nodata is not None and not np.isnan(nodata):
+        valid &= (raw != np.float32(nodata)).all(axis=0)
+    raw = np.where(valid, raw, fill[:, None, None]).astype(np.float32, copy=False)
+    pad = ((0, 0), (0, size - raw.shape[1]), (0, size - raw.shape[2]))
+    if pad[1][1] or pad[2][1]:
+        raw = np.pad(raw, pad, mode="symmetric")
+        valid = np.pad(valid, pad[1:], constant_values=False)
+    return raw, valid
 
 
 class Scene:
@@ -176,15 +196,7 @@ class Scene:
             raw = self.dataset.read(self.indexes, window=window, out_dtype="float32")
         except RasterioIOError as err:
             raise RasterError(f"{self.path}: reading rows {y}-{y + window.height} failed: {err}") from err
-        valid = np.isfinite(raw).all(axis=0)
-        if self.nodata is not None and not np.isnan(self.nodata):
-            valid &= (raw != np.float32(self.nodata)).all(axis=0)
-        raw = np.where(valid, raw, fill[:, None, None]).astype(np.float32, copy=False)
-        pad = ((0, 0), (0, size - raw.shape[1]), (0, size - raw.shape[2]))
-        if pad[1][1] or pad[2][1]:
-            raw = np.pad(raw, pad, mode="symmetric")
-            valid = np.pad(valid, pad[1:], constant_values=False)
-        return raw, valid
+        return prepare_tile(raw, self.nodata, fill, size)
 
     def close(self) -> None:
         """Close the file."""
