@@ -3,11 +3,19 @@
 Downloads go through huggingface_hub's cache, so a file fetched once works offline
 (``HF_HUB_OFFLINE=1``). The endpoint is read from ``HF_ENDPOINT`` at each call rather than at import,
 so a process can point at a mirror (or a test server on 127.0.0.1) whenever it likes.
+
+Before the first request to an endpoint, one TCP connection with a short timeout tells whether it can
+be reached at all: if not, this process works from the cache only and says so once, instead of
+letting huggingface_hub retry for half a minute (skipped when a proxy is configured).
 """
 
+import functools
+import logging
 import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from huggingface_hub import HfApi, hf_hub_download
 
@@ -26,12 +34,36 @@ from huggingface_hub.errors import (  # type: ignore[attr-defined]
 from geoadapters.errors import WeightsNotFoundError
 from geoadapters.specs import HubFile
 
-__all__ = ["download", "download_files", "endpoint", "list_repos", "upload_folder"]
+__all__ = ["download", "download_files", "endpoint", "list_repos", "reachable", "upload_folder"]
+
+_LOG = logging.getLogger(__name__)
+_DEFAULT_ENDPOINT = "https://huggingface.co"
+_PROBE_SECONDS = 3.0
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
 def endpoint() -> str | None:
     """The Hub endpoint of this process: ``HF_ENDPOINT`` if set, else huggingface_hub's default."""
     return os.environ.get("HF_ENDPOINT") or None
+
+
+@functools.cache
+def _probe(url: str) -> bool:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=_PROBE_SECONDS):
+            return True
+    except OSError as err:
+        _LOG.warning("the Hub at %s cannot be reached (%s): working from the local cache only", url, err)
+        return False
+
+
+def reachable() -> bool:
+    """Whether this process's Hub endpoint accepts connections (checked once per endpoint)."""
+    if any(os.environ.get(v) for v in _PROXY_VARIABLES):
+        return True
+    return _probe(endpoint() or _DEFAULT_ENDPOINT)
 
 
 def download(file: HubFile, *, cache_dir: str | Path | None = None) -> Path:
@@ -50,6 +82,7 @@ def download(file: HubFile, *, cache_dir: str | Path | None = None) -> Path:
             cache_dir=cache_dir,
             endpoint=endpoint(),
             library_name="geoadapters",
+            local_files_only=not reachable(),
         )
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
         raise WeightsNotFoundError(
@@ -58,7 +91,10 @@ def download(file: HubFile, *, cache_dir: str | Path | None = None) -> Path:
             "(checkpoint=PATH in Python, --checkpoint PATH on the command line)."
         ) from err
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as err:
-        raise WeightsNotFoundError(f"{where} does not exist on the Hub ({type(err).__name__}).") from err
+        missing = "repository" if isinstance(err, RepositoryNotFoundError) else "file or revision"
+        raise WeightsNotFoundError(
+            f"{where} does not exist on the Hub: no such {missing} is published ({type(err).__name__})."
+        ) from err
     except HfHubHTTPError as err:
         raise WeightsNotFoundError(f"downloading {where} failed: {err}") from err
     return Path(path)
@@ -110,6 +146,11 @@ def list_repos(author: str, search: str | None = None) -> list[str]:
     Raises:
         WeightsNotFoundError: The Hub cannot be reached (offline mode or no network).
     """
+    if not reachable():
+        raise WeightsNotFoundError(
+            f"cannot list the Hub repositories of {author}: the Hub at {endpoint() or _DEFAULT_ENDPOINT} "
+            "cannot be reached (offline or no network)"
+        )
     try:
         return sorted(m.id for m in HfApi(endpoint=endpoint()).list_models(author=author, search=search))
     except (OfflineModeIsEnabled, HTTPError) as err:

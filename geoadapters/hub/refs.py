@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from geoadapters.errors import AdapterError
+from geoadapters.errors import AdapterError, WeightsNotFoundError
 from geoadapters.hub.client import download_files
 from geoadapters.hub.folder import CARD, CONFIG, WEIGHTS
 
@@ -59,7 +59,12 @@ def resolve_adapter(reference: str | Path, base: str | None, *, revision: str | 
         raise AdapterError(
             f"{text!r} is no adapter folder, Hub id (org/name[@revision]) or short name (<dataset>-<method>)"
         )
-    files = download_files(
-        repo_id, [CONFIG, WEIGHTS], revision=revision or pinned or None, optional=_OPTIONAL
-    )
+    try:
+        files = download_files(
+            repo_id, [CONFIG, WEIGHTS], revision=revision or pinned or None, optional=_OPTIONAL
+        )
+    except WeightsNotFoundError as err:
+        if repo_id == text.partition("@")[0]:
+            raise
+        raise WeightsNotFoundError(f"the short name {text!r} stands for {repo_id}: {err}") from err
     return files[CONFIG].parent
