@@ -36,8 +36,10 @@ TORCH_FREE = [
     "geoadapters.hub.refs",
     "geoadapters.inference",
     "geoadapters.inference.tiling",
+    "geoadapters.inference.onnx_file",
     "geoadapters.cli.main",
     "geoadapters.cli.options",
+    "geoadapters.cli.predict",
 ]
 HEAVY = (
     "torch",

@@ -106,6 +106,7 @@ def _check(
     bands: list[str] | None,
     nodata: float | None,
     overwrite: bool,
+    resample: bool,
     claimed: set[Path],
 ) -> None:
     """The cheap checks of one scene and its outputs (no torch).
@@ -120,7 +121,8 @@ def _check(
     from geoadapters.raster.write import probability_path
 
     with Scene(job.source, config.input.bands, bands=bands, nodata=nodata) as scene:
-        check_gsd(scene.dataset, config.input)
+        if not resample:
+            check_gsd(scene.dataset, config.input)
         try:
             TileGrid(scene.height, scene.width, tile_size, overlap)
         except ValueError as err:
@@ -174,6 +176,12 @@ def _check(
 @click.option("--bands", help="File bands to use: numbers in the model's band order (2,3,4,5,6,7), "
               "or names of all the file's bands in file order. Default: the band descriptions.")  # fmt: skip
 @click.option(
+    "--resample",
+    is_flag=True,
+    help="Read a scene whose pixel size is over 1.5x off the adapter's GSD warped to that GSD; "
+    "outputs stay on the scene's grid.",
+)
+@click.option(
     "--date",
     type=click.DateTime(["%Y-%m-%d"]),
     help="Acquisition date for models that take one (-TL, Clay); default: from the tags or file name.",
@@ -199,6 +207,7 @@ def predict_command(
     probability_dtype: str,
     vector: str | None,
     bands: str | None,
+    resample: bool,
     date: datetime.datetime | None,
     lat: float | None,
     lon: float | None,
@@ -237,7 +246,7 @@ def predict_command(
                     job, config, tile_size=tile,
                     overlap=config.inference.overlap if overlap is None else overlap,
                     probabilities=probabilities, bands=band_list, nodata=nodata, overwrite=overwrite,
-                    claimed=claimed,
+                    resample=resample, claimed=claimed,
                 )  # fmt: skip
             for warning in caught:
                 click.echo(f"warning: {warning.message}", err=True)
@@ -256,7 +265,7 @@ def predict_command(
             jobs, adapter, base, runtime, device, precision, checkpoint, many, overwrite,
             tile_size=tile_size, overlap=overlap, batch_size=batch_size, probabilities=probabilities,
             probability_dtype=probability_dtype, bands=band_list, scale=scale, nodata=nodata,
-            metadata=SceneMetadata((date.date(),) if date else (), lat, lon),
+            metadata=SceneMetadata((date.date(),) if date else (), lat, lon), resample=resample,
         )  # fmt: skip
     if many:
         click.echo(f"{len(sources) - len(failed)} of {len(sources)} scenes written", err=True)

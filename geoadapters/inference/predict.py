@@ -8,8 +8,10 @@ when complete.
 """
 
 import contextlib
+import dataclasses
 import json
 import math
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,8 +26,8 @@ from geoadapters import __version__
 from geoadapters.errors import AdapterError, RasterError
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.tiling import StripAccumulator, TileGrid
-from geoadapters.raster.metadata import check_gsd, scene_metadata
-from geoadapters.raster.read import Scene
+from geoadapters.raster.metadata import GSD_TOLERANCE, check_gsd, pixel_size_m, scene_metadata
+from geoadapters.raster.read import Scene, prepare_tile
 from geoadapters.raster.vector import PolygonWriter
 from geoadapters.raster.write import PredictionWriter, default_output, probability_path
 from geoadapters.specs import SceneMetadata
@@ -34,6 +36,8 @@ __all__ = ["PredictReport", "TileSource", "default_output", "predict_raster", "p
 
 # GDAL's block cache (default 5 % of RAM) would otherwise grow with the scene.
 _GDAL_CACHE_MB = 256
+# Rows per strip when warping resampled probabilities back to the scene's grid.
+_WARP_ROWS = 512
 
 Progress = Callable[[int, int], None]
 
@@ -155,6 +159,55 @@ def predict_tiles(
     return computed
 
 
+def _predict_warped(
+    scene: Scene,
+    grid: TileGrid,
+    runner: Runner,
+    batch_size: int,
+    fill: npt.NDArray[np.float32],
+    factor: float,
+    described: SceneMetadata,
+    sink: Sink,
+    progress: Progress | None,
+    staging: Path,
+) -> int:
+    """`predict_tiles` on a resampled scene; its probabilities, warped back to the file's grid, to `sink`."""
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+    from rasterio.windows import Window
+
+    classes = len(runner.config.classes)
+    profile = {"driver": "GTiff", "width": scene.width, "height": scene.height, "count": classes}
+    profile |= {"dtype": "float32", "nodata": float("nan"), "crs": scene.dataset.crs, "tiled": True}
+    profile |= {"transform": scene.dataset.transform, "blockxsize": 256, "blockysize": 256}
+    with rasterio.open(staging, "w", **profile) as warped:
+
+        def warped_sink(row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> None:
+            shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
+            proba = np.where(valid, shifted / shifted.sum(axis=0, keepdims=True), np.nan).astype(np.float32)
+            warped.write(proba, window=Window(0, row, proba.shape[2], proba.shape[1]))
+
+        computed = predict_tiles(
+            scene, grid, runner, batch_size, fill, factor, described, warped_sink, progress
+        )
+    like = scene.source
+    with (
+        rasterio.open(staging) as src,
+        WarpedVRT(
+            src, crs=like.crs, transform=like.transform, width=like.width, height=like.height,
+            resampling=Resampling.bilinear, src_nodata=float("nan"), nodata=float("nan"),
+        ) as back,
+    ):  # fmt: skip
+        for row in range(0, like.height, _WARP_ROWS):
+            window = Window(0, row, like.width, min(_WARP_ROWS, like.height - row))
+            proba = back.read(window=window)
+            raw = like.read(scene.indexes, window=window, out_dtype="float32")
+            _, valid = prepare_tile(raw, scene.nodata, fill, 0)
+            valid &= np.isfinite(proba).all(axis=0)
+            sink(row, np.log(np.where(valid, np.maximum(proba, 1e-12), 1.0)).astype(np.float32), valid)
+    return computed
+
+
 def predict_raster(
     source: str | Path,
     output: str | Path | None,
@@ -167,6 +220,7 @@ def predict_raster(
     probability_dtype: str = "uint8",
     vector: str | Path | None = None,
     metadata: SceneMetadata | None = None,
+    resample: bool = False,
     bands: Sequence[str] | None = None,
     scale: float | None = None,
     nodata: float | None = None,
@@ -189,6 +243,9 @@ def predict_raster(
             value, pixels and area in square CRS units; merged across tile borders; scene CRS).
         metadata: Date, centre and GSD for models that take them (-TL, Clay); fields left unset are
             derived from the scene (`geoadapters.raster.metadata.scene_metadata`).
+        resample: When the scene's pixel size differs from the adapter's GSD by more than 1.5x, read it
+            warped to that GSD (a windowed bilinear VRT) and warp the probabilities back: the outputs
+            are on the scene's grid. Otherwise such a scene gets a `GsdWarning`.
         bands: File bands to use: numbers in the model's band order, or names of all the file's bands
             (see `geoadapters.raster.read.resolve_bands`); default from the band descriptions.
         scale: Factor from the file's values to the units the adapter normalises (replaces the
@@ -229,8 +286,15 @@ def predict_raster(
         rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
         Scene(source, spec.bands, bands=bands, nodata=nodata) as scene,
     ):
-        check_gsd(scene.dataset, spec)
-        described = scene_metadata(scene.dataset, scene.path, metadata)
+        pixel = pixel_size_m(scene.source)
+        warp = resample and spec.gsd is not None and max(pixel / spec.gsd, spec.gsd / pixel) > GSD_TOLERANCE
+        described = scene_metadata(scene.source, scene.path, metadata)
+        if warp:
+            assert spec.gsd is not None
+            scene.resample(spec.gsd, pixel)
+            described = dataclasses.replace(described, gsd=spec.gsd)
+        else:
+            check_gsd(scene.source, spec)
         try:
             grid = TileGrid(scene.height, scene.width, tile, overlap)
         except ValueError as err:
@@ -240,12 +304,12 @@ def predict_raster(
             polygons = None
             if vector is not None:
                 polygons = outputs.enter_context(
-                    PolygonWriter(vector, scene.dataset, classes=list(config.classes), overwrite=overwrite)
+                    PolygonWriter(vector, scene.source, classes=list(config.classes), overwrite=overwrite)
                 )
             writer = outputs.enter_context(
                 PredictionWriter(
                     output,
-                    scene.dataset,
+                    scene.source,
                     classes=config.classes,
                     colors=config.colors,
                     probabilities=probability_dtype if probabilities else None,
@@ -259,9 +323,18 @@ def predict_raster(
                 if polygons is not None:
                     polygons.write(row, labels, valid)
 
-            computed = predict_tiles(
-                scene, grid, runner, batch_size, fill, factor, described, strip_sink, progress
-            )
+            if warp:  # predict on the adapter's grid, then warp the probabilities back to the scene's
+                folder = outputs.enter_context(
+                    tempfile.TemporaryDirectory(prefix=".geoadapters-warp-", dir=output.parent)
+                )
+                computed = _predict_warped(
+                    scene, grid, runner, batch_size, fill, factor, described, strip_sink, progress,
+                    Path(folder) / "probabilities.tif",
+                )  # fmt: skip
+            else:
+                computed = predict_tiles(
+                    scene, grid, runner, batch_size, fill, factor, described, strip_sink, progress
+                )
             if not computed:
                 raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
         class_pixels = dict(zip(config.classes, map(int, writer.class_pixels), strict=True))

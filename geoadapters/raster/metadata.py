@@ -61,11 +61,19 @@ def pixel_size_m(dataset: rasterio.DatasetReader) -> float:
     return grid_pixel_size_m(dataset.crs, dataset.transform, dataset.height, dataset.width)
 
 
+def _centre(transform: Affine, height: int, width: int) -> tuple[float, float]:
+    col, row = width / 2, height / 2
+    return (
+        transform.c + transform.a * col + transform.b * row,
+        transform.f + transform.d * col + transform.e * row,
+    )
+
+
 def grid_pixel_size_m(crs: CRS | None, transform: Affine, height: int, width: int) -> float:
     """`pixel_size_m` of a grid: its CRS, transform and size."""
     size_x, size_y = math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e)
     if crs is not None and crs.is_geographic:
-        _, y = transform * (width / 2, height / 2)
+        _, y = _centre(transform, height, width)
         size_x *= _METRES_PER_DEGREE * math.cos(math.radians(y))
         size_y *= _METRES_PER_DEGREE
     elif crs is not None and crs.linear_units_factor is not None:
@@ -121,7 +129,7 @@ def acquisition_date(dataset: rasterio.DatasetReader, path: str | Path) -> datet
 
 def centre_lat_lon(crs: CRS, transform: Affine, height: int, width: int) -> tuple[float, float]:
     """Latitude and longitude (degrees, WGS 84) of the centre of a grid."""
-    x, y = transform * (width / 2, height / 2)
+    x, y = _centre(transform, height, width)
     lon, lat = rasterio.warp.transform(crs, "EPSG:4326", [x], [y])
     return float(lat[0]), float(lon[0])
 

@@ -103,7 +103,7 @@ def prepare_tile(
     if nodata is not None and not np.isnan(nodata):
         valid &= (raw != np.float32(nodata)).all(axis=0)
     raw = np.where(valid, raw, fill[:, None, None]).astype(np.float32, copy=False)
-    pad = ((0, 0), (0, size - raw.shape[1]), (0, size - raw.shape[2]))
+    pad = ((0, 0), (0, max(0, size - raw.shape[1])), (0, max(0, size - raw.shape[2])))
     if pad[1][1] or pad[2][1]:
         raw = np.pad(raw, pad, mode="symmetric")
         valid = np.pad(valid, pad[1:], constant_values=False)
@@ -152,6 +152,28 @@ class Scene:
             self.dataset.close()
             raise
         self.nodata = self.dataset.nodata if nodata is None else nodata
+        self.source = self.dataset  # the file; `dataset` is what tiles are read from
+
+    def resample(self, gsd: float, pixel_size: float) -> None:
+        """Read tiles from a warped VRT of the file at `gsd` metres per pixel (bilinear), windowed.
+
+        Args:
+            gsd: Pixel size to read at, in metres.
+            pixel_size: The file's pixel size in metres.
+        """
+        from rasterio.enums import Resampling
+        from rasterio.transform import Affine
+        from rasterio.vrt import WarpedVRT
+
+        src = self.source
+        width = max(1, round(src.width * pixel_size / gsd))
+        height = max(1, round(src.height * pixel_size / gsd))
+        t, sx, sy = src.transform, src.width / width, src.height / height
+        transform = Affine(t.a * sx, t.b * sy, t.c, t.d * sx, t.e * sy, t.f)
+        self.dataset = WarpedVRT(
+            src, crs=src.crs, transform=transform, width=width, height=height,
+            resampling=Resampling.bilinear, src_nodata=self.nodata, nodata=self.nodata,
+        )  # fmt: skip
 
     def _check(self) -> None:
         src = self.dataset
@@ -199,8 +221,9 @@ class Scene:
         return prepare_tile(raw, self.nodata, fill, size)
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file (and its warped VRT)."""
         self.dataset.close()
+        self.source.close()
 
     def __enter__(self) -> "Scene":
         return self

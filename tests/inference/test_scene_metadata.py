@@ -1,5 +1,6 @@
 """Date, place and GSD from the scene, passed to the models that take them (Prithvi -TL, Clay)."""
 
+import dataclasses
 import datetime
 
 import numpy as np
@@ -19,6 +20,7 @@ from tests.heads.conftest import SMALL_CLAY
 
 # A real HLS Burn Scars granule name and grid (tests/data/ATTRIBUTION.md); the image of that granule
 # is `<name>_merged.tif` in the dataset.
+HLS_30M = dataclasses.replace(S1F11, gsd=30)
 BURN_MASK = DATA / "burn_scars" / "subsetted_512x512_HLS.S30.T10TGS.2018285.v1.4.mask.tif"
 
 
@@ -65,7 +67,7 @@ def test_dates_in_tags_and_other_names():
 def test_tl_model_gets_the_scene_metadata(tmp_path, hls_scene):
     torch.manual_seed(0)
     model = geoadapters.create(
-        "prithvi-v2-tiny-tl", "full", "linear", classes=["a", "b"], pretrained=False, input=S1F11,
+        "prithvi-v2-tiny-tl", "full", "linear", classes=["a", "b"], pretrained=False, input=HLS_30M,
         inference=Inference(tile_size=64, overlap=0), depth=1,
     ).eval()  # fmt: skip
     report = predict_raster(
