@@ -14,6 +14,7 @@ from geoadapters.specs import InputSpec
 if TYPE_CHECKING:
     from geoadapters.factory import create, load
     from geoadapters.geomodel import GeoModel
+    from geoadapters.inference.array import predict_array
     from geoadapters.inference.predict import predict_raster
     from geoadapters.methods.adapt import add_adapter
     from geoadapters.models.build import create_backbone
@@ -31,6 +32,7 @@ __all__ = [
     "get_base",
     "list_models",
     "load",
+    "predict_array",
     "predict_raster",
     "register_base",
 ]
@@ -42,6 +44,7 @@ _LAZY = {
     "create": "geoadapters.factory",
     "create_backbone": "geoadapters.models.build",
     "load": "geoadapters.factory",
+    "predict_array": "geoadapters.inference.array",
     "predict_raster": "geoadapters.inference.predict",
 }
 
