@@ -73,7 +73,6 @@ def _adapter_config(adapter: str, base: str | None) -> AdapterConfig:
     """The adapter's config, from its folder, Hub repository or ONNX file, checked against `base`."""
     from geoadapters.catalog import get_base
     from geoadapters.hub.folder import read_config
-    from geoadapters.hub.refs import resolve_adapter
     from geoadapters.inference.onnx_file import is_onnx_file, read_onnx_metadata
 
     if base is not None:
@@ -82,7 +81,12 @@ def _adapter_config(adapter: str, base: str | None) -> AdapterConfig:
         config, _, _ = read_onnx_metadata(adapter)
         config.check_base(base, adapter, carries_weights=True)
         return config
-    config = read_config(resolve_adapter(adapter, base))
+    folder = Path(adapter).expanduser()  # a local folder needs no Hub client (the slowest import)
+    if not folder.is_dir():
+        from geoadapters.hub.refs import resolve_adapter
+
+        folder = resolve_adapter(adapter, base)
+    config = read_config(folder)
     config.check_base(base, adapter)
     return config
 
@@ -230,6 +234,8 @@ def predict_command(
     runtime = runtime or ("onnx" if onnx_file else "torch")
     if onnx_file and runtime != "onnx":
         raise DeviceError(f"{adapter} is an ONNX file: run it with --runtime onnx (the default for .onnx)")
+    if not many and not sources[0].is_file():  # the commonest mistake, before anything is imported
+        raise RasterError(f"{sources[0]}: no such file")
     config = _adapter_config(adapter, base)
     tile = tile_size or config.inference.tile_size
     band_list = [b.strip() for b in bands.split(",")] if bands else None
