@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from geoadapters.convert.terratorch import from_terratorch
     from geoadapters.factory import create, load, push
     from geoadapters.geomodel import GeoModel
+    from geoadapters.inference.array import predict_array
     from geoadapters.inference.predict import predict_raster
     from geoadapters.methods.adapt import add_adapter
     from geoadapters.models.build import create_backbone
@@ -33,6 +34,7 @@ __all__ = [
     "get_base",
     "list_models",
     "load",
+    "predict_array",
     "predict_raster",
     "push",
     "register_base",
@@ -46,6 +48,7 @@ _LAZY = {
     "create_backbone": "geoadapters.models.build",
     "from_terratorch": "geoadapters.convert.terratorch",
     "load": "geoadapters.factory",
+    "predict_array": "geoadapters.inference.array",
     "predict_raster": "geoadapters.inference.predict",
     "push": "geoadapters.factory",
 }

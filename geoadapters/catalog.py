@@ -123,7 +123,9 @@ _prithvi(
 )
 
 # --- Clay v1 -------------------------------------------------------------------------------------
-# Sentinel-2 L2A statistics of Clay's configs/metadata.yaml (units: reflectance x 10000).
+# Sentinel-2 L2A statistics and GSD (10 m) of Clay's configs/metadata.yaml (units: reflectance x 10000):
+# Clay conditions on the GSD, so its contract carries one (GeoModel passes it; the encoder alone
+# keeps the reference's default of 1.0).
 register_base(
     BaseSpec(
         name="clay-v1",
@@ -145,6 +147,7 @@ register_base(
             mean=(1105, 1355, 1552, 1887, 2422, 2630, 2743, 2785, 2388, 1835),
             std=(1809, 1757, 1888, 1870, 1732, 1697, 1742, 1648, 1470, 1379),
             units="Sentinel-2 L2A reflectance x 10000",
+            gsd=10,
         ),
         description="Clay v1 base: 768-d, 12 layers, 8px patches generated from band wavelengths",
         paper="Clay Foundation Model v1 (made-with-clay.github.io)",

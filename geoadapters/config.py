@@ -16,6 +16,7 @@ revision or from one the user passes (`geoadapters.load`).
 import dataclasses
 import json
 import os
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 # Largest value of each architecture field an adapter may override: generous next to the catalog
 # (prithvi-600 is 1280 wide, 32 blocks deep, 16 heads; Clay has 128 latent tokens).
@@ -131,6 +133,8 @@ class BaseRef(Settings):
         filename: Weights file in that repository.
         revision: Revision of the weights the adapter was trained with.
         overrides: Architecture fields that differ from the catalog entry (e.g. ``num_frames``).
+        pretrained: False when the adapter was trained on randomly initialised base weights: then it
+            only works with the weights it carries (method ``full``), never on the official ones.
     """
 
     name: str
@@ -138,17 +142,19 @@ class BaseRef(Settings):
     filename: str
     revision: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    pretrained: bool = True
 
     @classmethod
-    def from_spec(cls, spec: BaseSpec) -> "BaseRef":
-        """The reference to the base an encoder was built from."""
+    def from_spec(cls, spec: BaseSpec, *, pretrained: bool = True) -> "BaseRef":
+        """The reference to the base an encoder was built from (`pretrained`: with the official weights)."""
         catalog = get_base(spec.name).arch
         overrides = {
             f.name: getattr(spec.arch, f.name)
             for f in dataclasses.fields(spec.arch)
             if f.init and getattr(spec.arch, f.name) != getattr(catalog, f.name)
         }
-        return cls(spec.name, spec.weights.repo_id, spec.weights.filename, spec.weights.revision, overrides)
+        weights = spec.weights
+        return cls(spec.name, weights.repo_id, weights.filename, weights.revision, overrides, pretrained)
 
     def __post_init__(self) -> None:
         check_repo_id(self.repo_id)
@@ -217,6 +223,20 @@ class Padding(Settings):
             raise ValueError(f"padding centred must be true or false, got {self.centred!r}")
 
 
+def _classes(data: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(names, colours) of the ``classes`` list: names, or ``{"name", "color"}`` objects (not mixed)."""
+    if not isinstance(data, list | tuple):
+        raise ValueError(f"classes must be a list, got {data!r}")
+    if all(isinstance(c, str) for c in data):
+        return tuple(data), ()
+    if all(
+        isinstance(c, Mapping) and set(c) == {"name", "color"} and all(isinstance(v, str) for v in c.values())
+        for c in data
+    ):
+        return tuple(c["name"] for c in data), tuple(c["color"] for c in data)
+    raise ValueError('classes must all be names, or all {"name": ..., "color": "#rrggbb"} objects')
+
+
 def _component(data: Any, what: str) -> dict[str, Any]:
     """``{"name": ..., "settings": {...}}`` of a method or head as keyword arguments of its settings."""
     if not isinstance(data, Mapping) or set(data) - {"name", "settings"} or "name" not in data:
@@ -236,6 +256,8 @@ class AdapterConfig:
         method: Adapter method and its settings (validated when the file is read).
         head: Task head and its settings (validated when the file is read).
         classes: Class names, in output order.
+        colors: Display colour of each class (``#rrggbb``), or empty for the default palette. In
+            ``geoadapter.json`` a class is a name, or ``{"name": ..., "color": "#rrggbb"}``.
         input: Bands, scaling, normalisation, nodata and GSD of the input.
         inference: Tiling for scenes.
         padding: How inputs are padded to what the encoder needs.
@@ -250,6 +272,7 @@ class AdapterConfig:
     head: HeadSettings
     classes: tuple[str, ...]
     input: InputSpec
+    colors: tuple[str, ...] = ()
     inference: Inference = field(default_factory=Inference)
     padding: Padding = field(default_factory=Padding)
     name: str = ""
@@ -266,11 +289,37 @@ class AdapterConfig:
         check_type("name", self.name, str)
         check_type("metrics", self.metrics, Mapping[str, Any])
         check_type("provenance", self.provenance, Mapping[str, Any])
+        if self.colors and len(self.colors) != len(self.classes):
+            raise ValueError(f"{len(self.colors)} colours for {len(self.classes)} classes")
+        bad = [c for c in self.colors if not (isinstance(c, str) and _COLOR.fullmatch(c))]
+        if bad:
+            raise ValueError(f"class colours must be #rrggbb, got {', '.join(map(repr, bad[:5]))}")
 
     @property
     def task(self) -> str:
         """``segmentation`` (per-pixel classes) or ``multilabel`` (classes per image), from the head."""
         return self.head.task
+
+    def check_base(self, base: str | None, reference: str | Path, *, carries_weights: bool = False) -> None:
+        """Check that this adapter can be loaded onto `base` (None: the base it names) with its weights.
+
+        `carries_weights`: the reference holds every weight (an ONNX file), so none are loaded.
+
+        Raises:
+            AdapterError: It was made for another base, or trained on random base weights that it does
+                not carry, so no official weights can stand in for them.
+        """
+        if base is not None and self.base.name != base:
+            raise AdapterError(
+                f"adapter {reference} was made for {self.base.name}, not {base}; "
+                f"leave out the base (--model) or give {self.base.name}"
+            )
+        if not (self.base.pretrained or self.method.carries_base_weights or carries_weights):
+            raise AdapterError(
+                f"adapter {reference} was trained on randomly initialised {self.base.name} weights "
+                f"(pretrained=False), which it does not carry: on the official weights its "
+                f"{self.method.name} tensors would compute something else, so it is not loaded"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; nested settings as written in ``geoadapter.json``."""
@@ -281,7 +330,10 @@ class AdapterConfig:
         out["input"] = self.input.to_dict()
         out["inference"] = self.inference.to_dict()
         out["padding"] = self.padding.to_dict()
-        out |= {"task": self.task, "classes": list(self.classes)}
+        classes: list[Any] = list(self.classes)
+        if self.colors:
+            classes = [{"name": n, "color": c} for n, c in zip(self.classes, self.colors, strict=True)]
+        out |= {"task": self.task, "classes": classes}
         out |= {"metrics": dict(self.metrics), "provenance": dict(self.provenance)}
         return out
 
@@ -308,11 +360,13 @@ class AdapterConfig:
             head = head_settings(**_component(data["head"], "head"))
             if data.get("task", head.task) != head.task:
                 raise ValueError(f"task {data['task']!r} does not match the {head.name} head ({head.task})")
+            classes, colors = _classes(data["classes"])
             return cls(
                 base=BaseRef.from_dict(data["base"]),
                 method=method_settings(**_component(data["method"], "method")),
                 head=head,
-                classes=data["classes"] if not isinstance(data["classes"], list) else tuple(data["classes"]),
+                classes=classes,
+                colors=colors,
                 input=InputSpec.from_dict(data["input"]),
                 inference=Inference.from_dict(data.get("inference", {})),
                 padding=Padding.from_dict(data.get("padding", {})),

@@ -36,6 +36,7 @@ def create(
     num_classes: int | None = None,
     *,
     classes: list[str] | tuple[str, ...] | None = None,
+    colors: list[str] | tuple[str, ...] | None = None,
     checkpoint: str | Path | None = None,
     pretrained: bool = True,
     input: InputSpec | None = None,
@@ -51,8 +52,10 @@ def create(
         head: ``linear``, ``fcn``, ``upernet``, ``unet`` or ``classification``.
         num_classes: Number of classes; or give `classes`.
         classes: Class names in output order.
+        colors: Display colour of each class (``#rrggbb``) in written class maps; default a palette.
         checkpoint: Local copy of the official base checkpoint (else the Hub's, cached).
-        pretrained: Load the base weights; False for random weights (tests, smoke runs).
+        pretrained: Load the base weights; False for random weights (tests, smoke runs), which the
+            adapter records: it will not load onto the official weights.
         input: Input contract of the task data (dataset normalisation, scaling, nodata, GSD); its
             bands select the encoder's bands. Default: the base's pretraining bands and statistics.
         inference: Tiling for scenes; default 224 px tiles overlapping by 32 px.
@@ -88,10 +91,11 @@ def create(
     encoder = add_adapter(encoder, method, **method_kw)
     head_module = build_head(head, encoder, len(classes), **head_kw)
     config = AdapterConfig(
-        base=BaseRef.from_spec(spec),
+        base=BaseRef.from_spec(spec, pretrained=pretrained),
         method=method_settings(method, **method_kw),
         head=head_settings(head, **head_kw),
         classes=tuple(classes),
+        colors=tuple(colors or ()),
         input=input or spec.input,
         inference=inference or Inference(),
         name=name,
@@ -137,8 +141,8 @@ def _check_before_building(config: AdapterConfig, folder: Path, budget: float | 
 
 
 def load(
-    base: str,
-    adapter: str | Path,
+    base: str | Path,
+    adapter: str | Path | None = None,
     *,
     revision: str | None = None,
     device: str | torch.device | None = None,
@@ -148,10 +152,12 @@ def load(
 ) -> GeoModel:
     """A ready model: base encoder + adapter + head, in eval mode, knowing its input contract.
 
-    The base encoder alone comes from `geoadapters.create_backbone`.
+    ``load(adapter)`` takes the base the adapter names (a folder or Hub id); ``load(base, adapter)``
+    checks it, and is needed for short names. The base encoder alone comes from
+    `geoadapters.create_backbone`.
 
     Args:
-        base: Catalog name of the base model (``prithvi-300``).
+        base: Catalog name of the base model (``prithvi-300``), or the adapter when `adapter` is None.
         adapter: Adapter reference: folder, ``org/repo[@revision]``, ``<dataset>-<method>``, or the short
             name of a published TerraTorch fine-tune (``burn_scars-terratorch``), converted on first use.
         revision: Hub revision of the adapter (overrides an ``@revision`` in the reference).
@@ -162,31 +168,33 @@ def load(
         memory_budget_gb: Most memory the model may take; default `geoadapters.config.memory_budget`.
 
     Raises:
-        AdapterError: The adapter is incomplete, corrupt, made for another base model, or its weights
-            do not fit the architecture it declares.
+        AdapterError: The adapter is incomplete, corrupt, made for another base model, its weights
+            do not fit the architecture it declares, or it was trained on random base weights but
+            needs the official ones.
         ResourceError: The declared model needs more memory than the budget (or than there is).
         WeightsNotFoundError: Base or adapter files are neither local, cached nor downloadable.
 
     Example:
-        >>> model = geoadapters.load("prithvi-300", "burn_scars-lora")
+        >>> model = geoadapters.load("geoadapters/prithvi-300-burn_scars-lora")
         >>> model.input_spec.bands
         ('BLUE', 'GREEN', 'RED', 'NIR_NARROW', 'SWIR_1', 'SWIR_2')
     """
-    get_base(base)
-    published = find_published(base, str(adapter).partition("@")[0])
+    name: str | None
+    if adapter is None:
+        name, adapter = None, base
+    else:
+        name = str(base)
+        get_base(name)
+    published = None if name is None else find_published(name, str(adapter).partition("@")[0])
     if published is not None and not Path(adapter).expanduser().is_dir():
         from geoadapters.convert.published import converted_folder
 
         pinned = str(adapter).partition("@")[2] or None
         folder = converted_folder(published, revision=revision or pinned)
     else:
-        folder = resolve_adapter(adapter, base, revision=revision)
+        folder = resolve_adapter(adapter, name, revision=revision)
     config = read_config(folder)
-    if config.base.name != base:
-        raise AdapterError(
-            f"adapter {adapter} was made for {config.base.name}, not {base}; "
-            f"load it with geoadapters.load({config.base.name!r}, {str(adapter)!r})"
-        )
+    config.check_base(name, adapter)
     _check_before_building(config, folder, memory_budget_gb)
     # an adapter that replaces every base weight needs no official weights
     full = config.method.carries_base_weights

@@ -5,6 +5,7 @@ without importing model code. `geoadapters.models` turns a `BaseSpec` into an `E
 """
 
 import dataclasses
+import datetime
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,6 +21,7 @@ __all__ = [
     "InputSpec",
     "PrithviArch",
     "ResNetArch",
+    "SceneMetadata",
     "check_repo_id",
     "check_revision",
 ]
@@ -63,6 +65,23 @@ def check_repo_id(repo_id: str) -> str:
             "'-', 96 characters at most each)"
         )
     return repo_id
+
+
+@dataclass(frozen=True)
+class SceneMetadata:
+    """What a scene says about where and when it was taken, which some models condition on.
+
+    Attributes:
+        dates: Acquisition date of each frame (one for single-date scenes); empty if unknown.
+        lat: Latitude of the scene's centre in degrees, if known.
+        lon: Longitude of the scene's centre in degrees, if known.
+        gsd: Pixel size in metres, if known.
+    """
+
+    dates: tuple[datetime.date, ...] = ()
+    lat: float | None = None
+    lon: float | None = None
+    gsd: float | None = None
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ HLS_CHIP_BANDS = (
 
 @pytest.fixture(autouse=True)
 def _isolated_hf_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never touch the user's cache or the real Hub: a fresh cache and an unroutable endpoint."""
+    """Never touch the user's caches or the real Hub: fresh caches and an unroutable endpoint."""
     cache = tmp_path_factory.mktemp("hf-cache")
     # huggingface_hub reads these at import: patch the constants for this process, the environment
     # for subprocesses.
@@ -74,7 +74,7 @@ def _isolated_hf_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HOME", str(cache.parent / "hf-home"))
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("GEOADAPTERS_CACHE", str(cache / "geoadapters"))
+    monkeypatch.setenv("GEOADAPTERS_CACHE", str(cache.parent / "geoadapters-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -62,3 +62,19 @@ def test_list_adapters_on_the_hub(fake_hub, capsys):
     fake_hub.add_files("geoadapters/clay-v1-burn_scars-lora", {"geoadapter.json": b"{}"})
     assert main(["list", "--adapters", "--model", "prithvi-300"]) == 0
     assert capsys.readouterr().out.split() == ["geoadapters/prithvi-300-burn_scars-lora"]
+
+
+def test_offline_list_and_info_fail_fast_and_say_why(capsys):
+    # the autouse fixture points the Hub at 127.0.0.1:9, where nothing listens: one refused connection
+    # decides it (huggingface_hub alone retries for ~30 s), and downloads use the cache only
+    assert main(["list", "--adapters"]) == 1
+    assert main(["info", "org/some-adapter"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot be reached (offline or no network)" in err and "not in the Hugging Face cache" in err
+
+
+def test_a_short_name_that_is_not_published_says_so(fake_hub, capsys):
+    assert main(["info", "burn_scars-lora", "--model", "prithvi-300"]) == 1
+    err = capsys.readouterr().err
+    assert "'burn_scars-lora' stands for geoadapters/prithvi-300-burn_scars-lora" in err
+    assert "does not exist on the Hub: no such repository is published" in err

@@ -36,11 +36,13 @@ TORCH_FREE = [
     "geoadapters.hub.refs",
     "geoadapters.inference",
     "geoadapters.inference.tiling",
+    "geoadapters.inference.onnx_file",
     "geoadapters.cli.main",
     "geoadapters.cli.options",
     "geoadapters.cli.convert",
     "geoadapters.convert",
     "geoadapters.cli.push",
+    "geoadapters.cli.predict",
 ]
 HEAVY = (
     "torch",

@@ -30,7 +30,7 @@ def _megabytes(size: int) -> str:
 @checkpoint_opt
 @overwrite_opt
 def export_command(
-    base: str,
+    base: str | None,
     adapter: str,
     output: Path,
     tile_size: int | None,
@@ -51,7 +51,7 @@ def export_command(
     int8_path = output.with_suffix(".int8.onnx")
     for path in [output, int8_path] if int8 else [output]:
         check_overwrite(path, overwrite)  # before minutes of export, not after
-    model = load(base, adapter, checkpoint=checkpoint)
+    model = load(base, adapter, checkpoint=checkpoint) if base else load(adapter, checkpoint=checkpoint)
     report = export_onnx(model, output, tile_size=tile_size, overwrite=overwrite)
     size = _megabytes(report.size_bytes)
     click.echo(f"{report.path}  ({size}, {report.exporter} exporter, {report.seconds:.1f} s)")

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from geoadapters.catalog import get_base, list_models
+from geoadapters.config import AdapterConfig
 
 __all__ = ["info_command"]
 
@@ -63,7 +64,7 @@ def _print_adapter(info: dict[str, Any]) -> None:
         ("base", f"{config['base']['name']}  (weights: {info['base_weights']})"),
         ("method", f"{config['method']['name']}  {settings(config['method'])}"),
         ("head", f"{config['head']['name']}  {settings(config['head'])}"),
-        ("task", f"{config['task']}: {', '.join(config['classes'])}"),
+        ("task", f"{config['task']}: {', '.join(AdapterConfig.from_dict(config).classes)}"),
         ("bands", ", ".join(spec["bands"])),
         ("input", f"(value x {spec['scale']} - mean) / std; nodata {spec['nodata']}; gsd {spec['gsd']}"),
         ("mean", ", ".join(f"{v:g}" for v in spec["mean"])),

@@ -23,10 +23,13 @@ __all__ = ["adapter_opt", "checkpoint_opt", "model_opt", "overwrite_opt", "preci
 F = TypeVar("F", bound=Callable[..., Any])
 
 model_opt: Callable[[F], F] = click.option(
-    "--model", "base", required=True, help="Base model, e.g. prithvi-300 ('geoadapters list' shows them)."
+    "--model",
+    "base",
+    help="Base model, e.g. prithvi-300 ('geoadapters list' shows them); default: the one the adapter "
+    "names (needed for short adapter names).",
 )
 adapter_opt: Callable[[F], F] = click.option(
-    "--adapter", required=True, help="Adapter folder, org/repo[@revision], or <dataset>-<method>."
+    "--adapter", required=True, help="Adapter folder, org/repo[@revision], <dataset>-<method>, or model.onnx."
 )
 checkpoint_opt: Callable[[F], F] = click.option(
     "--checkpoint",

@@ -1,18 +1,44 @@
-"""``geoadapters predict``: segment GeoTIFF scenes with a base model and an adapter."""
+"""``geoadapters predict``: segment GeoTIFF scenes with an adapter (and its base model, or an ONNX file).
 
+Everything that can be checked cheaply is checked before torch is imported: the outputs (not there
+unless --overwrite, not written twice, never one of the inputs), the adapter's contract
+(``geoadapter.json`` or the ONNX file's metadata) and each scene (exists, opens, CRS, bands, tiles).
+An output problem stops the command before anything is written; a bad scene in a batch is reported by
+name and skipped, and the batch ends with a summary and exit code 1 if any scene failed.
+"""
+
+import datetime
 import glob
 import math
 import os
 import sys
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from geoadapters.cli.options import adapter_opt, checkpoint_opt, model_opt, overwrite_opt, precision_opt
-from geoadapters.errors import OutputExistsError, RasterError
+from geoadapters.config import AdapterConfig
+from geoadapters.errors import DeviceError, GeoAdaptersError, OutputExistsError, RasterError
+from geoadapters.specs import SceneMetadata
+
+if TYPE_CHECKING:
+    from geoadapters.geomodel import GeoModel
 
 __all__ = ["predict_command"]
+
+_VECTOR_FORMATS = ("gpkg", "geojson")
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One scene to predict and the files it writes."""
+
+    source: Path
+    output: Path
+    vector: Path | None
 
 
 def _sources(patterns: tuple[str, ...]) -> list[Path]:
@@ -30,7 +56,7 @@ def _sources(patterns: tuple[str, ...]) -> list[Path]:
 
 
 def _output(source: Path, output: Path | None, many: bool) -> Path:
-    from geoadapters.inference.predict import default_output
+    from geoadapters.raster.write import default_output
 
     if output is None:
         return default_output(source)
@@ -39,6 +65,19 @@ def _output(source: Path, output: Path | None, many: bool) -> Path:
     if many or output.is_dir() or not output.suffix:
         return default_output(source, output)
     return output
+
+
+def _vector(target: Path, vector: str | None, many: bool) -> Path | None:
+    if vector is None:
+        return None
+    if vector.lower() in _VECTOR_FORMATS:
+        return target.with_suffix(f".{vector.lower()}")
+    if many:
+        raise click.BadParameter(
+            f"with several scenes give a format ({', '.join(_VECTOR_FORMATS)}), not one file",
+            param_hint="--vector",
+        )
+    return Path(vector)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -50,28 +89,36 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def _targets(sources: list[Path], output: Path | None) -> list[Path]:
-    """The output of each source, checked before the first prediction.
+def _jobs(sources: list[Path], output: Path | None, vector: str | None, probabilities: bool) -> list[_Job]:
+    """The outputs of each source, all checked before the first prediction.
 
-    Two sources sharing one output, or an output that is one of the inputs (the same file, a hard
-    link or a symlink), is an error.
+    Two outputs that are one file, or an output that is one of the inputs (the same file, a hard link
+    or a symlink), is an error of the whole command.
     """
-    targets = [_output(source, output, len(sources) > 1) for source in sources]
+    many = len(sources) > 1
+    jobs = []
+    for source in sources:
+        target = _output(source, output, many)
+        jobs.append(_Job(source, target, _vector(target, vector, many)))
+    from geoadapters.raster.write import probability_path
+
     seen: dict[str, Path] = {}
-    for source, target in zip(sources, targets, strict=True):
-        key = os.path.normcase(os.path.abspath(target))
-        if key in seen:
-            raise OutputExistsError(
-                f"{seen[key]} and {source} would both be written to {target}; predict them into "
-                "separate folders (-o) or rename one"
-            )
-        seen[key] = source
     inputs = {_identity(source): source for source in sources} | {None: Path()}
-    for target in targets:
-        hit = _identity(target)
-        if hit is not None and hit in inputs:
-            raise RasterError(f"the output {target} is the input scene {inputs[hit]}: give another -o")
-    return targets
+    for job in jobs:
+        extra = [probability_path(job.output)] * probabilities + [job.vector] * (job.vector is not None)
+        for path in [job.output, *extra]:
+            assert path is not None
+            key = os.path.normcase(os.path.abspath(path))
+            if key in seen:
+                raise OutputExistsError(
+                    f"{seen[key]} and {job.source} would both be written to {path}; predict them into "
+                    "separate folders (-o) or rename one"
+                )
+            seen[key] = job.source
+            hit = _identity(path)
+            if hit is not None and hit in inputs:
+                raise RasterError(f"the output {path} is the input scene {inputs[hit]}: give another -o")
+    return jobs
 
 
 def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
@@ -80,14 +127,69 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
     return value
 
 
-def _base_used(model: Any, checkpoint: Path | None) -> str:
-    """The base weights the model runs on, as loaded (not as the adapter claims)."""
-    spec = model.encoder.spec
-    if model.config.method.carries_base_weights:
-        return f"{spec.name}: every weight from the adapter (a full fine-tune; no official weights used)"
-    if checkpoint is not None:
-        return f"{spec.name}: {checkpoint}"
-    return f"{spec.name}: {spec.weights.repo_id}/{spec.weights.filename} @ {spec.weights.revision}"
+def _adapter_config(adapter: str, base: str | None) -> AdapterConfig:
+    """The adapter's config, from its folder, Hub repository or ONNX file, checked against `base`."""
+    from geoadapters.catalog import get_base
+    from geoadapters.hub.folder import read_config
+    from geoadapters.inference.onnx_file import is_onnx_file, read_onnx_metadata
+
+    if base is not None:
+        get_base(base)
+    if is_onnx_file(adapter):
+        config, _, _ = read_onnx_metadata(adapter)
+        config.check_base(base, adapter, carries_weights=True)
+        return config
+    folder = Path(adapter).expanduser()  # a local folder needs no Hub client (the slowest import)
+    if not folder.is_dir():
+        from geoadapters.hub.refs import resolve_adapter
+
+        folder = resolve_adapter(adapter, base)
+    config = read_config(folder)
+    config.check_base(base, adapter)
+    return config
+
+
+def _writable(path: Path) -> None:
+    """Refuse a destination whose nearest existing folder is not writable."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RasterError(f"cannot write into {path.parent}: {folder} is not writable")
+
+
+def _check(
+    job: _Job,
+    config: AdapterConfig,
+    *,
+    tile_size: int,
+    overlap: int,
+    bands: list[str] | None,
+    nodata: float | None,
+    resample: bool,
+    geotiff_only: bool,
+) -> None:
+    """The cheap checks of one scene and its outputs (no torch).
+
+    Raises:
+        GeoAdaptersError: What is wrong, in one line.
+    """
+    from geoadapters.inference.tiling import TileGrid
+    from geoadapters.raster.metadata import check_gsd
+    from geoadapters.raster.read import Scene
+
+    with Scene(
+        job.source, config.input.bands, bands=bands, nodata=nodata, geotiff_only=geotiff_only
+    ) as scene:
+        if not resample:
+            check_gsd(scene.dataset, config.input)
+        try:
+            TileGrid(scene.height, scene.width, tile_size, overlap)
+        except ValueError as err:
+            raise RasterError(f"cannot tile {scene.path}: {err}") from err
+    for path in (job.output, job.vector):
+        if path is not None:
+            _writable(path)
 
 
 @click.command("predict", short_help="Segment GeoTIFF scenes.")
@@ -103,11 +205,43 @@ def _base_used(model: Any, checkpoint: Path | None) -> str:
 )
 @click.option("--batch-size", type=click.IntRange(min=1), help="Tiles per forward pass.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@click.option("--runtime", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True)
+@click.option(
+    "--runtime",
+    type=click.Choice(["torch", "onnx"]),
+    help="Default: onnx for an --adapter that is an .onnx file, else torch.",
+)
 @precision_opt
-@click.option("--probabilities", is_flag=True, help="Add a float band of probability per class.")
+@click.option(
+    "--probabilities", is_flag=True, help="Also write <stem>_proba.tif, one probability band per class."
+)
+@click.option(
+    "--probability-dtype",
+    type=click.Choice(["uint8", "float32"]),
+    default="uint8",
+    show_default=True,
+    help="uint8: percent (sums to 100 per pixel); float32: 0 to 1.",
+)
+@click.option(
+    "--vector",
+    metavar="FILE|gpkg|geojson",
+    help="Also write class polygons (class, pixels, area) to FILE.gpkg or FILE.geojson, or with a format "
+    "name to <stem>_pred.<format> beside each class map.",
+)
 @click.option("--bands", help="File bands to use: numbers in the model's band order (2,3,4,5,6,7), "
               "or names of all the file's bands in file order. Default: the band descriptions.")  # fmt: skip
+@click.option(
+    "--resample",
+    is_flag=True,
+    help="Read a scene whose pixel size is over 1.5x off the adapter's GSD warped to that GSD; "
+    "outputs stay on the scene's grid.",
+)
+@click.option(
+    "--date",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Acquisition date for models that take one (-TL, Clay); default: from the tags or file name.",
+)
+@click.option("--lat", type=click.FloatRange(-90, 90), help="Latitude of the scene; default: its centre.")
+@click.option("--lon", type=click.FloatRange(-180, 180), help="Longitude of the scene; default: its centre.")
 @click.option(
     "--scale",
     type=float,
@@ -135,17 +269,23 @@ def _base_used(model: Any, checkpoint: Path | None) -> str:
 @overwrite_opt
 def predict_command(
     scenes: tuple[str, ...],
-    base: str,
+    base: str | None,
     adapter: str,
     output: Path | None,
     tile_size: int | None,
     overlap: int | None,
     batch_size: int | None,
     device: str,
-    runtime: str,
+    runtime: str | None,
     precision: str,
     probabilities: bool,
+    probability_dtype: str,
+    vector: str | None,
     bands: str | None,
+    resample: bool,
+    date: datetime.datetime | None,
+    lat: float | None,
+    lon: float | None,
     scale: float | None,
     nodata: float | None,
     inputs: str,
@@ -156,33 +296,111 @@ def predict_command(
 ) -> None:
     """Write a georeferenced class map (a Cloud-Optimised GeoTIFF) for each SCENE.
 
-    Outputs are <stem>_pred.tif next to each scene, or in --output. Scenes of any size are streamed
-    in tiles whose overlaps are blended, so memory stays bounded and tile borders leave no seams.
+    Outputs are <stem>_pred.tif next to each scene, or in --output, with class names and colours that
+    GDAL and QGIS show. Scenes of any size are streamed in tiles whose overlaps are blended, so memory
+    stays bounded and tile borders leave no seams. A failing scene of several is reported and skipped.
     """
-    from tqdm import tqdm
-
     from geoadapters._staging import check_overwrite
-    from geoadapters.factory import load
-    from geoadapters.inference.predict import predict_raster
-    from geoadapters.inference.runtime import make_runner
+    from geoadapters.inference.onnx_file import is_onnx_file
 
     sources = _sources(scenes)
-    targets = _targets(sources, output)
-    for target in targets:
-        check_overwrite(target, overwrite)  # before the first prediction, not after some
-    model = load(
-        base, adapter, checkpoint=checkpoint, base_revision=base_revision, memory_budget_gb=memory_budget
-    )
-    click.echo(f"base  {_base_used(model, checkpoint)}")
-    runner = make_runner(
-        model, runtime=runtime, device=None if device == "auto" else device, precision=precision
-    )
-    band_list = [b.strip() for b in bands.split(",")] if bands else None
-    interactive = sys.stderr.isatty()
-    for source, target in zip(sources, targets, strict=True):
-        with tqdm(total=0, unit="tile", desc=source.name, disable=not interactive, leave=False) as bar:
+    many = len(sources) > 1
+    jobs = _jobs(sources, output, vector, probabilities)
+    for job in jobs:
+        for path in (job.output, job.vector):
+            if path is not None:
+                check_overwrite(path, overwrite)  # before the first prediction, not after some
+        if probabilities:
+            from geoadapters.raster.write import probability_path
 
-            def progress(done: int, total: int, bar: tqdm = bar, name: str = source.name) -> None:
+            check_overwrite(probability_path(job.output), overwrite)
+    onnx_file = is_onnx_file(adapter)
+    runtime = runtime or ("onnx" if onnx_file else "torch")
+    if onnx_file and runtime != "onnx":
+        raise DeviceError(f"{adapter} is an ONNX file: run it with --runtime onnx (the default for .onnx)")
+    if not many and not sources[0].exists():  # the commonest mistake, before anything is imported
+        raise RasterError(f"{sources[0]}: no such file")
+    config = _adapter_config(adapter, base)
+    tile = tile_size or config.inference.tile_size
+    band_list = [b.strip() for b in bands.split(",")] if bands else None
+    checked: list[_Job] = []
+    failed: list[tuple[Path, GeoAdaptersError]] = []
+    for job in jobs:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                _check(
+                    job, config, tile_size=tile,
+                    overlap=config.inference.overlap if overlap is None else overlap,
+                    bands=band_list, nodata=nodata, resample=resample, geotiff_only=inputs == "geotiff",
+                )  # fmt: skip
+            for warning in caught:
+                click.echo(f"warning: {warning.message}", err=True)
+        except GeoAdaptersError as err:
+            if not many:
+                raise
+            failed.append((job.source, err))
+            click.echo(f"error: {err}", err=True)
+            continue
+        checked.append(job)
+    if checked:
+        what = adapter if onnx_file else f"{config.base.name} + {adapter}"
+        if sys.stderr.isatty():  # like the progress bar: on a terminal only, so errors stay one line
+            click.echo(f"{len(checked)} scene(s) checked; loading {what} ({runtime})", err=True)
+        failed += _run(
+            checked, adapter, base, runtime, device, precision, checkpoint, many, overwrite,
+            base_revision=base_revision, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
+            probabilities=probabilities, probability_dtype=probability_dtype, bands=band_list, scale=scale,
+            nodata=nodata, metadata=SceneMetadata((date.date(),) if date else (), lat, lon),
+            resample=resample, geotiff_only=inputs == "geotiff", memory_budget_gb=memory_budget,
+        )  # fmt: skip
+    if many:
+        click.echo(f"{len(sources) - len(failed)} of {len(sources)} scenes written", err=True)
+    if failed:
+        names = ", ".join(str(source) for source, _ in failed)
+        raise RasterError(f"{len(failed)} of {len(sources)} scenes failed: {names}")
+
+
+def _run(
+    jobs: list[_Job],
+    adapter: str,
+    base: str | None,
+    runtime: str,
+    device: str,
+    precision: str,
+    checkpoint: Path | None,
+    many: bool,
+    overwrite: bool,
+    *,
+    base_revision: str | None,
+    **options: object,
+) -> list[tuple[Path, GeoAdaptersError]]:
+    """Load the model once and predict every job; the scenes that failed (several) or raise (one)."""
+    from tqdm import tqdm
+
+    from geoadapters.inference.onnx_file import is_onnx_file
+    from geoadapters.inference.predict import predict_raster
+    from geoadapters.inference.runtime import make_runner
+    from geoadapters.raster.metadata import GsdWarning
+
+    runner_device = None if device == "auto" else device
+    if is_onnx_file(adapter):
+        runner = make_runner(Path(adapter), runtime=runtime, device=runner_device, precision=precision)
+    else:
+        from geoadapters.factory import load
+
+        budget = options["memory_budget_gb"]
+        assert budget is None or isinstance(budget, float)
+        refs = (base, adapter) if base else (adapter,)
+        model = load(*refs, checkpoint=checkpoint, base_revision=base_revision, memory_budget_gb=budget)
+        click.echo(f"base  {_base_used(model, checkpoint)}")
+        runner = make_runner(model, runtime=runtime, device=runner_device, precision=precision)
+    failed: list[tuple[Path, GeoAdaptersError]] = []
+    interactive = sys.stderr.isatty()
+    for job in jobs:
+        with tqdm(total=0, unit="tile", desc=job.source.name, disable=not interactive, leave=False) as bar:
+
+            def progress(done: int, total: int, bar: tqdm = bar, name: str = job.source.name) -> None:
                 if not interactive:  # logs and batch jobs: a line every 10 %
                     step = max(1, total // 10)
                     if done // step != (done - bar.n) // step or done == total:
@@ -190,24 +408,35 @@ def predict_command(
                 bar.total = total
                 bar.update(done - bar.n)
 
-            report = predict_raster(
-                source,
-                target,
-                runner,
-                tile_size=tile_size,
-                overlap=overlap,
-                batch_size=batch_size,
-                probabilities=probabilities,
-                bands=band_list,
-                scale=scale,
-                nodata=nodata,
-                overwrite=overwrite,
-                progress=progress,
-                geotiff_only=inputs == "geotiff",
-                memory_budget_gb=memory_budget,
-            )
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", GsdWarning)  # shown by the checks already
+                    report = predict_raster(
+                        job.source, job.output, runner, vector=job.vector, overwrite=overwrite,
+                        progress=progress, **options,  # type: ignore[arg-type]
+                    )  # fmt: skip
+            except GeoAdaptersError as err:
+                if not many:
+                    raise
+                failed.append((job.source, err))
+                click.echo(f"error: {err}", err=True)
+                continue
         tiles = f"{report.computed}/{report.tiles} tiles"
         click.echo(f"{report.output}  ({tiles}, {report.seconds:.1f} s, {report.runner})")
+        for extra in (report.probabilities, report.vector):
+            if extra is not None:
+                click.echo(f"  {extra}")
         total = sum(report.class_pixels.values())
         shares = ", ".join(f"{name} {count / total:.1%}" for name, count in report.class_pixels.items())
         click.echo(f"  {total:,} px: {shares}")
+    return failed
+
+
+def _base_used(model: "GeoModel", checkpoint: Path | None) -> str:
+    """The base weights the model runs on, as loaded (not as the adapter claims)."""
+    spec = model.encoder.spec
+    if model.config.method.carries_base_weights:
+        return f"{spec.name}: every weight from the adapter (a full fine-tune; no official weights used)"
+    if checkpoint is not None:
+        return f"{spec.name}: {checkpoint}"
+    return f"{spec.name}: {spec.weights.repo_id}/{spec.weights.filename} @ {spec.weights.revision}"

@@ -7,12 +7,20 @@ may answer badly (errors, truncated or hostile bodies, silence): every failure o
 of HTTP becomes a `WeightsNotFoundError` whose one line says what happened, and no request waits
 longer than `TIMEOUT` seconds for the server. Revisions and names are checked (`HubFile`) before any
 request, so no untrusted text reaches a URL or a cache path.
+
+Before the first request to an endpoint, one TCP connection with a short timeout tells whether it can
+be reached at all: if not, this process works from the cache only and says so once, instead of
+letting huggingface_hub retry for half a minute (skipped when a proxy is configured).
 """
 
+import functools
+import logging
 import os
 import re
+import socket
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from huggingface_hub import HfApi, hf_hub_download
 
@@ -31,7 +39,7 @@ from huggingface_hub.errors import (  # type: ignore[attr-defined]
 from geoadapters.errors import WeightsNotFoundError
 from geoadapters.specs import HubFile
 
-__all__ = ["TIMEOUT", "download", "download_files", "endpoint", "list_repos", "upload_folder"]
+__all__ = ["TIMEOUT", "download", "download_files", "endpoint", "list_repos", "reachable", "upload_folder"]
 
 # Seconds to wait for the server to answer a metadata request or to send more bytes of a file.
 TIMEOUT = 10.0
@@ -54,6 +62,12 @@ def _one_line(err: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+_LOG = logging.getLogger(__name__)
+_DEFAULT_ENDPOINT = "https://huggingface.co"
+_PROBE_SECONDS = 3.0
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
 def endpoint() -> str | None:
     """The Hub endpoint of this process: ``HF_ENDPOINT`` if set, else huggingface_hub's default."""
     return os.environ.get("HF_ENDPOINT") or None
@@ -63,6 +77,25 @@ _BASE_HINT = (
     "pass a local copy of the file (checkpoint=PATH in Python, --checkpoint PATH on the command line)"
 )
 _ADAPTER_HINT = "or pass a local adapter folder (its path instead of the Hub id)"
+
+
+@functools.cache
+def _probe(url: str) -> bool:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=_PROBE_SECONDS):
+            return True
+    except OSError as err:
+        _LOG.warning("the Hub at %s cannot be reached (%s): working from the local cache only", url, err)
+        return False
+
+
+def reachable() -> bool:
+    """Whether this process's Hub endpoint accepts connections (checked once per endpoint)."""
+    if any(os.environ.get(v) for v in _PROXY_VARIABLES):
+        return True
+    return _probe(endpoint() or _DEFAULT_ENDPOINT)
 
 
 def download(file: HubFile, *, cache_dir: str | Path | None = None, hint: str = _BASE_HINT) -> Path:
@@ -82,6 +115,7 @@ def download(file: HubFile, *, cache_dir: str | Path | None = None, hint: str = 
             endpoint=endpoint(),
             library_name="geoadapters",
             etag_timeout=TIMEOUT,
+            local_files_only=not reachable(),
         )
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
         status = _status(err)
@@ -92,7 +126,10 @@ def download(file: HubFile, *, cache_dir: str | Path | None = None, hint: str = 
             f"(offline or no network). Run once with network access, {hint}."
         ) from err
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as err:
-        raise WeightsNotFoundError(f"{where} does not exist on the Hub ({type(err).__name__}).") from err
+        missing = "repository" if isinstance(err, RepositoryNotFoundError) else "file or revision"
+        raise WeightsNotFoundError(
+            f"{where} does not exist on the Hub: no such {missing} is published ({type(err).__name__})."
+        ) from err
     except (HfHubHTTPError, HTTPError) as err:
         status = _status(err)
         answer = f"the Hub answered HTTP {status}" if status is not None else _one_line(err)
@@ -169,6 +206,11 @@ def list_repos(author: str, search: str | None = None) -> list[str]:
     Raises:
         WeightsNotFoundError: The Hub cannot be reached (offline mode or no network).
     """
+    if not reachable():
+        raise WeightsNotFoundError(
+            f"cannot list the Hub repositories of {author}: the Hub at {endpoint() or _DEFAULT_ENDPOINT} "
+            "cannot be reached (offline or no network)"
+        )
     try:
         return sorted(m.id for m in HfApi(endpoint=endpoint()).list_models(author=author, search=search))
     except (OfflineModeIsEnabled, HTTPError, HfHubHTTPError, OSError, ValueError, KeyError, TypeError) as err:

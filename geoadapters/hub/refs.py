@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from geoadapters.errors import AdapterError
+from geoadapters.errors import AdapterError, WeightsNotFoundError
 from geoadapters.hub.client import download_files
 from geoadapters.hub.folder import CARD, CONFIG, WEIGHTS
 from geoadapters.specs import check_repo_id, check_revision
@@ -85,5 +85,10 @@ def resolve_adapter(reference: str | Path, base: str | None, *, revision: str | 
         wanted = check_revision(revision or pinned) if (revision or pinned) else None
     except ValueError as err:
         raise AdapterError(f"adapter reference {shown!r}: {err}") from err
-    files = download_files(repo_id, [CONFIG, WEIGHTS], revision=wanted, optional=_OPTIONAL)
+    try:
+        files = download_files(repo_id, [CONFIG, WEIGHTS], revision=wanted, optional=_OPTIONAL)
+    except WeightsNotFoundError as err:
+        if repo_id == text.partition("@")[0]:
+            raise
+        raise WeightsNotFoundError(f"the short name {shown!r} stands for {repo_id}: {err}") from err
     return files[CONFIG].parent

@@ -2,7 +2,7 @@
 
 The graph applies the input contract itself (scaling, normalisation, nodata), so it takes values as
 stored in the files. Its batch dimension is dynamic and its tile size fixed. The adapter config is
-stored as ONNX metadata (`geoadapters.inference.runners.onnx_metadata`), which `OnnxRunner` and
+stored as ONNX metadata (`geoadapters.inference.onnx_file.onnx_metadata`), which `OnnxRunner` and
 `read_onnx_config` read back.
 `quantize_int8` writes an opt-in int8 copy for CPUs and reports how far it agrees with fp32.
 """
@@ -28,7 +28,8 @@ from geoadapters._staging import staged_file
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import CheckpointError, InputShapeError, MissingDependencyError
 from geoadapters.geomodel import GeoModel
-from geoadapters.inference.runners import OnnxRunner, onnx_metadata, parse_metadata
+from geoadapters.inference.onnx_file import onnx_metadata, read_onnx_metadata
+from geoadapters.inference.runners import OnnxRunner
 
 __all__ = [
     "ExportReport",
@@ -131,9 +132,7 @@ def read_onnx_config(path: str | Path) -> tuple[AdapterConfig, int]:
     Raises:
         CheckpointError: The model has no valid geoadapters metadata.
     """
-    onnx = _import_onnx()
-    model = onnx.load(str(path), load_external_data=False)
-    config, tile_size, _ = parse_metadata({p.key: p.value for p in model.metadata_props}, path)
+    config, tile_size, _ = read_onnx_metadata(path)
     return config, tile_size
 
 

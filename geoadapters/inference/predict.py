@@ -10,15 +10,20 @@ GeoTIFF without any data is refused from its block index alone, and an output th
 itself (the same file, a hard link, a symlink) is refused.
 """
 
+import contextlib
+import dataclasses
 import json
 import math
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 import rasterio
 
 from geoadapters import __version__
@@ -27,13 +32,18 @@ from geoadapters.config import memory_budget
 from geoadapters.errors import AdapterError, RasterError, ResourceError
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.tiling import StripAccumulator, TileGrid
-from geoadapters.raster.read import Scene
-from geoadapters.raster.write import PredictionWriter
+from geoadapters.raster.metadata import GSD_TOLERANCE, check_gsd, pixel_size_m, scene_metadata
+from geoadapters.raster.read import Scene, prepare_tile
+from geoadapters.raster.vector import PolygonWriter
+from geoadapters.raster.write import PredictionWriter, default_output, probability_path
+from geoadapters.specs import SceneMetadata
 
-__all__ = ["PredictReport", "default_output", "predict_raster"]
+__all__ = ["PredictReport", "TileSource", "default_output", "predict_raster", "predict_tiles"]
 
 # GDAL's block cache (default 5 % of RAM) would otherwise grow with the scene.
 _GDAL_CACHE_MB = 256
+# Rows per strip when warping resampled probabilities back to the scene's grid.
+_WARP_ROWS = 512
 
 Progress = Callable[[int, int], None]
 
@@ -50,6 +60,8 @@ class PredictReport:
         seconds: Wall time.
         runner: Runtime, precision and device used.
         class_pixels: Pixels of each class in the written class map, by class name (nodata not counted).
+        probabilities: Written probability COG, if asked for.
+        vector: Written polygon file, if asked for.
     """
 
     source: Path
@@ -59,6 +71,8 @@ class PredictReport:
     seconds: float
     runner: str
     class_pixels: Mapping[str, int]
+    probabilities: Path | None = None
+    vector: Path | None = None
 
 
 def _batches(grid: TileGrid, size: int) -> Iterator[list[tuple[int, int, int, int]]]:
@@ -74,10 +88,131 @@ def _batches(grid: TileGrid, size: int) -> Iterator[list[tuple[int, int, int, in
         yield batch
 
 
-def default_output(source: str | Path, folder: str | Path | None = None) -> Path:
-    """``<stem>_pred.tif`` next to the source, or in `folder`."""
-    source = Path(source)
-    return Path(folder or source.parent) / f"{source.stem}_pred.tif"
+class TileSource(Protocol):
+    """What tiles are read from: a `Scene`, or an array (`geoadapters.inference.array`)."""
+
+    @property
+    def height(self) -> int:
+        """Rows."""
+        ...
+
+    @property
+    def width(self) -> int:
+        """Columns."""
+        ...
+
+    def read(
+        self, y: int, x: int, size: int, fill: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+        """Raw values (bands, size, size) at row `y`, column `x`, nodata filled, and the mask of data."""
+        ...
+
+
+Sink = Callable[[int, npt.NDArray[np.float32], npt.NDArray[np.bool_]], None]
+
+
+def predict_tiles(
+    source: TileSource,
+    grid: TileGrid,
+    runner: Runner,
+    batch_size: int,
+    fill: npt.NDArray[np.float32],
+    factor: float,
+    scene: SceneMetadata | None,
+    sink: Sink,
+    progress: Progress | None = None,
+) -> int:
+    """Run every tile with data and pass each finished strip of rows to `sink`, top to bottom.
+
+    Args:
+        source: Where tiles are read from.
+        grid: The tile grid over `source`.
+        runner: The model runtime.
+        batch_size: Tiles per forward pass.
+        fill: Per-band value of nodata pixels (normalises to 0).
+        factor: Factor applied to raw values before the runner (a ``scale`` override).
+        scene: Metadata passed to the runner.
+        sink: Called with (first row, mean logits (classes, rows, width), mask of valid pixels).
+        progress: Called with (tiles done, tiles in all) after each batch.
+
+    Returns:
+        The number of tiles computed (0: no tile had data).
+    """
+    cols = len(grid.cols)
+    in_flight = 1 + math.ceil((batch_size - 1) / cols)  # tile rows one batch can span
+    strip = StripAccumulator(grid, len(runner.config.classes), in_flight)
+    rows = grid.rows
+    computed = done = emitted = 0  # tiles computed, tiles seen; tile rows whose finished rows are out
+    for batch in _batches(grid, batch_size):
+        reads = [source.read(y, x, grid.tile, fill) for _, _, y, x in batch]
+        with_data = [i for i, (_, valid) in enumerate(reads) if valid.any()]
+        if with_data:
+            raw = np.stack([reads[i][0] for i in with_data]) * np.float32(factor)
+            logits = runner(raw, scene)
+            for k, i in enumerate(with_data):
+                r, c, y, x = batch[i]
+                strip.add(y, x, logits[k], grid.weights(r, c), reads[i][1])
+            computed += len(with_data)
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(grid))
+        last_r, last_c, _, _ = batch[-1]
+        complete = last_r if last_c == cols - 1 else last_r - 1  # last tile row fully added
+        while emitted <= complete:
+            until = rows[emitted + 1] if emitted + 1 < len(rows) else source.height
+            sink(*strip.emit(until))
+            emitted += 1
+    return computed
+
+
+def _predict_warped(
+    scene: Scene,
+    grid: TileGrid,
+    runner: Runner,
+    batch_size: int,
+    fill: npt.NDArray[np.float32],
+    factor: float,
+    described: SceneMetadata,
+    sink: Sink,
+    progress: Progress | None,
+    staging: Path,
+) -> int:
+    """`predict_tiles` on a resampled scene; its probabilities, warped back to the file's grid, to `sink`."""
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+    from rasterio.windows import Window
+
+    classes = len(runner.config.classes)
+    profile = {"driver": "GTiff", "width": scene.width, "height": scene.height, "count": classes}
+    profile |= {"dtype": "float32", "nodata": float("nan"), "crs": scene.dataset.crs, "tiled": True}
+    profile |= {"transform": scene.dataset.transform, "blockxsize": 256, "blockysize": 256}
+    with rasterio.open(staging, "w", **profile) as warped:
+
+        def warped_sink(row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> None:
+            shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
+            proba = np.where(valid, shifted / shifted.sum(axis=0, keepdims=True), np.nan).astype(np.float32)
+            warped.write(proba, window=Window(0, row, proba.shape[2], proba.shape[1]))
+
+        computed = predict_tiles(
+            scene, grid, runner, batch_size, fill, factor, described, warped_sink, progress
+        )
+    like = scene.source
+    with (
+        rasterio.open(staging) as src,
+        WarpedVRT(
+            src, crs=like.crs, transform=like.transform, width=like.width, height=like.height,
+            resampling=Resampling.bilinear, src_nodata=float("nan"), nodata=float("nan"),
+        ) as back,
+    ):  # fmt: skip
+        for row in range(0, like.height, _WARP_ROWS):
+            window = Window(0, row, like.width, min(_WARP_ROWS, like.height - row))
+            proba = back.read(window=window)
+            raw = like.read(scene.indexes, window=window, out_dtype="float32")
+            masks = None if scene.nodata is not None else like.read_masks(scene.indexes, window=window)
+            _, valid = prepare_tile(raw, scene.nodata, fill, 0, masks)
+            valid &= np.isfinite(proba).all(axis=0)
+            sink(row, np.log(np.where(valid, np.maximum(proba, 1e-12), 1.0)).astype(np.float32), valid)
+    return computed
 
 
 def _memory_needed(grid: TileGrid, bands: int, classes: int, batch_size: int, probabilities: bool) -> int:
@@ -112,6 +247,10 @@ def predict_raster(
     overlap: int | None = None,
     batch_size: int | None = None,
     probabilities: bool = False,
+    probability_dtype: str = "uint8",
+    vector: str | Path | None = None,
+    metadata: SceneMetadata | None = None,
+    resample: bool = False,
     bands: Sequence[str] | None = None,
     scale: float | None = None,
     nodata: float | None = None,
@@ -120,7 +259,7 @@ def predict_raster(
     geotiff_only: bool = False,
     memory_budget_gb: float | None = None,
 ) -> PredictReport:
-    """Predict a scene and write a georeferenced class map (and probabilities) as a COG.
+    """Predict a scene and write a georeferenced class map as a COG (and probabilities, polygons).
 
     Args:
         source: Input raster.
@@ -129,7 +268,16 @@ def predict_raster(
         tile_size: Tile side; default from the adapter.
         overlap: Overlap of neighbouring tiles (at most half a tile); default from the adapter.
         batch_size: Tiles per forward pass; default from the adapter.
-        probabilities: Add one float band of softmax probability per class.
+        probabilities: Also write ``<stem>_proba.tif``: one band of softmax probability per class.
+        probability_dtype: ``uint8`` (percent, summing to 100 per pixel; nodata 255) or ``float32``
+            (0 to 1; nodata NaN).
+        vector: Also write the class map's polygons into this ``.gpkg`` or ``.geojson`` file (class,
+            value, pixels and area in square CRS units; merged across tile borders; scene CRS).
+        metadata: Date, centre and GSD for models that take them (-TL, Clay); fields left unset are
+            derived from the scene (`geoadapters.raster.metadata.scene_metadata`).
+        resample: When the scene's pixel size differs from the adapter's GSD by more than 1.5x, read it
+            warped to that GSD (a windowed bilinear VRT) and warp the probabilities back: the outputs
+            are on the scene's grid. Otherwise such a scene gets a `GsdWarning`.
         bands: File bands to use: numbers in the model's band order, or names of all the file's bands
             (see `geoadapters.raster.read.resolve_bands`); default from the band descriptions.
         scale: Factor from the file's values to the units the adapter normalises (replaces the
@@ -145,8 +293,11 @@ def predict_raster(
             that is the input itself.
         ResourceError: The scene, tile size and batch need more memory than the budget.
         BandError: The model's bands cannot be found in the file.
-        OutputExistsError: The output exists and `overwrite` is False.
+        OutputExistsError: An output exists and `overwrite` is False.
         ValueError: `scale` is not a finite positive number.
+
+    Warns:
+        GsdWarning: The scene's pixels differ from the adapter's GSD by more than 1.5x.
     """
     started = time.perf_counter()
     config = runner.config
@@ -175,11 +326,19 @@ def predict_raster(
         "runner": runner.description,
         "input_bands": json.dumps(list(spec.bands)),
     }
-    computed = 0
     with (
         rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
         Scene(source, spec.bands, bands=bands, nodata=nodata, geotiff_only=geotiff_only) as scene,
     ):
+        pixel = pixel_size_m(scene.source)
+        warp = resample and spec.gsd is not None and max(pixel / spec.gsd, spec.gsd / pixel) > GSD_TOLERANCE
+        described = scene_metadata(scene.source, scene.path, metadata)
+        if warp:
+            assert spec.gsd is not None
+            scene.resample(spec.gsd, pixel)
+            described = dataclasses.replace(described, gsd=spec.gsd)
+        else:
+            check_gsd(scene.source, spec)
         try:
             grid = TileGrid(scene.height, scene.width, tile, overlap)
         except ValueError as err:
@@ -196,40 +355,42 @@ def predict_raster(
         if scene.known_empty():
             raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
         tags |= {"tile_size": str(tile), "overlap": str(overlap), "source_bands": json.dumps(scene.indexes)}
-        any_data = False
-        with PredictionWriter(
-            output,
-            scene.dataset,
-            classes=config.classes,
-            probabilities=probabilities,
-            tags=tags,
-            overwrite=overwrite,
-        ) as writer:
-            cols = len(grid.cols)
-            in_flight = 1 + math.ceil((batch_size - 1) / cols)  # tile rows one batch can span
-            strip = StripAccumulator(grid, len(config.classes), in_flight)
-            rows = grid.rows
-            done = emitted = 0  # tiles run; tile rows whose finished scene rows are written
-            for batch in _batches(grid, batch_size):
-                reads = [scene.read(y, x, tile, fill) for _, _, y, x in batch]
-                with_data = [i for i, (_, valid) in enumerate(reads) if valid.any()]
-                if with_data:
-                    logits = runner(np.stack([reads[i][0] for i in with_data]) * np.float32(factor))
-                    for k, i in enumerate(with_data):
-                        r, c, y, x = batch[i]
-                        strip.add(y, x, logits[k], grid.weights(r, c), reads[i][1])
-                    computed += len(with_data)
-                    any_data = True
-                done += len(batch)
-                if progress is not None:
-                    progress(done, len(grid))
-                last_r, last_c, _, _ = batch[-1]
-                complete = last_r if last_c == cols - 1 else last_r - 1  # last tile row fully added
-                while emitted <= complete:
-                    until = rows[emitted + 1] if emitted + 1 < len(rows) else scene.height
-                    writer.write(*strip.emit(until))
-                    emitted += 1
-            if not any_data:
+        with contextlib.ExitStack() as outputs:
+            polygons = None
+            if vector is not None:
+                polygons = outputs.enter_context(
+                    PolygonWriter(vector, scene.source, classes=list(config.classes), overwrite=overwrite)
+                )
+            writer = outputs.enter_context(
+                PredictionWriter(
+                    output,
+                    scene.source,
+                    classes=config.classes,
+                    colors=config.colors,
+                    probabilities=probability_dtype if probabilities else None,
+                    tags=tags,
+                    overwrite=overwrite,
+                )
+            )
+
+            def strip_sink(row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> None:
+                labels = writer.write(row, logits, valid)
+                if polygons is not None:
+                    polygons.write(row, labels, valid)
+
+            if warp:  # predict on the adapter's grid, then warp the probabilities back to the scene's
+                folder = outputs.enter_context(
+                    tempfile.TemporaryDirectory(prefix=".geoadapters-warp-", dir=output.parent)
+                )
+                computed = _predict_warped(
+                    scene, grid, runner, batch_size, fill, factor, described, strip_sink, progress,
+                    Path(folder) / "probabilities.tif",
+                )  # fmt: skip
+            else:
+                computed = predict_tiles(
+                    scene, grid, runner, batch_size, fill, factor, described, strip_sink, progress
+                )
+            if not computed:
                 raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
         class_pixels = dict(zip(config.classes, map(int, writer.class_pixels), strict=True))
     return PredictReport(
@@ -240,4 +401,6 @@ def predict_raster(
         time.perf_counter() - started,
         runner.description,
         class_pixels,
+        probability_path(output) if probabilities else None,
+        Path(vector) if vector is not None else None,
     )

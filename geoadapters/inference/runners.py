@@ -3,15 +3,12 @@
 A runner applies the adapter's input contract itself (scaling, normalisation, nodata), so callers pass
 band values as stored in the files, in the adapter's band order. Reduced precision is only used where
 the hardware has it and the user asks: fp16/bf16 autocast on CUDA, an int8 ONNX model on CPUs.
-The metadata that `geoadapters.inference.onnx` writes into ONNX files are defined here, by their reader.
+The metadata of ONNX files are defined in `geoadapters.inference.onnx_file` (torch-free).
 """
 
 import contextlib
-import dataclasses
-import json
 import logging
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,9 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from geoadapters import __version__
-from geoadapters._serde import JSON_LIMIT
-from geoadapters.config import MAX_TILE, AdapterConfig
+from geoadapters.config import AdapterConfig
 from geoadapters.errors import (
     CheckpointError,
     DeviceError,
@@ -31,6 +26,8 @@ from geoadapters.errors import (
 )
 from geoadapters.geomodel import GeoModel
 from geoadapters.inference import PRECISIONS
+from geoadapters.inference.onnx_file import METADATA_KEY, onnx_metadata, parse_metadata
+from geoadapters.specs import SceneMetadata
 
 __all__ = [
     "METADATA_KEY",
@@ -41,9 +38,6 @@ __all__ = [
     "parse_metadata",
     "resolve_device",
 ]
-
-# ONNX metadata: the adapter config as JSON under this key, beside "tile_size" and "precision".
-METADATA_KEY = "geoadapter.json"
 
 _LOG = logging.getLogger(__name__)
 _AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -60,8 +54,13 @@ class Runner(Protocol):
     config: AdapterConfig
     description: str
 
-    def __call__(self, raw: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W) in the adapter's band order."""
+    def __call__(
+        self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W) in the adapter's band order.
+
+        `scene`: date, place and GSD of the scene, for models that condition on them (-TL, Clay).
+        """
         ...
 
 
@@ -120,14 +119,23 @@ class TorchRunner:
         self.config = model.config
         self.description = f"torch {precision} on {self.device}"
 
-    def __call__(self, raw: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W)."""
+    def __call__(
+        self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W), conditioned on `scene`."""
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)).to(self.device)
         autocast = (
             torch.autocast(self.device.type, dtype=self._dtype) if self._dtype else contextlib.nullcontext()
         )
+        metadata = {}
+        if scene is not None:  # the input contract's settings (Clay's gsd) come first
+            encoder = self.model.encoder
+            metadata = encoder.scene_inputs(scene, len(raw)) | encoder.forward_defaults(self.config.input)
+            metadata = {
+                k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in metadata.items()
+            }
         with torch.inference_mode(), autocast:
-            logits: torch.Tensor = self.model(self.model.normalize(x))
+            logits: torch.Tensor = self.model(self.model.normalize(x), **metadata)
         return logits.float().cpu().numpy()
 
 
@@ -143,45 +151,6 @@ def _import_onnxruntime() -> Any:
             "the onnx runtime (onnxruntime-gpu, which runs on CPUs too)", extra="gpu"
         ) from err
     return onnxruntime
-
-
-def onnx_metadata(config: AdapterConfig, tile_size: int, precision: str) -> dict[str, str]:
-    """The metadata of an exported model: adapter config, tile size fixed at export, precision."""
-    return {
-        METADATA_KEY: json.dumps(config.to_dict()),
-        "tile_size": str(tile_size),
-        "precision": precision,
-        "geoadapters_version": __version__,
-    }
-
-
-def parse_metadata(props: Mapping[str, str], source: str | Path) -> tuple[AdapterConfig, int, str]:
-    """(config, tile size, precision) from the metadata of a model that `onnx_metadata` described.
-
-    Raises:
-        CheckpointError: The metadata are missing or invalid.
-    """
-    if METADATA_KEY not in props:
-        raise CheckpointError(
-            f"{source} has no {METADATA_KEY} metadata: export models with geoadapters export"
-        )
-    try:
-        if len(props[METADATA_KEY]) > JSON_LIMIT:
-            raise ValueError(f"{METADATA_KEY} is over {JSON_LIMIT:,} bytes")
-        data = json.loads(props[METADATA_KEY])
-        if not isinstance(data, dict):
-            raise ValueError(f"{METADATA_KEY} is no JSON object")
-        tile_size = int(props["tile_size"])
-        if not 1 <= tile_size <= MAX_TILE:
-            raise ValueError(f"tile_size {tile_size} is not in [1, {MAX_TILE}]")
-        precision = props.get("precision", "fp32")
-        if precision not in ("fp32", "int8"):
-            raise ValueError(f"precision {precision[:20]!r} is neither fp32 nor int8")
-        config = AdapterConfig.from_dict(data)
-    except (KeyError, ValueError, RecursionError) as err:
-        detail = " ".join(str(err).split())[:300]
-        raise CheckpointError(f"{source} has invalid geoadapters metadata: {detail}") from err
-    return config, tile_size, precision
 
 
 class OnnxRunner:
@@ -229,17 +198,16 @@ class OnnxRunner:
         if device.startswith("cuda") and provider != "CUDAExecutionProvider":
             _LOG.warning("onnxruntime could not use CUDA (see its log); running on %s", provider)
         props = self.session.get_modelmeta().custom_metadata_map
-        config, self.tile_size, self.precision = parse_metadata(props, path)
-        if config.inference.tile_size != self.tile_size:
-            overlap = min(config.inference.overlap, self.tile_size // 2)
-            inference = dataclasses.replace(config.inference, tile_size=self.tile_size, overlap=overlap)
-            config = dataclasses.replace(config, inference=inference)
-        self.config = config
+        self.config, self.tile_size, self.precision = parse_metadata(props, path)
         self._input_shape = tuple(self.session.get_inputs()[0].shape)
         self.description = f"onnxruntime {provider} {self.precision}"
 
-    def __call__(self, raw: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def __call__(
+        self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
+    ) -> npt.NDArray[np.float32]:
         """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W).
+
+        The graph takes no scene metadata: `scene` is not used (export fixes the model's defaults).
 
         Raises:
             InputShapeError: `raw`'s bands or tile size are not the ones fixed at export.

@@ -1,17 +1,64 @@
-"""`make_runner`: the runtime the user asked for, ready to run (exporting to ONNX on the fly if need be)."""
+"""`make_runner`: the runtime the user asked for, ready to run (exporting to ONNX once, then cached).
 
+``runtime="onnx"`` on a model exports it the first time and keeps the file in the cache
+(``$GEOADAPTERS_CACHE``, else ``$XDG_CACHE_HOME/geoadapters`` or ``~/.cache/geoadapters``), keyed by
+a hash of everything the graph depends on: the model's tensors (base and adapter), its config, the
+tile size, the precision and the versions of geoadapters and torch. The next run loads that file.
+"""
+
+import hashlib
 import logging
-import tempfile
+import os
 from pathlib import Path
 
+import torch
+
+from geoadapters import __version__
+from geoadapters._staging import staged_dir
 from geoadapters.errors import DeviceError
 from geoadapters.geomodel import GeoModel
 from geoadapters.inference.onnx import export_onnx, quantize_int8
 from geoadapters.inference.runners import OnnxRunner, Runner, TorchRunner
 
-__all__ = ["make_runner"]
+__all__ = ["cache_dir", "export_key", "make_runner"]
 
 _LOG = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    """Folder of the ONNX export cache."""
+    explicit = os.environ.get("GEOADAPTERS_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "geoadapters"
+
+
+def export_key(model: GeoModel, tile_size: int, precision: str) -> str:
+    """Hash of what an export of `model` depends on: tensors, config, tile size, precision, versions."""
+    digest = hashlib.sha256()
+    for text in (model.config.to_json(), str(tile_size), precision, __version__, torch.__version__):
+        digest.update(text.encode() + b"\0")
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode() + str(tuple(tensor.shape)).encode() + str(tensor.dtype).encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _cached_export(model: GeoModel, precision: str) -> Path:
+    """The model's ONNX file from the cache, exported (and quantised for int8) on the first call."""
+    tile = model.config.inference.tile_size
+    folder = cache_dir() / "onnx" / export_key(model, tile, precision)
+    path = folder / ("model.int8.onnx" if precision == "int8" else "model.onnx")
+    if path.is_file():
+        _LOG.info("using the cached ONNX export %s", path)
+        return path
+    with staged_dir(folder, overwrite=True) as staging:
+        report = export_onnx(model, staging / "model.onnx")
+        _LOG.info("exported to ONNX in %.1f s, max |ONNX - torch| %.2g", report.seconds, report.max_abs_diff)
+        if precision == "int8":
+            quantized = quantize_int8(report.path, staging / path.name)
+            _LOG.info("int8 agrees with fp32 on %.2f%% of pixels", 100 * quantized.agreement)
+    return path
 
 
 def make_runner(
@@ -20,7 +67,7 @@ def make_runner(
     device: str | None = None,
     precision: str = "fp32",
 ) -> Runner:
-    """A runner: torch, or onnxruntime on a model exported on the fly or read from a file.
+    """A runner: torch, or onnxruntime on a model exported once (cached) or read from a file.
 
     Args:
         model_or_path: A model, or an ONNX file written by `geoadapters.inference.onnx` (runtime ``onnx``).
@@ -50,13 +97,4 @@ def make_runner(
                 "pass its int8 copy (geoadapters export --int8)"
             )
         return runner
-    # the session holds the model once created, so the files can go
-    with tempfile.TemporaryDirectory(prefix="geoadapters-onnx-", ignore_cleanup_errors=True) as folder:
-        report = export_onnx(model_or_path, Path(folder) / "model.onnx")
-        _LOG.info("exported to ONNX in %.1f s, max |ONNX - torch| %.2g", report.seconds, report.max_abs_diff)
-        path = report.path
-        if precision == "int8":
-            quantized = quantize_int8(path, path.with_suffix(".int8.onnx"))
-            _LOG.info("int8 agrees with fp32 on %.2f%% of pixels", 100 * quantized.agreement)
-            path = quantized.path
-        return OnnxRunner(path, device)
+    return OnnxRunner(_cached_export(model_or_path, precision), device)

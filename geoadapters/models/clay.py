@@ -8,6 +8,7 @@ the input (any multiple of the patch size, not only the size the model was built
 band is an error instead of a silent zero wavelength.
 """
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -18,7 +19,7 @@ from torch import Tensor, nn
 from geoadapters.bands import wavelength
 from geoadapters.errors import InputShapeError
 from geoadapters.models.encoder import Encoder, Features
-from geoadapters.specs import BaseSpec, ClayArch, InputSpec
+from geoadapters.specs import BaseSpec, ClayArch, InputSpec, SceneMetadata
 
 __all__ = ["ClayEncoder", "clay_sincos_1d", "clay_sincos_2d"]
 
@@ -204,6 +205,27 @@ class ClayEncoder(Encoder):
     def forward_defaults(self, input: InputSpec) -> dict[str, Any]:
         """Clay conditions on the ground sample distance: the input contract's, where it has one."""
         return {} if input.gsd is None else {"gsd": input.gsd}
+
+    def scene_inputs(self, scene: SceneMetadata, batch: int) -> dict[str, Any]:
+        """``time``, ``latlon`` as Clay v1 encodes them, and the scene's ``gsd``.
+
+        Time is the sine and cosine of the week of the year and of the hour, place those of latitude
+        and longitude in radians (Clay v1's tutorial, ``normalize_timestamp``/``normalize_latlon``).
+        The contract's GSD, where it has one, comes first (`TorchRunner`).
+        """
+        inputs: dict[str, Any] = {}
+        if scene.dates:
+            week = scene.dates[0].isocalendar()[1] * 2 * math.pi / 52
+            hour = 0.0  # dates carry no time of day
+            time = [math.sin(week), math.cos(week), math.sin(hour), math.cos(hour)]
+            inputs["time"] = torch.tensor([time]).expand(batch, -1)
+        if scene.lat is not None and scene.lon is not None:
+            lat, lon = math.radians(scene.lat), math.radians(scene.lon)
+            latlon = [math.sin(lat), math.cos(lat), math.sin(lon), math.cos(lon)]
+            inputs["latlon"] = torch.tensor([latlon]).expand(batch, -1)
+        if scene.gsd is not None:
+            inputs["gsd"] = scene.gsd
+        return inputs
 
     def embed(
         self,

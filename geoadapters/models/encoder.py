@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 from torch import Tensor, nn
 
 from geoadapters.errors import AdapterError
-from geoadapters.specs import BaseSpec, InputSpec
+from geoadapters.specs import BaseSpec, InputSpec, SceneMetadata
 
 __all__ = ["Encoder", "FeatureKind", "Features"]
 
@@ -95,4 +95,11 @@ class Encoder(nn.Module):
 
     def forward_defaults(self, input: InputSpec) -> dict[str, Any]:
         """Metadata arguments of `forward_features` taken from an input contract (Clay: its GSD)."""
+        return {}
+
+    def scene_inputs(self, scene: SceneMetadata, batch: int) -> dict[str, Any]:
+        """Metadata arguments of `forward_features` for `batch` tiles of a scene (the -TL models, Clay).
+
+        Only what the scene tells and the model takes; the others are left out (the model's defaults).
+        """
         return {}

@@ -8,7 +8,7 @@ the forward pass computes what TerraTorch's `PrithviViT` computes: blocks are ti
 """
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from timm.models.vision_transformer import Block
@@ -18,7 +18,7 @@ from geoadapters.errors import InputShapeError
 from geoadapters.models.checkpoint import map_band_weights
 from geoadapters.models.encoder import Encoder, Features
 from geoadapters.models.pos_embed import resize_pos_embed, sincos_1d, sincos_3d
-from geoadapters.specs import BaseSpec, PrithviArch
+from geoadapters.specs import BaseSpec, PrithviArch, SceneMetadata
 
 __all__ = ["MetadataEncoder", "PatchEmbed3D", "PrithviViT"]
 
@@ -175,6 +175,16 @@ class PrithviViT(Encoder):
     def transformer_blocks(self) -> nn.ModuleList:
         """The ViT blocks."""
         return self.blocks
+
+    def scene_inputs(self, scene: SceneMetadata, batch: int) -> dict[str, Any]:
+        """-TL models: ``temporal_coords`` (year, day of year per frame), ``location_coords`` (lat, lon)."""
+        inputs: dict[str, Any] = {}
+        if "time" in self.arch.coords_encoding and scene.dates:
+            dates = [(d.year, d.timetuple().tm_yday) for d in scene.dates]
+            inputs["temporal_coords"] = torch.tensor(dates, dtype=torch.float32).expand(batch, -1, -1)
+        if "location" in self.arch.coords_encoding and scene.lat is not None and scene.lon is not None:
+            inputs["location_coords"] = torch.tensor([[scene.lat, scene.lon]]).expand(batch, -1)
+        return inputs
 
     def forward_features(
         self,

@@ -23,7 +23,7 @@ from rasterio.windows import Window
 from geoadapters.bands import band_indices, canonical_bands
 from geoadapters.errors import BandError, GeoAdaptersError, RasterError
 
-__all__ = ["Scene", "refuse_url", "resolve_bands"]
+__all__ = ["Scene", "prepare_tile", "refuse_url", "resolve_bands"]
 
 
 def refuse_url(text: str) -> None:
@@ -66,6 +66,7 @@ def resolve_bands(
             outside = [n for n in numbers if not 1 <= n <= count]
             if outside:
                 raise BandError(f"band number(s) {outside} do not exist: the file has bands 1 to {count}")
+            _check_picked(descriptions, numbers, needed)
             return numbers
         if len(bands) != count:
             raise BandError(f"--bands names {len(bands)} bands but the file has {count}. {hint}")
@@ -82,6 +83,53 @@ def resolve_bands(
         f"the file has {count} bands without usable descriptions; the model needs {len(needed)}: "
         f"{', '.join(needed)}. {hint}"
     )
+
+
+def _check_picked(descriptions: Sequence[str | None], numbers: list[int], needed: Sequence[str]) -> None:
+    """Refuse band numbers whose bands the file describes as other bands than the model's."""
+    try:
+        named = canonical_bands([descriptions[n - 1] or "" for n in numbers])
+    except BandError:
+        return  # bands without usable descriptions: the numbers are all there is
+    wrong = [
+        f"{n} is {descriptions[n - 1]!r} ({got}), not {want}"
+        for n, got, want in zip(numbers, named, needed, strict=True)
+        if got != want
+    ]
+    if wrong:
+        raise BandError(
+            f"--bands contradicts the file's band descriptions: band {'; band '.join(wrong)}. "
+            f"Pick the bands the descriptions name, or leave out --bands"
+        )
+
+
+def prepare_tile(
+    raw: npt.NDArray[np.float32],
+    nodata: float | None,
+    fill: npt.NDArray[np.float32],
+    size: int,
+    masks: npt.NDArray[np.uint8] | None = None,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """A window's values with nodata and NaN filled, mirrored up to (size x size), and its data mask.
+
+    A pixel has data where every band is finite and, per `masks` (GDAL's per-band masks: nodata, mask
+    bands, alpha) where given, else where no band equals `nodata`.
+
+    Returns:
+        Raw values (bands, size, size) float32 and the mask (size, size) of pixels with data (False in
+        the padding).
+    """
+    valid: npt.NDArray[np.bool_] = np.asarray(np.isfinite(raw).all(axis=0), dtype=np.bool_)
+    if masks is not None:
+        valid &= (masks > 0).all(axis=0)
+    elif nodata is not None and not np.isnan(nodata):
+        valid &= (raw != np.float32(nodata)).all(axis=0)
+    raw = np.where(valid, raw, fill[:, None, None]).astype(np.float32, copy=False)
+    pad = ((0, 0), (0, max(0, size - raw.shape[1])), (0, max(0, size - raw.shape[2])))
+    if pad[1][1] or pad[2][1]:
+        raw = np.pad(raw, pad, mode="symmetric")
+        valid = np.pad(valid, pad[1:], constant_values=False)
+    return raw, valid
 
 
 class Scene:
@@ -134,6 +182,29 @@ class Scene:
             self.dataset.close()
             raise
         self.nodata = nodata  # None: the file's masks
+        self.source = self.dataset  # the file; `dataset` is what tiles are read from
+
+    def resample(self, gsd: float, pixel_size: float) -> None:
+        """Read tiles from a warped VRT of the file at `gsd` metres per pixel (bilinear), windowed.
+
+        Args:
+            gsd: Pixel size to read at, in metres.
+            pixel_size: The file's pixel size in metres.
+        """
+        from rasterio.enums import Resampling
+        from rasterio.transform import Affine
+        from rasterio.vrt import WarpedVRT
+
+        src = self.source
+        width = max(1, round(src.width * pixel_size / gsd))
+        height = max(1, round(src.height * pixel_size / gsd))
+        t, sx, sy = src.transform, src.width / width, src.height / height
+        transform = Affine(t.a * sx, t.b * sy, t.c, t.d * sx, t.e * sy, t.f)
+        given = {} if self.nodata is None else {"src_nodata": self.nodata, "nodata": self.nodata}
+        self.dataset = WarpedVRT(
+            src, crs=src.crs, transform=transform, width=width, height=height,
+            resampling=Resampling.bilinear, **given,
+        )  # fmt: skip
 
     def _check(self) -> None:
         src = self.dataset
@@ -163,7 +234,7 @@ class Scene:
         True for a sparse GeoTIFF none of whose blocks of those bands is written, when unwritten blocks
         read as nodata (the file, or `nodata`, has a nodata value); a cheap scan of the block index.
         """
-        src = self.dataset
+        src = self.source
         nodata = self.nodata if self.nodata is not None else src.nodata
         if src.driver != "GTiff" or nodata is None:
             return False
@@ -208,21 +279,12 @@ class Scene:
             masks = None if self.nodata is not None else self.dataset.read_masks(self.indexes, window=window)
         except RasterioIOError as err:
             raise RasterError(f"{self.path}: reading rows {y}-{y + window.height} failed: {err}") from err
-        valid = np.isfinite(raw).all(axis=0)
-        if masks is not None:  # per-band nodata, mask bands, alpha: what GDAL says has data
-            valid &= (masks > 0).all(axis=0)
-        elif self.nodata is not None and not np.isnan(self.nodata):
-            valid &= (raw != np.float32(self.nodata)).all(axis=0)
-        raw = np.where(valid, raw, fill[:, None, None]).astype(np.float32, copy=False)
-        pad = ((0, 0), (0, size - raw.shape[1]), (0, size - raw.shape[2]))
-        if pad[1][1] or pad[2][1]:
-            raw = np.pad(raw, pad, mode="symmetric")
-            valid = np.pad(valid, pad[1:], constant_values=False)
-        return raw, valid
+        return prepare_tile(raw, self.nodata, fill, size, masks)
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file (and its warped VRT)."""
         self.dataset.close()
+        self.source.close()
 
     def __enter__(self) -> "Scene":
         return self

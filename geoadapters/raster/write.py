@@ -1,12 +1,17 @@
-"""Writing a prediction raster as a stream of row strips, published whole or not at all.
+"""Writing a prediction as a stream of row strips, published whole or not at all.
 
-Rows go into a temporary tiled GeoTIFF next to the destination; at the end it is converted into a
-Cloud-Optimised GeoTIFF (DEFLATE, internal tiles and overviews) and renamed into place. On any error
-the temporary files are removed and an existing destination is left untouched.
+The class map is uint8 (nodata 255) with a colour table, and its class names as GDAL category names
+and a raster attribute table (value, class, pixel count, colour) in the ``.aux.xml`` beside it, which
+GDAL and QGIS read (QGIS shows them in the legend). Probabilities go into a separate COG
+(``<stem>_proba.tif``, one band per class, uint8 percent or float32). Rows go into temporary tiled
+GeoTIFFs next to the destinations; at the end they are converted into Cloud-Optimised GeoTIFFs
+(DEFLATE, internal tiles and overviews) and renamed into place. On any error the temporary files are
+removed and existing destinations are left untouched.
 """
 
 import contextlib
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -20,72 +25,101 @@ from rasterio.errors import RasterioIOError
 from geoadapters._staging import staged_file
 from geoadapters.errors import OutputExistsError, RasterError
 
-__all__ = ["PredictionWriter", "class_colormap"]
+__all__ = ["PROBABILITY_DTYPES", "PredictionWriter", "class_colormap", "default_output", "probability_path"]
 
 _BLOCK = 512
 _CLASS_NODATA = 255
+# --probabilities uint8: percent (0-100, summing to 100 per pixel, nodata 255); float32: 0-1, nodata NaN
+PROBABILITY_DTYPES = ("uint8", "float32")
 # A qualitative palette (ColorBrewer Set1) for class maps.
 _PALETTE = [(228, 26, 28), (55, 126, 184), (77, 175, 74), (152, 78, 163), (255, 127, 0),
             (255, 255, 51), (166, 86, 40), (247, 129, 191), (153, 153, 153)]  # fmt: skip
 
 
-def class_colormap(classes: int) -> dict[int, tuple[int, int, int, int]]:
-    """Colours of class values 0..classes-1 (black for class 0 of two-class maps, i.e. background)."""
+def class_colormap(classes: int, colors: Sequence[str] = ()) -> dict[int, tuple[int, int, int, int]]:
+    """Colours of class values 0..classes-1: the adapter's (``#rrggbb``), else a palette.
+
+    The palette makes class 0 of two-class maps black (background).
+    """
+    if colors:
+        return {i: (int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16), 255) for i, c in enumerate(colors)}
     if classes == 2:
         return {0: (0, 0, 0, 255), 1: (*_PALETTE[0], 255)}
     return {i: (*_PALETTE[i % len(_PALETTE)], 255) for i in range(classes)}
 
 
-class PredictionWriter:
-    """Class map (uint8, nodata 255), or class + probabilities (float32, nodata NaN), as a COG.
+def default_output(source: str | Path, folder: str | Path | None = None) -> Path:
+    """``<stem>_pred.tif`` next to the source, or in `folder`."""
+    source = Path(source)
+    return Path(folder or source.parent) / f"{source.stem}_pred.tif"
 
-    Args:
-        path: Destination file.
-        like: Open input dataset whose size, CRS and transform the output takes.
-        classes: Class names in value order.
-        probabilities: Also write one probability band per class (then every band is float32).
-        tags: Dataset metadata (model, adapter, ...), written as GDAL tags.
-        overwrite: Replace an existing destination.
 
-    Attributes:
-        class_pixels: Pixels written so far of each class (nodata pixels not counted).
+def probability_path(output: str | Path) -> Path:
+    """``<stem>_proba.tif`` beside a class map ``<stem>.tif``."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}_proba{output.suffix or '.tif'}")
+
+
+def _percent(probabilities: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
+    """Whole percents (classes, ...) that sum to exactly 100 per pixel (largest remainders round up)."""
+    scaled = probabilities * 100
+    floor = np.floor(scaled)
+    short = (100 - floor.sum(axis=0)).astype(np.int64)  # 0 .. classes-1 percents left to hand out
+    rank = np.argsort(np.argsort(floor - scaled, axis=0, kind="stable"), axis=0)  # 0: largest remainder
+    percent: npt.NDArray[np.uint8] = (floor + (rank < short)).astype(np.uint8)
+    return percent
+
+
+def _aux_xml(classes: Sequence[str], colormap: Mapping[int, tuple[int, ...]], pixels: Sequence[int]) -> str:
+    """GDAL PAM of band 1: category names and a thematic raster attribute table."""
+    root = ET.Element("PAMDataset")
+    band = ET.SubElement(root, "PAMRasterBand", band="1")
+    names = ET.SubElement(band, "CategoryNames")
+    for name in classes:
+        ET.SubElement(names, "Category").text = name
+    table = ET.SubElement(band, "GDALRasterAttributeTable", tableType="thematic")
+    # GDAL's field types (0 integer, 2 string) and usages (5 MinMax, 2 Name, 1 PixelCount, 6-9 RGBA)
+    fields = [("Value", 0, 5), ("Class", 2, 2), ("Count", 0, 1), ("Red", 0, 6), ("Green", 0, 7),
+              ("Blue", 0, 8), ("Alpha", 0, 9)]  # fmt: skip
+    for index, (name, kind, usage) in enumerate(fields):
+        field = ET.SubElement(table, "FieldDefn", index=str(index))
+        for tag, text in (("Name", name), ("Type", kind), ("Usage", usage)):
+            ET.SubElement(field, tag).text = str(text)
+    for value, name in enumerate(classes):
+        row = ET.SubElement(table, "Row", index=str(value))
+        for cell in (value, name, pixels[value], *colormap[value]):
+            ET.SubElement(row, "F").text = str(cell)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
+class _CogStream:
+    """A tiled GeoTIFF written in row strips, then converted into a COG at `path`, staged.
 
     Raises:
         OutputExistsError: `path` exists and `overwrite` is False.
-        RasterError: The destination folder is not writable, or there are too many classes for uint8.
+        RasterError: The destination folder is not writable.
     """
 
     def __init__(
-        self,
-        path: str | Path,
-        like: rasterio.DatasetReader,
-        *,
-        classes: Sequence[str],
-        probabilities: bool = False,
-        tags: Mapping[str, str] | None = None,
-        overwrite: bool = False,
+        self, path: Path, like: rasterio.DatasetReader, count: int, dtype: str, nodata: float, overwrite: bool
     ) -> None:
-        self.path = Path(path)
-        if not probabilities and len(classes) > _CLASS_NODATA:
-            raise RasterError(f"{len(classes)} classes do not fit a uint8 class map; write --probabilities")
-        self.classes = list(classes)
-        self.probabilities = probabilities
-        self.class_pixels = np.zeros(len(classes), np.int64)
-        self._staging: contextlib.AbstractContextManager[Path] = staged_file(self.path, overwrite=overwrite)
+        self.path = path
+        self._staging: contextlib.AbstractContextManager[Path] = staged_file(path, overwrite=overwrite)
         try:
-            self._cog = self._staging.__enter__()
+            self.cog = self._staging.__enter__()
         except OutputExistsError:
             raise
         except OSError as err:
-            raise RasterError(f"cannot write into {self.path.parent}: {err}") from err
-        self._partial = self._cog.with_name(f"partial.{self.path.name}")
+            raise RasterError(f"cannot write into {path.parent}: {err}") from err
+        self._partial = self.cog.with_name(f"partial.{path.name}")
         profile = {
             "driver": "GTiff",
             "width": like.width,
             "height": like.height,
-            "count": 1 + len(classes) * probabilities,
-            "dtype": "float32" if probabilities else "uint8",
-            "nodata": float("nan") if probabilities else _CLASS_NODATA,
+            "count": count,
+            "dtype": dtype,
+            "nodata": nodata,
             "crs": like.crs,
             "transform": like.transform,
             "tiled": True,
@@ -98,50 +132,32 @@ class PredictionWriter:
             self.dataset = rasterio.open(self._partial, "w", **profile)
         except (OSError, RasterioIOError) as err:
             self._staging.__exit__(type(err), err, err.__traceback__)
-            raise RasterError(f"cannot write into {self.path.parent}: {err}") from err
-        self.dataset.set_band_description(1, "class")
-        for i, name in enumerate(self.classes, start=2):
-            if probabilities:
-                self.dataset.set_band_description(i, f"probability of {name}")
-        if not probabilities:
-            self.dataset.write_colormap(1, class_colormap(len(classes)))
-        self.dataset.update_tags(classes=json.dumps(self.classes), **(tags or {}))
+            raise RasterError(f"cannot write into {path.parent}: {err}") from err
 
-    def write(self, row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> None:
-        """Write scene rows starting at `row` from mean logits (classes, rows, width) and the data mask."""
-        window = rasterio.windows.Window(0, row, logits.shape[2], logits.shape[1])
-        labels = logits.argmax(axis=0)
-        self.class_pixels += np.bincount(labels[valid], minlength=len(self.classes))
-        try:
-            if not self.probabilities:
-                self.dataset.write(np.where(valid, labels, _CLASS_NODATA).astype(np.uint8), 1, window=window)
-                return
-            shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
-            probabilities = shifted / shifted.sum(axis=0, keepdims=True)
-            bands = np.concatenate([labels[None].astype(np.float32), probabilities.astype(np.float32)])
-            self.dataset.write(np.where(valid, bands, np.nan), window=window)
-        except (OSError, RasterioIOError) as err:
-            raise RasterError(f"writing {self.path} failed (is the disk full?): {err}") from err
-
-    def __enter__(self) -> "PredictionWriter":
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    def finish(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+        aux: str | None = None,
     ) -> None:
+        """Convert and publish when there was no error (`kind` None), `aux` as its .aux.xml; else discard."""
         try:
             self.dataset.close()
             if kind is None:
                 rasterio.shutil.copy(
                     self._partial,
-                    self._cog,
+                    self.cog,
                     driver="COG",
                     compress="DEFLATE",
                     blocksize=_BLOCK,
                     overview_resampling="NEAREST",
                     BIGTIFF="IF_SAFER",
                 )
-                self._partial.unlink()
+                for leftover in self.cog.parent.glob(f"{self._partial.name}*"):
+                    leftover.unlink()
+                if aux is not None:  # after the copy, which deletes an existing .aux.xml
+                    self.cog.with_name(f"{self.cog.name}.aux.xml").write_text(aux)
         except BaseException as failure:
             self._staging.__exit__(type(failure), failure, failure.__traceback__)
             # rasterio's GDAL errors (CPLE_*) share no public base class beyond Exception
@@ -151,5 +167,106 @@ class PredictionWriter:
             ):
                 raise RasterError(f"writing {self.path} failed (is the disk full?): {failure}") from failure
             raise
-        # moves the COG into place when there was no error, else removes the staging folder
+        # moves the COG (and its .aux.xml) into place when there was no error, else removes them
         self._staging.__exit__(kind, error, tb)
+
+
+class PredictionWriter:
+    """Class map (uint8, nodata 255) as a COG with colours and class names; probabilities beside it.
+
+    Args:
+        path: Destination file.
+        like: Open input dataset whose size, CRS and transform the output takes.
+        classes: Class names in value order.
+        colors: Class colours (``#rrggbb``); default a palette.
+        probabilities: Also write `probability_path` (path): ``uint8`` percent or ``float32``; None: not.
+        tags: Dataset metadata (model, adapter, ...), written as GDAL tags.
+        overwrite: Replace existing destinations.
+
+    Attributes:
+        class_pixels: Pixels written so far of each class (nodata pixels not counted).
+
+    Raises:
+        OutputExistsError: A destination exists and `overwrite` is False.
+        RasterError: The destination folder is not writable, or there are too many classes for uint8.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        like: rasterio.DatasetReader,
+        *,
+        classes: Sequence[str],
+        colors: Sequence[str] = (),
+        probabilities: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        if len(classes) > _CLASS_NODATA:
+            raise RasterError(f"{len(classes)} classes do not fit a uint8 class map (at most 255)")
+        if probabilities is not None and probabilities not in PROBABILITY_DTYPES:
+            raise ValueError(f"probabilities must be one of {PROBABILITY_DTYPES}, got {probabilities!r}")
+        self.classes = list(classes)
+        self.probabilities = probabilities
+        self.class_pixels = np.zeros(len(classes), np.int64)
+        self._colormap = class_colormap(len(classes), colors)
+        tags = {"classes": json.dumps(self.classes), **(tags or {})}
+        self._map = _CogStream(self.path, like, 1, "uint8", _CLASS_NODATA, overwrite)
+        self._map.dataset.set_band_description(1, "class")
+        self._map.dataset.write_colormap(1, self._colormap)
+        self._map.dataset.update_tags(**tags)
+        self._proba: _CogStream | None = None
+        if probabilities is not None:
+            try:
+                nodata = _CLASS_NODATA if probabilities == "uint8" else float("nan")
+                self._proba = _CogStream(
+                    probability_path(self.path), like, len(classes), probabilities, nodata, overwrite
+                )
+            except BaseException as err:
+                self._map.finish(type(err), err, err.__traceback__)
+                raise
+            for i, name in enumerate(self.classes, start=1):
+                unit = "%" if probabilities == "uint8" else "0-1"
+                self._proba.dataset.set_band_description(i, f"probability of {name} ({unit})")
+            self._proba.dataset.update_tags(**tags)
+
+    def write(
+        self, row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.uint8]:
+        """Write scene rows from `row` on, from mean logits (classes, rows, width) and the data mask.
+
+        Returns:
+            The class values written (rows, width), 255 where there is no data.
+        """
+        window = rasterio.windows.Window(0, row, logits.shape[2], logits.shape[1])
+        labels = logits.argmax(axis=0)
+        self.class_pixels += np.bincount(labels[valid], minlength=len(self.classes))
+        written = np.where(valid, labels, _CLASS_NODATA).astype(np.uint8)
+        try:
+            self._map.dataset.write(written, 1, window=window)
+            if self._proba is not None:
+                shifted = np.exp((logits - logits.max(axis=0, keepdims=True)).astype(np.float64))
+                probabilities = shifted / shifted.sum(axis=0, keepdims=True)
+                if self.probabilities == "uint8":
+                    bands = np.where(valid, _percent(probabilities), _CLASS_NODATA).astype(np.uint8)
+                else:
+                    bands = np.where(valid, probabilities, np.nan).astype(np.float32)
+                self._proba.dataset.write(bands, window=window)
+        except (OSError, RasterioIOError) as err:
+            raise RasterError(f"writing {self.path} failed (is the disk full?): {err}") from err
+        return written
+
+    def __enter__(self) -> "PredictionWriter":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._proba is not None:
+                self._proba.finish(kind, error, tb)
+        except BaseException as failure:
+            self._map.finish(type(failure), failure, failure.__traceback__)
+            raise
+        self._map.finish(kind, error, tb, _aux_xml(self.classes, self._colormap, self.class_pixels.tolist()))

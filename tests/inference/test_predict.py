@@ -13,6 +13,7 @@ from geoadapters.cli.main import main
 from geoadapters.errors import AdapterError, BandError, OutputExistsError, RasterError
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.runners import TorchRunner
+from geoadapters.raster.metadata import GsdWarning
 from tests.conftest import HLS_CHIP, S2_CHIP, TEST_BASE, perturbed_model
 
 
@@ -66,23 +67,25 @@ def test_output_is_a_georeferenced_cog_of_the_input(tmp_path, model):
         assert tags["model"] == TEST_BASE and tags["adapter"] == "sen1floods11-lora"
         assert set(np.unique(out.read(1))) <= {0, 1}
     assert report.tiles == report.computed == 11 * 11  # ceil((512 - 64) / (64 - 16)) + 1 per axis
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif", "out.tif.aux.xml"]
 
 
 def test_one_tile_scene_equals_the_model_on_the_chip(tmp_path, model):
     window = Window(160, 0, 64, 64)
     scene = write_like(tmp_path / "tile.tif", chip_pixels(window))
-    out = predict_raster(scene, None, TorchRunner(model), probabilities=True).output
-    assert out == tmp_path / "tile_pred.tif"
+    report = predict_raster(scene, None, TorchRunner(model), probabilities=True, probability_dtype="float32")
+    assert report.output == tmp_path / "tile_pred.tif"
+    assert report.probabilities == tmp_path / "tile_pred_proba.tif"
     index = [2, 3, 4, 9, 12, 13]  # B2, B3, B4, B8A, B11, B12 of the 13-band chip
     raw = torch.from_numpy(chip_pixels(window)[[i - 1 for i in index]].astype("float32"))[None]
     with torch.no_grad():
         expected = torch.softmax(model(model.normalize(raw)), dim=1)[0].numpy()
-    with rasterio.open(out) as dst:
-        bands = dst.read()
-        assert dst.descriptions == ("class", "probability of not water", "probability of water")
-    np.testing.assert_allclose(bands[1:], expected, atol=1e-5)
-    np.testing.assert_array_equal(bands[0], expected.argmax(0))
+    with rasterio.open(report.output) as dst, rasterio.open(report.probabilities) as proba:
+        classes = dst.read(1)
+        bands = proba.read()
+        assert proba.descriptions == ("probability of not water (0-1)", "probability of water (0-1)")
+    np.testing.assert_allclose(bands, expected, atol=1e-5)
+    np.testing.assert_array_equal(classes, expected.argmax(0))
 
 
 def test_batches_spanning_tile_rows_change_nothing(tmp_path, model):
@@ -90,11 +93,12 @@ def test_batches_spanning_tile_rows_change_nothing(tmp_path, model):
     outputs = []
     for batch_size in (1, 3, 8):
         target = tmp_path / f"b{batch_size}.tif"
-        out = predict_raster(
-            scene, target, TorchRunner(model), batch_size=batch_size, probabilities=True
-        ).output
-        with rasterio.open(out) as dst:
-            outputs.append(dst.read())
+        report = predict_raster(
+            scene, target, TorchRunner(model), batch_size=batch_size, probabilities=True,
+            probability_dtype="float32",
+        )  # fmt: skip
+        with rasterio.open(report.output) as dst, rasterio.open(report.probabilities) as proba:
+            outputs.append(np.concatenate([dst.read(), proba.read()]))
     for other in outputs[1:]:
         np.testing.assert_allclose(other, outputs[0], atol=1e-5)
 
@@ -118,9 +122,10 @@ def test_scene_smaller_than_a_tile_works(tmp_path, model):
 
 def test_hls_chip_with_bands_picked_by_number_and_rescaled(tmp_path, model):
     # L30 reflectance x 10000 in float32: bands 2-7 are the model's; the adapter expects scale 0.0001
-    report = predict_raster(
-        HLS_CHIP, tmp_path / "hls.tif", TorchRunner(model), bands=["2", "3", "4", "5", "6", "7"]
-    )
+    with pytest.warns(GsdWarning):  # 30 m pixels, an adapter trained at 10 m
+        report = predict_raster(
+            HLS_CHIP, tmp_path / "hls.tif", TorchRunner(model), bands=["2", "3", "4", "5", "6", "7"]
+        )
     with rasterio.open(HLS_CHIP) as src, rasterio.open(report.output) as out:
         assert out.crs == src.crs and out.transform == src.transform
         assert json.loads(out.tags()["source_bands"]) == [2, 3, 4, 5, 6, 7]
@@ -143,7 +148,10 @@ def test_cli_predicts_several_scenes_into_a_folder(tmp_path, adapter, checkpoint
     args = ["--model", TEST_BASE, "--adapter", str(adapter), "--checkpoint", str(checkpoint)]
     code = main(["predict", str(tmp_path / "*.tif"), *args, "-o", str(tmp_path / "out"), "--batch-size", "2"])
     assert code == 0, capsys.readouterr().err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_pred.tif", "b_pred.tif"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".tif") == [
+        "a_pred.tif",
+        "b_pred.tif",
+    ]
     assert "a_pred.tif  (4/4 tiles" in capsys.readouterr().out
 
 
