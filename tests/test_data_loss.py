@@ -132,7 +132,7 @@ def test_two_runs_writing_the_same_new_output_do_not_both_succeed(tmp_path, adap
     results = [(run.wait(300), run.stderr.read()) for run in runs]
     assert sorted(code for code, _ in results) == [0, 1], results
     assert any("exists" in err for code, err in results if code == 1)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif", "out.tif.aux.xml"]  # class names
 
 
 def test_sigterm_removes_the_partial_output(tmp_path, adapter, checkpoint):

@@ -61,10 +61,10 @@ def parse_metadata(props: Mapping[str, str], source: str | Path) -> tuple[Adapte
         precision = props.get("precision", "fp32")
         if precision not in ("fp32", "int8"):
             raise ValueError(f"precision {precision[:20]!r} is neither fp32 nor int8")
+        config = AdapterConfig.from_dict(data)
     except (KeyError, ValueError, RecursionError) as err:
         detail = " ".join(str(err).split())[:300]
         raise CheckpointError(f"{source} has invalid geoadapters metadata: {detail}") from err
-    config = AdapterConfig.from_dict(data)
     if config.inference.tile_size != tile_size:  # the graph takes the tiles it was exported for
         overlap = min(config.inference.overlap, tile_size // 2)
         inference = dataclasses.replace(config.inference, tile_size=tile_size, overlap=overlap)

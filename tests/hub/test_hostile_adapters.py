@@ -26,7 +26,7 @@ from geoadapters.hub import client
 from geoadapters.hub.refs import resolve_adapter
 from geoadapters.inference.runners import onnx_metadata, parse_metadata
 from geoadapters.models.checkpoint import read_state_dict
-from tests.conftest import S1F11, TEST_BASE
+from tests.conftest import S1F11, S2_CHIP, TEST_BASE
 from tests.models.official import prithvi_checkpoint
 
 CONFIG = "geoadapter.json"
@@ -34,11 +34,11 @@ WEIGHTS = "adapter_model.safetensors"
 
 
 @pytest.fixture(scope="module")
-def good(tmp_path_factory):
+def good(tmp_path_factory, checkpoint):
     """A small valid LoRA adapter folder of the test base."""
     torch.manual_seed(0)
     model = geoadapters.create(
-        TEST_BASE, "lora", classes=["dry", "wet"], pretrained=False, input=S1F11,
+        TEST_BASE, "lora", classes=["dry", "wet"], checkpoint=checkpoint, input=S1F11,
         inference=Inference(64, 16, 4), r=4,
     )  # fmt: skip
     return model.save_pretrained(tmp_path_factory.mktemp("good") / "adapter")
@@ -119,7 +119,7 @@ BAD_CONFIGS = {
         r"is \d[\d,]* bytes|1 to 1024 classes",
     ),
     "2000 classes": (setter(("classes",), [f"c{i}" for i in range(2000)]), r"1 to 1024 classes"),
-    "classes a string": (setter(("classes",), "ab"), r"classes must be of type"),
+    "classes a string": (setter(("classes",), "ab"), r"classes must be a list"),
     "no classes": (setter(("classes",), []), r"1 to 1024 classes"),
     "tile size 10^6": (setter(("inference", "tile_size"), 10**6), r"tile_size must be in \[1, 4096\]"),
     "batch 10^6": (setter(("inference", "batch_size"), 10**6), r"batch_size in \[1, 1024\]"),
@@ -227,7 +227,7 @@ def test_hostile_tensors_are_refused(case, good, tmp_path, checkpoint, capsys):
     edit, message = BAD_TENSORS[case]
     folder = copy_adapter(good, tmp_path / "adapter", tensors=edit)
     scene = tmp_path / "scene.tif"
-    scene.write_bytes(b"never read")
+    scene.write_bytes(S2_CHIP.read_bytes())  # a good scene: the adapter is what must be refused
     before = files_under(tmp_path)
     with pytest.raises(AdapterError, match=message):
         geoadapters.load(TEST_BASE, folder, checkpoint=checkpoint)
