@@ -12,6 +12,7 @@ from geoadapters.errors import GeoAdaptersError
 from geoadapters.specs import InputSpec
 
 if TYPE_CHECKING:
+    from geoadapters.adapter_set import AdapterSet
     from geoadapters.convert.terratorch import from_terratorch
     from geoadapters.factory import create, load, push
     from geoadapters.geomodel import GeoModel
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdapterSet",
     "GeoAdaptersError",
     "GeoModel",
     "InputSpec",
@@ -40,6 +42,7 @@ __all__ = [
 
 # Public names whose modules import torch: resolved on first access.
 _LAZY = {
+    "AdapterSet": "geoadapters.adapter_set",
     "GeoModel": "geoadapters.geomodel",
     "add_adapter": "geoadapters.methods.adapt",
     "create": "geoadapters.factory",

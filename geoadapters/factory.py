@@ -26,7 +26,7 @@ from geoadapters.methods.settings import method_settings
 from geoadapters.models.build import create_backbone
 from geoadapters.specs import InputSpec
 
-__all__ = ["build_model", "create", "load", "push"]
+__all__ = ["build_model", "create", "load", "push", "read_adapter"]
 
 
 def create(
@@ -136,6 +136,34 @@ def _check_before_building(config: AdapterConfig, folder: Path, budget: float | 
         )
 
 
+def read_adapter(
+    base: str, adapter: str | Path, *, revision: str | None = None, memory_budget_gb: float | None = None
+) -> tuple[Path, AdapterConfig]:
+    """The folder and validated config of an adapter reference for `base`, checked before building.
+
+    See `load` for the arguments and errors: the reference is resolved (a published TerraTorch
+    fine-tune is converted on first use), its config must name `base`, and the architecture it
+    declares must fit its weights file and the memory budget.
+    """
+    get_base(base)
+    published = find_published(base, str(adapter).partition("@")[0])
+    if published is not None and not Path(adapter).expanduser().is_dir():
+        from geoadapters.convert.published import converted_folder
+
+        pinned = str(adapter).partition("@")[2] or None
+        folder = converted_folder(published, revision=revision or pinned)
+    else:
+        folder = resolve_adapter(adapter, base, revision=revision)
+    config = read_config(folder)
+    if config.base.name != base:
+        raise AdapterError(
+            f"adapter {adapter} was made for {config.base.name}, not {base}; "
+            f"load it with geoadapters.load({config.base.name!r}, {str(adapter)!r})"
+        )
+    _check_before_building(config, folder, memory_budget_gb)
+    return folder, config
+
+
 def load(
     base: str,
     adapter: str | Path,
@@ -172,22 +200,7 @@ def load(
         >>> model.input_spec.bands
         ('BLUE', 'GREEN', 'RED', 'NIR_NARROW', 'SWIR_1', 'SWIR_2')
     """
-    get_base(base)
-    published = find_published(base, str(adapter).partition("@")[0])
-    if published is not None and not Path(adapter).expanduser().is_dir():
-        from geoadapters.convert.published import converted_folder
-
-        pinned = str(adapter).partition("@")[2] or None
-        folder = converted_folder(published, revision=revision or pinned)
-    else:
-        folder = resolve_adapter(adapter, base, revision=revision)
-    config = read_config(folder)
-    if config.base.name != base:
-        raise AdapterError(
-            f"adapter {adapter} was made for {config.base.name}, not {base}; "
-            f"load it with geoadapters.load({config.base.name!r}, {str(adapter)!r})"
-        )
-    _check_before_building(config, folder, memory_budget_gb)
+    folder, config = read_adapter(base, adapter, revision=revision, memory_budget_gb=memory_budget_gb)
     # an adapter that replaces every base weight needs no official weights
     full = config.method.carries_base_weights
     try:
