@@ -8,6 +8,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from geoadapters.catalog import get_base, list_models, register_base
+from geoadapters.default import DEFAULT_ADAPTER, DEFAULT_BASE
 from geoadapters.errors import GeoAdaptersError
 from geoadapters.specs import InputSpec
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_ADAPTER",
+    "DEFAULT_BASE",
     "AdapterSet",
     "GeoAdaptersError",
     "GeoModel",

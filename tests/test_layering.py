@@ -23,6 +23,7 @@ TORCH_FREE = [
     "geoadapters.bands",
     "geoadapters.catalog",
     "geoadapters.config",
+    "geoadapters.default",
     "geoadapters.errors",
     "geoadapters.specs",
     "geoadapters.heads",
