@@ -3,7 +3,8 @@
 ====================  =========================
 option                commands
 ====================  =========================
---model, --adapter    predict, export, info (--model only: the base of a short adapter name)
+--model, --adapter    export, info (--model only: the base of a short adapter name); predict (both
+                      optional: neither means the bundled offline model)
 --checkpoint          predict, export
 --overwrite           predict, export, convert
 --precision           predict
@@ -18,16 +19,25 @@ import click
 
 from geoadapters.inference import PRECISIONS
 
-__all__ = ["adapter_opt", "checkpoint_opt", "model_opt", "overwrite_opt", "precision_opt"]
+__all__ = [
+    "adapter_opt",
+    "checkpoint_opt",
+    "model_opt",
+    "optional_adapter_opt",
+    "optional_model_opt",
+    "overwrite_opt",
+    "precision_opt",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-model_opt: Callable[[F], F] = click.option(
-    "--model", "base", required=True, help="Base model, e.g. prithvi-300 ('geoadapters list' shows them)."
-)
-adapter_opt: Callable[[F], F] = click.option(
-    "--adapter", required=True, help="Adapter folder, org/repo[@revision], or <dataset>-<method>."
-)
+_MODEL_HELP = "Base model, e.g. prithvi-300 ('geoadapters list' shows them)."
+_ADAPTER_HELP = "Adapter folder, org/repo[@revision], or <dataset>-<method>."
+_DEFAULT_HELP = " Give both or neither (neither: the bundled offline demo model)."
+model_opt: Callable[[F], F] = click.option("--model", "base", required=True, help=_MODEL_HELP)
+adapter_opt: Callable[[F], F] = click.option("--adapter", required=True, help=_ADAPTER_HELP)
+optional_model_opt: Callable[[F], F] = click.option("--model", "base", help=_MODEL_HELP + _DEFAULT_HELP)
+optional_adapter_opt: Callable[[F], F] = click.option("--adapter", help=_ADAPTER_HELP + _DEFAULT_HELP)
 checkpoint_opt: Callable[[F], F] = click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),
