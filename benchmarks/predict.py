@@ -31,7 +31,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 CHIP = ROOT / "tests" / "data" / "sen1floods11" / "Spain_7370579_S2Hand.tif"
-DEMO_ADAPTER = ROOT / "demo" / "examples" / "sen1floods11-demo"  # its input contract is the paper's
+DEMO_ADAPTER = ROOT / "geoadapters" / "default" / "sen1floods11-tiny"  # its input contract is the paper's
 
 
 def matmul_gflops(size: int = 4096, repeats: int = 3) -> float:

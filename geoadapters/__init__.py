@@ -8,10 +8,12 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from geoadapters.catalog import get_base, list_models, register_base
+from geoadapters.default import DEFAULT_ADAPTER, DEFAULT_BASE
 from geoadapters.errors import GeoAdaptersError
 from geoadapters.specs import InputSpec
 
 if TYPE_CHECKING:
+    from geoadapters.adapter_set import AdapterSet
     from geoadapters.convert.terratorch import from_terratorch
     from geoadapters.factory import create, load, push
     from geoadapters.geomodel import GeoModel
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_ADAPTER",
+    "DEFAULT_BASE",
+    "AdapterSet",
     "GeoAdaptersError",
     "GeoModel",
     "InputSpec",
@@ -42,6 +47,7 @@ __all__ = [
 
 # Public names whose modules import torch: resolved on first access.
 _LAZY = {
+    "AdapterSet": "geoadapters.adapter_set",
     "GeoModel": "geoadapters.geomodel",
     "add_adapter": "geoadapters.methods.adapt",
     "create": "geoadapters.factory",

@@ -26,7 +26,7 @@ from geoadapters.methods.settings import method_settings
 from geoadapters.models.build import create_backbone
 from geoadapters.specs import InputSpec
 
-__all__ = ["build_model", "create", "load", "push"]
+__all__ = ["build_model", "create", "load", "push", "read_adapter"]
 
 
 def create(
@@ -140,6 +140,35 @@ def _check_before_building(config: AdapterConfig, folder: Path, budget: float | 
         )
 
 
+def read_adapter(
+    base: str | None,
+    adapter: str | Path,
+    *,
+    revision: str | None = None,
+    memory_budget_gb: float | None = None,
+) -> tuple[Path, AdapterConfig]:
+    """The folder and validated config of an adapter reference for `base`, checked before building.
+
+    See `load` for the arguments and errors: the reference is resolved (a published TerraTorch
+    fine-tune is converted on first use), its config must name `base` (None: any), and the
+    architecture it declares must fit its weights file and the memory budget.
+    """
+    if base is not None:
+        get_base(base)
+    published = None if base is None else find_published(base, str(adapter).partition("@")[0])
+    if published is not None and not Path(adapter).expanduser().is_dir():
+        from geoadapters.convert.published import converted_folder
+
+        pinned = str(adapter).partition("@")[2] or None
+        folder = converted_folder(published, revision=revision or pinned)
+    else:
+        folder = resolve_adapter(adapter, base, revision=revision)
+    config = read_config(folder)
+    config.check_base(base, adapter)
+    _check_before_building(config, folder, memory_budget_gb)
+    return folder, config
+
+
 def load(
     base: str | Path,
     adapter: str | Path | None = None,
@@ -184,18 +213,7 @@ def load(
         name, adapter = None, base
     else:
         name = str(base)
-        get_base(name)
-    published = None if name is None else find_published(name, str(adapter).partition("@")[0])
-    if published is not None and not Path(adapter).expanduser().is_dir():
-        from geoadapters.convert.published import converted_folder
-
-        pinned = str(adapter).partition("@")[2] or None
-        folder = converted_folder(published, revision=revision or pinned)
-    else:
-        folder = resolve_adapter(adapter, name, revision=revision)
-    config = read_config(folder)
-    config.check_base(name, adapter)
-    _check_before_building(config, folder, memory_budget_gb)
+    folder, config = read_adapter(name, adapter, revision=revision, memory_budget_gb=memory_budget_gb)
     # an adapter that replaces every base weight needs no official weights
     full = config.method.carries_base_weights
     try:

@@ -7,7 +7,7 @@ adapter state (method tensors + head) is what adapter files hold; the frozen bas
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,10 @@ class GeoModel(nn.Module):
             **metadata: Passed to the encoder (``temporal_coords``/``location_coords`` for Prithvi -TL,
                 ``time``/``latlon``/``gsd`` for Clay; Clay's gsd defaults to the input contract's).
         """
+        return self.forward_heads(x, [self.head], **metadata)[0]
+
+    def forward_heads(self, x: Tensor, heads: Sequence[Head], **metadata: Any) -> list[Tensor]:
+        """The logits of several heads on one pass of this encoder (see `forward`), in order."""
         height, width = x.shape[-2:]
         padding = self.config.padding
         multiple = padding.multiple or self.encoder.features.input_multiple
@@ -106,8 +110,11 @@ class GeoModel(nn.Module):
             x = flat.view(*x.shape[:-2], height + pad_h, width + pad_w)
         metadata = self.encoder.forward_defaults(self.input_spec) | metadata
         features = self.encoder.forward_features(x, **metadata)
-        logits: Tensor = self.head(features, (height + pad_h, width + pad_w))
-        return logits[..., top : top + height, left : left + width] if logits.ndim == 4 else logits
+        out = []
+        for head in heads:
+            logits: Tensor = head(features, (height + pad_h, width + pad_w))
+            out.append(logits[..., top : top + height, left : left + width] if logits.ndim == 4 else logits)
+        return out
 
     # --- adapter state -------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ TORCH_FREE = [
     "geoadapters.bands",
     "geoadapters.catalog",
     "geoadapters.config",
+    "geoadapters.default",
     "geoadapters.errors",
     "geoadapters.specs",
     "geoadapters.heads",
@@ -180,11 +181,11 @@ def test_vocabulary_and_artifact_modules_import_nothing_heavy_at_module_level(fi
 
 
 def test_info_on_an_adapter_folder_loads_no_torch():
-    folder = ROOT / "demo" / "examples" / "sen1floods11-demo"
+    folder = ROOT / "geoadapters" / "default" / "sen1floods11-tiny"
     code = (
         "import sys; from geoadapters.cli.main import main; code = main(['info', sys.argv[1]]); "
         f"print('HEAVY', sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})); sys.exit(code)"
     )
     result = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "sen1floods11-demo" in result.stdout and "HEAVY []" in result.stdout
+    assert "sen1floods11-tiny" in result.stdout and "HEAVY []" in result.stdout

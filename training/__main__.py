@@ -12,6 +12,7 @@ import sys
 from geoadapters import GeoAdaptersError
 from training.commands import (
     add_data_check,
+    add_default_model,
     add_download,
     add_matrix,
     add_prepare,
@@ -21,7 +22,15 @@ from training.commands import (
 
 __all__ = ["main"]
 
-_COMMANDS = (add_download, add_prepare, add_data_check, add_splits_check, add_recipes, add_matrix)
+_COMMANDS = (
+    add_download,
+    add_prepare,
+    add_data_check,
+    add_splits_check,
+    add_recipes,
+    add_matrix,
+    add_default_model,
+)
 # Run by LightningCLI, which parses their arguments itself.
 _LIGHTNING = {
     "fit": "train from a recipe: fit --config RECIPE [--data.root DIR ...] (LightningCLI)",

@@ -15,7 +15,15 @@ from tqdm import tqdm
 from training.datasets import DATASETS, get_dataset
 from training.datasets.metadata import METADATA_KINDS
 
-__all__ = ["add_data_check", "add_download", "add_prepare", "add_splits_check"]
+__all__ = [
+    "add_data_check",
+    "add_default_model",
+    "add_download",
+    "add_matrix",
+    "add_prepare",
+    "add_recipes",
+    "add_splits_check",
+]
 
 
 def _problems(lines: list[str]) -> int:
@@ -203,3 +211,31 @@ def _matrix(args: argparse.Namespace) -> int:
     )
     print(results)
     return 0
+
+
+def add_default_model(commands: argparse._SubParsersAction) -> None:
+    """``default-model [--root DIR] [--output DIR] [--overwrite]``."""
+    parser = commands.add_parser(
+        "default-model",
+        help="retrain the bundled offline model from the repository's chip (training/offline.py)",
+        description="Cut the Sen1Floods11 chip of demo/examples into 128 px blocks written as a "
+        "Sen1Floods11 root with a spatial hold-out (top half trains, bottom-left quadrant validates, "
+        "bottom-right quadrant tests), then `fit` training/recipes/offline/sen1floods11-tiny.yaml on it "
+        "and write the adapter folder with its held-out metrics. Arguments after `--` go to `fit`.",
+    )
+    parser.add_argument(
+        "--root", type=Path, default=Path("data/sen1floods11-chip"), help="data root to write"
+    )
+    parser.add_argument(
+        "--output", type=Path, help="adapter folder to write (default: the bundled geoadapters/default/...)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="-- then LightningCLI overrides")
+    parser.set_defaults(run=_default_model)
+
+
+def _default_model(args: argparse.Namespace) -> int:
+    from training.offline import OUTPUT, train_default
+
+    overrides = args.overrides[1:] if args.overrides[:1] == ["--"] else args.overrides
+    return train_default(args.root, args.output or OUTPUT, overwrite=args.overwrite, extra=overrides)

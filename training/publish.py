@@ -84,6 +84,8 @@ def provenance(
     best = getattr(checkpoint, "best_model_score", None)
     hub = data.dataset_class.hub
     record: dict[str, Any] = {"dataset": data.dataset_class.name}
+    if task.description is not None:
+        record["description"] = task.description
     if hub is not None:
         record["dataset_id"] = hub.repo_id
     paper = paper_result(task.base, data.dataset_class.name, task.method) if task.head == "linear" else None

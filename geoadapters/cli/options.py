@@ -3,7 +3,8 @@
 ====================  =========================
 option                commands
 ====================  =========================
---model, --adapter    predict, export, info (--model only: the base of a short adapter name)
+--model, --adapter    export, info (--model only: the base of a short adapter name); predict (both
+                      optional: neither means the bundled offline model)
 --checkpoint          predict, export
 --overwrite           predict, export, convert
 --precision           predict
@@ -18,7 +19,14 @@ import click
 
 from geoadapters.inference import PRECISIONS
 
-__all__ = ["adapter_opt", "checkpoint_opt", "model_opt", "overwrite_opt", "precision_opt"]
+__all__ = [
+    "adapter_opt",
+    "checkpoint_opt",
+    "model_opt",
+    "optional_adapter_opt",
+    "overwrite_opt",
+    "precision_opt",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,8 +36,10 @@ model_opt: Callable[[F], F] = click.option(
     help="Base model, e.g. prithvi-300 ('geoadapters list' shows them); default: the one the adapter "
     "names (needed for short adapter names).",
 )
-adapter_opt: Callable[[F], F] = click.option(
-    "--adapter", required=True, help="Adapter folder, org/repo[@revision], <dataset>-<method>, or model.onnx."
+_ADAPTER_HELP = "Adapter folder, org/repo[@revision], <dataset>-<method>, or model.onnx."
+adapter_opt: Callable[[F], F] = click.option("--adapter", required=True, help=_ADAPTER_HELP)
+optional_adapter_opt: Callable[[F], F] = click.option(
+    "--adapter", help=_ADAPTER_HELP + " Default: the bundled offline demo model."
 )
 checkpoint_opt: Callable[[F], F] = click.option(
     "--checkpoint",

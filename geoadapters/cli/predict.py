@@ -19,8 +19,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from geoadapters.cli.options import adapter_opt, checkpoint_opt, model_opt, overwrite_opt, precision_opt
+from geoadapters.cli.options import (
+    checkpoint_opt,
+    optional_adapter_opt,
+    overwrite_opt,
+    precision_opt,
+)
 from geoadapters.config import AdapterConfig
+from geoadapters.default import DEFAULT_ADAPTER
 from geoadapters.errors import DeviceError, GeoAdaptersError, OutputExistsError, RasterError
 from geoadapters.specs import SceneMetadata
 
@@ -192,10 +198,23 @@ def _check(
             _writable(path)
 
 
+def _default_line() -> str:
+    """The one line that says the bundled model is used, with its held-out metric from its config."""
+    from geoadapters.hub.folder import read_config
+
+    config = read_config(DEFAULT_ADAPTER)
+    water = config.metrics.get("test", {}).get("IoU", {}).get("Water")
+    metric = "" if water is None else f", held-out water IoU {water:.1f}"
+    return (
+        f"no --adapter given: using the bundled offline demo model ({config.name}{metric}; "
+        "trained from random weights on one chip, not a substitute for the published adapters)"
+    )
+
+
 @click.command("predict", short_help="Segment GeoTIFF scenes.")
 @click.argument("scenes", nargs=-1, required=True, metavar="SCENE...")
 @model_opt
-@adapter_opt
+@optional_adapter_opt
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (one scene) or folder.")
 @click.option(
     "--tile-size", type=click.IntRange(16, 4096), help="Tile side in pixels (default: the adapter's)."
@@ -270,7 +289,7 @@ def _check(
 def predict_command(
     scenes: tuple[str, ...],
     base: str | None,
-    adapter: str,
+    adapter: str | None,
     output: Path | None,
     tile_size: int | None,
     overlap: int | None,
@@ -299,10 +318,16 @@ def predict_command(
     Outputs are <stem>_pred.tif next to each scene, or in --output, with class names and colours that
     GDAL and QGIS show. Scenes of any size are streamed in tiles whose overlaps are blended, so memory
     stays bounded and tile borders leave no seams. A failing scene of several is reported and skipped.
+    Without --adapter, the bundled offline demo model is used.
     """
     from geoadapters._staging import check_overwrite
     from geoadapters.inference.onnx_file import is_onnx_file
 
+    if adapter is None:
+        if base is not None:
+            raise click.UsageError("--model needs an --adapter; give neither for the bundled demo model")
+        adapter = DEFAULT_ADAPTER
+        click.echo(_default_line())
     sources = _sources(scenes)
     many = len(sources) > 1
     jobs = _jobs(sources, output, vector, probabilities)

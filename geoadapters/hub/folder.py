@@ -57,6 +57,12 @@ def write_adapter(
     provenance = {"geoadapters_version": __version__} | dict(config.provenance)
     config = dataclasses.replace(config, provenance=provenance)
     state = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
+    # safetensors refuses tensors that share memory (q, k, v: views of one fused projection)
+    storages: set[int] = set()
+    for name, tensor in state.items():
+        if tensor.untyped_storage().data_ptr() in storages:
+            state[name] = tensor.clone()
+        storages.add(tensor.untyped_storage().data_ptr())
     metadata = {
         "format": "pt",
         "geoadapters_format_version": str(FORMAT_VERSION),

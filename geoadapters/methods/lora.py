@@ -26,7 +26,11 @@ __all__ = ["QKVSplit", "apply_lora", "peft_config"]
 
 
 class QKVSplit(nn.Module):
-    """A fused qkv Linear (out = 3 x in) as three Linears whose outputs are concatenated."""
+    """A fused qkv Linear (out = 3 x in) as three Linears whose outputs are concatenated.
+
+    Their weights and biases are views of the fused ones (no copy): an encoder split this way shares
+    its base weights with every other encoder made from the same tensors (`geoadapters.AdapterSet`).
+    """
 
     # Registered with add_module below; PEFT wraps them in its LoRA layers while LoRA is injected.
     q_linear: nn.Linear
@@ -38,12 +42,12 @@ class QKVSplit(nn.Module):
         dim = fused.in_features
         if fused.out_features != 3 * dim:
             raise AdapterError(f"a fused qkv projection maps {dim} -> {3 * dim}, not {fused.out_features}")
-        has_bias = fused.bias is not None
         for i, name in enumerate(("q_linear", "k_linear", "v_linear")):
-            layer = nn.Linear(dim, dim, bias=has_bias, device=fused.weight.device, dtype=fused.weight.dtype)
-            layer.weight.data.copy_(fused.weight.data[i * dim : (i + 1) * dim])
+            layer = nn.Linear(dim, dim, bias=False, device="meta")
+            rows = slice(i * dim, (i + 1) * dim)
+            layer.weight = nn.Parameter(fused.weight.data[rows], requires_grad=fused.weight.requires_grad)
             if fused.bias is not None:
-                layer.bias.data.copy_(fused.bias.data[i * dim : (i + 1) * dim])
+                layer.bias = nn.Parameter(fused.bias.data[rows], requires_grad=fused.bias.requires_grad)
             self.add_module(name, layer)
 
     def forward(self, x: Tensor) -> Tensor:

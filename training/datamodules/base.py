@@ -17,6 +17,7 @@ from geoadapters import InputSpec
 from geoadapters.errors import BandError
 from training.datasets.base import GeoDataset
 from training.datasets.metadata import MetadataKind, collate
+from training.errors import DatasetError
 from training.transforms import D4, preprocess
 
 __all__ = ["DatasetInfo", "GeoDataModule"]
@@ -56,6 +57,7 @@ class GeoDataModule(LightningDataModule):
         batch_size: int = 8,
         num_workers: int = 0,
         augment: bool = True,
+        test_sets: list[str] | None = None,
     ) -> None:
         """Describe the data; nothing is read until `setup`.
 
@@ -68,10 +70,13 @@ class GeoDataModule(LightningDataModule):
             batch_size: Samples per batch (the paper: 8, reBEN 32).
             num_workers: Loader worker processes.
             augment: Apply D4 to training samples.
+            test_sets: The dataset's test splits to test on, in this order; all of them by default
+                (a root holding only some of them).
 
         Raises:
             BandError: Unknown bands, bands the dataset lacks, or both `base` and `bands`.
             UnknownNameError: No base of that name.
+            DatasetError: A test set the dataset does not have.
         """
         super().__init__()
         if base is not None and bands is not None:
@@ -87,6 +92,14 @@ class GeoDataModule(LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.augment = augment
+        known = self.dataset_class.test_splits
+        unknown = [s for s in test_sets or () if s not in known]
+        if unknown:
+            raise DatasetError(
+                f"{self.dataset_class.name} has no test set {', '.join(unknown)}; its test sets are "
+                f"{', '.join(known)}"
+            )
+        self.test_splits: tuple[str, ...] = tuple(test_sets) if test_sets else known
         self.datasets: dict[str, GeoDataset] = {}
 
     def dataset(self, split: str) -> GeoDataset:
@@ -122,7 +135,7 @@ class GeoDataModule(LightningDataModule):
         The paper calls the in-distribution set ``same_dist`` where there are others (Sen1Floods11,
         reBEN), else ``test``.
         """
-        splits = self.dataset_class.test_splits
+        splits = self.test_splits
         return tuple("same_dist" if s == "test" and len(splits) > 1 else s for s in splits)
 
     @property
@@ -136,8 +149,8 @@ class GeoDataModule(LightningDataModule):
         needed = {
             "fit": ("train", "val"),
             "validate": ("val",),
-            "test": self.dataset_class.test_splits,
-            "predict": self.dataset_class.test_splits,
+            "test": self.test_splits,
+            "predict": self.test_splits,
         }[stage]
         for split in needed:
             if split not in self.datasets:
@@ -164,8 +177,8 @@ class GeoDataModule(LightningDataModule):
         return self._loader("val")
 
     def test_dataloader(self) -> list[DataLoader[dict[str, Any]]]:
-        """One loader per test set, in the paper's order (`GeoDataset.test_splits`)."""
-        return [self._loader(split) for split in self.dataset_class.test_splits]
+        """One loader per test set, in the paper's order (`GeoDataset.test_splits`) or as chosen."""
+        return [self._loader(split) for split in self.test_splits]
 
     def predict_dataloader(self) -> list[DataLoader[dict[str, Any]]]:
         """The test sets, for prediction."""

@@ -49,6 +49,9 @@ class GeoTask(LightningModule):
             e.g. to test a published adapter.
         name: Short name of the adapter; default ``<dataset>-<method>`` (``_<head>`` for other heads
             than ``linear``).
+        inference: Tiling the adapter records (``tile_size``, ``overlap``, ``batch_size``) other than
+            the default: tiles of the training chip size overlapping by up to 32 px.
+        description: The model card's summary of what the adapter is (default: the card's own).
         dataset: The data's name, input contract, classes, chip size and test sets (linked from
             the data module by the command line).
     """
@@ -65,6 +68,8 @@ class GeoTask(LightningModule):
         checkpoint: Path | None = None,
         adapter: str | None = None,
         name: str | None = None,
+        inference: dict[str, int] | None = None,
+        description: str | None = None,
         dataset: DatasetInfo | None = None,
     ) -> None:
         super().__init__()
@@ -81,6 +86,8 @@ class GeoTask(LightningModule):
         self.checkpoint = checkpoint
         self.adapter = adapter
         self.name = name
+        self.inference = dict(inference or {})
+        self.description = description
         self.dataset = dataset
         self.test_names = dataset.test_names
         self.test_results: dict[str, dict[str, Any]] = {}
@@ -100,9 +107,13 @@ class GeoTask(LightningModule):
             head=head_settings(self.head, **self.head_settings),
             classes=dataset.classes,
             input=dataset.input,
-            inference=Inference(tile_size=dataset.chip_size, overlap=min(32, dataset.chip_size // 4)),
+            inference=Inference(**self.tiling(dataset.chip_size)),
             name=self.adapter_name(dataset.name),
         )
+
+    def tiling(self, chip_size: int) -> dict[str, int]:
+        """The `Inference` fields: tiles of the chip size overlapping by up to 32 px, or as given."""
+        return {"tile_size": chip_size, "overlap": min(32, chip_size // 4)} | self.inference
 
     def adapter_name(self, dataset: str) -> str:
         """The adapter's short name: `name`, or ``<dataset>-<method>`` (``_<head>`` unless linear)."""

@@ -1,0 +1,193 @@
+"""`AdapterSet`: several adapters resident on one frozen base model, chosen per call.
+
+The base encoder is built (and its official weights loaded) once. Each adapter gets its own encoder
+modules made from the base's very tensors, with the method attached to them: LoRA wraps the shared
+Linears (q, k, v are views of the shared fused projection) with that adapter's own low-rank
+matrices, VPT adds its prompts by hooks on its own blocks, ViT-Adapter its modules around them, and
+every adapter has its own head. Only the adapter's tensors are allocated; base tensors that an
+adapter replaces (LoRA's ``replaced_tensors``) get a private copy first, so loading one adapter
+never changes another. Linear probes leave the encoder unchanged: they all use the base encoder
+itself, so `AdapterSet.forward_many` runs it once for all of them. Full fine-tunes replace every base
+weight and cannot share: adding one is an error (load it alone with `geoadapters.load`).
+"""
+
+import copy
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor, nn
+
+from geoadapters.config import AdapterConfig
+from geoadapters.errors import AdapterError
+from geoadapters.factory import read_adapter
+from geoadapters.geomodel import GeoModel
+from geoadapters.heads.build import build_head
+from geoadapters.hub.folder import read_tensors
+from geoadapters.methods.adapt import add_adapter
+from geoadapters.models.build import create_backbone
+from geoadapters.models.encoder import Encoder
+
+__all__ = ["AdapterSet"]
+
+
+def _storages(module: nn.Module) -> set[int]:
+    return {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
+
+
+def _make_private(encoder: nn.Module, names: set[str], shared: set[int]) -> None:
+    """Give each of the named tensors of `encoder` that lives in `shared` memory a copy of its own."""
+    for name, tensor in encoder.state_dict(keep_vars=True).items():
+        if name not in names or tensor.untyped_storage().data_ptr() not in shared:
+            continue
+        owner_name, _, attr = name.rpartition(".")
+        owner = encoder.get_submodule(owner_name)
+        if attr in owner._parameters:
+            owner._parameters[attr] = nn.Parameter(tensor.detach().clone(), requires_grad=False)
+        else:
+            owner._buffers[attr] = tensor.detach().clone()
+
+
+class AdapterSet(nn.Module):
+    """Adapters resident on one base model, sharing its frozen weights; the adapter is chosen per call.
+
+    Args:
+        base: Catalog name of the base model (``prithvi-300``).
+        checkpoint: Local copy of the official base checkpoint (else the Hub's, cached).
+        pretrained: Load the official base weights; False for random weights (tests, benchmarks).
+        base_revision: Hub revision of the official base weights; default the catalog's.
+        memory_budget_gb: Most memory each adapter's declared model may take (see `geoadapters.load`).
+
+    Example:
+        >>> models = AdapterSet("prithvi-300")
+        >>> models.add("burn_scars", "burn_scars-lora")
+        >>> models.add("floods", "sen1floods11-vpt")
+        >>> logits = models(x, adapter="floods")  # x normalised as models["floods"].normalize does
+    """
+
+    def __init__(
+        self,
+        base: str,
+        *,
+        checkpoint: str | Path | None = None,
+        pretrained: bool = True,
+        base_revision: str | None = None,
+        memory_budget_gb: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.base_name = base
+        self.checkpoint = checkpoint
+        self.pretrained = pretrained
+        self.base_revision = base_revision
+        self.memory_budget_gb = memory_budget_gb
+        self.base: Encoder | None = None
+        self.base_key: tuple[dict[str, Any], tuple[str, ...]] | None = None  # overrides, bands
+        self.models = nn.ModuleDict()
+
+    def __getitem__(self, name: str) -> GeoModel:
+        """The model of one adapter (its encoder shares the base's tensors; do not merge it)."""
+        model = self.models[name]
+        assert isinstance(model, GeoModel)
+        return model
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.models)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def _base_for(self, config: AdapterConfig, reference: str) -> Encoder:
+        """The shared base encoder, built for the first adapter; later ones must fit it."""
+        if config.method.carries_base_weights:
+            raise AdapterError(
+                f"adapter {reference} is a full fine-tune: it replaces every base weight, so it cannot share "
+                "the base; load it on its own with geoadapters.load"
+            )
+        key = (dict(config.base.overrides), config.input.bands)
+        if self.base is None:
+            self.base = create_backbone(
+                self.base_name,
+                self.checkpoint,
+                pretrained=self.pretrained,
+                revision=self.base_revision,
+                bands=config.input.bands,
+                **config.base.overrides,
+            ).requires_grad_(False)
+            self.base_key = key
+        elif key != self.base_key:
+            raise AdapterError(
+                f"adapter {reference} needs {self.base_name} with overrides {key[0]} and bands "
+                f"{', '.join(key[1])}; the base of this set was built for {self.base_key}"
+            )
+        return self.base
+
+    def add(self, name: str, adapter: str | Path, *, revision: str | None = None) -> GeoModel:
+        """Load an adapter onto the shared base under `name` and return its model (in eval mode).
+
+        Args:
+            name: The name calls choose it by.
+            adapter: Adapter reference: folder, ``org/repo[@revision]`` or short name (as for `load`).
+            revision: Hub revision of the adapter.
+
+        Raises:
+            AdapterError: The name is taken, the adapter is a full fine-tune, needs other base
+                overrides or bands than the set's, or is incomplete, corrupt or for another base.
+            ResourceError: The declared model needs more memory than the budget.
+        """
+        if name in self.models:
+            raise AdapterError(f"this set has an adapter named {name!r} already")
+        folder, config = read_adapter(
+            self.base_name, adapter, revision=revision, memory_budget_gb=self.memory_budget_gb
+        )
+        base = self._base_for(config, str(adapter))
+        state = read_tensors(folder)
+        if config.method.name == "linear_probe":
+            encoder = base  # the encoder unchanged: one pass serves every linear probe
+        else:
+            shared = {id(t): t for t in (*base.parameters(), *base.buffers())}
+            clone = copy.deepcopy(base, memo=shared)  # new modules holding the very same tensors
+            encoder = add_adapter(clone, config.method.name, **config.method.to_dict())
+        head = build_head(config.head.name, encoder, len(config.classes), **config.head.to_dict())
+        model = GeoModel(encoder, head, config)
+        if encoder is not base:
+            _make_private(encoder, set(model.method.state_dict(encoder)), _storages(base))
+        model.load_adapter_state_dict(state)
+        self.models[name] = model.eval()
+        return model
+
+    def forward(self, x: Tensor, *, adapter: str, **metadata: Any) -> Tensor:
+        """Logits of one adapter (see `GeoModel.forward`).
+
+        Raises:
+            KeyError: No adapter of that name.
+        """
+        logits: Tensor = self[adapter](x, **metadata)
+        return logits
+
+    def forward_many(
+        self, x: Tensor, adapters: Sequence[str] | None = None, **metadata: Any
+    ) -> dict[str, Tensor]:
+        """Logits of several adapters (all by default) on the same input; one encoder pass per encoder.
+
+        Linear probes share the unchanged base encoder, so it runs once for all of them; every other
+        adapter runs its own adapted encoder.
+
+        Raises:
+            AdapterError: The adapters expect different inputs (bands, normalisation, padding).
+        """
+        names = list(self.models) if adapters is None else list(adapters)
+        models = [self[n] for n in names]
+        contracts = {(m.config.input, m.config.padding) for m in models}
+        if len(contracts) > 1:
+            raise AdapterError(
+                f"adapters {', '.join(names)} expect differently prepared inputs; call them one at a time"
+            )
+        groups: dict[int, list[str]] = {}
+        for name, model in zip(names, models, strict=True):
+            groups.setdefault(id(model.encoder), []).append(name)
+        out: dict[str, Tensor] = {}
+        for group in groups.values():
+            first = self[group[0]]
+            logits = first.forward_heads(x, [self[n].head for n in group], **metadata)
+            out |= dict(zip(group, logits, strict=True))
+        return {name: out[name] for name in names}
