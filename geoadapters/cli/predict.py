@@ -21,6 +21,7 @@ import click
 
 from geoadapters.cli.options import (
     checkpoint_opt,
+    model_opt,
     optional_adapter_opt,
     overwrite_opt,
     precision_opt,
