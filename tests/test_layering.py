@@ -36,6 +36,7 @@ TORCH_FREE = [
     "geoadapters.hub.refs",
     "geoadapters.inference",
     "geoadapters.inference.tiling",
+    "geoadapters.raster.area",
     "geoadapters.cli.main",
     "geoadapters.cli.options",
     "geoadapters.cli.convert",
