@@ -110,7 +110,9 @@ def build_app(hub: bool = True) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=1):
                 adapter = gr.Dropdown(choices, value=choices[0], label="Adapter (base model)")
-                scene = gr.File(label="GeoTIFF scene", file_types=[".tif", ".tiff"], type="filepath")
+                scene = gr.File(
+                    label="GeoTIFF scene", file_types=[".tif", ".tiff"], type="filepath", elem_id="scene"
+                )
                 gr.Examples(
                     [[str(EXAMPLE)]], inputs=[scene], label="Bundled example (Sentinel-2, Sen1Floods11)"
                 )
