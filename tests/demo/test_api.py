@@ -98,3 +98,10 @@ def test_only_offered_adapters_load(client):
     with pytest.raises(gradio_client.exceptions.AppError) as info:
         _predict(client, EXAMPLE, label=str(EXAMPLE.parent / "sen1floods11-demo"))
     assert "Traceback" not in str(info.value)
+
+
+def test_the_adapter_defaults_to_the_bundled_one(client):
+    *_, table, _, prediction = client.predict(gradio_client.handle_file(str(EXAMPLE)), api_name="/predict")
+    with rasterio.open(prediction) as ds:
+        assert ds.tags()["adapter"] == "sen1floods11-demo"
+    assert [row[0] for row in table["data"]] == ["not water", "water"]
