@@ -1,6 +1,7 @@
 """``python -m demo [--host 127.0.0.1] [--port 7860] [--share]``: start the Gradio demo."""
 
 import argparse
+import logging
 
 from demo.app import build_app
 
@@ -18,6 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--queue-size", type=int, default=16, help="requests waiting (default: %(default)s)")
     args = parser.parse_args(argv)
+    # its retries of an unreachable Hub are logged as warnings; the demo then offers what it has
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
     app = build_app(hub=not args.offline)
     app.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
     app.launch(

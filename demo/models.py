@@ -51,13 +51,13 @@ _lock = threading.Lock()
 
 def _cached() -> list[Choice]:
     """Adapters in the local Hugging Face cache (snapshots holding a geoadapter.json)."""
-    from huggingface_hub import scan_cache_dir
+    from huggingface_hub import constants, scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
     from geoadapters.hub.folder import CONFIG, read_config
 
     try:
-        repos = scan_cache_dir().repos
+        repos = scan_cache_dir(constants.HF_HUB_CACHE).repos  # as HF_HUB_CACHE is now, not at import
     except (CacheNotFound, OSError):
         return []
     found = []
