@@ -8,7 +8,7 @@ from demo.app import build_app
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the options and serve the demo until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m demo", description="Start the geoadapters Gradio demo.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
