@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up .venv with torch and geoadapters (all extras but the demo), training's included.
+# Set up .venv with torch and geoadapters (all extras but the demo, which .ci/run adds), training's included.
 # CI and the tests use onnxruntime-gpu (the `gpu` extra; it runs on CPUs too).
 set -euo pipefail
 cd "$(dirname "$0")/.."

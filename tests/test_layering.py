@@ -38,6 +38,7 @@ TORCH_FREE = [
     "geoadapters.inference",
     "geoadapters.inference.tiling",
     "geoadapters.inference.onnx_file",
+    "geoadapters.raster.area",
     "geoadapters.cli.main",
     "geoadapters.cli.options",
     "geoadapters.cli.convert",

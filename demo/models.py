@@ -1,0 +1,151 @@
+"""The adapters the demo offers, and their runners, loaded once per choice and kept.
+
+This is the one place that decides what the demo can run: the bundled offline model always
+(`geoadapters.DEFAULT_ADAPTER`); adapters in the local Hugging Face cache; and, when the Hub answers
+within a few seconds, the adapters its organisation publishes (`geoadapters.hub.refs.adapter_org`).
+A choice is a label; what a label loads is fixed here, so a visitor can only pick one of them (never
+type a path or a repository). All adapters of one base share that base's frozen weights
+(`geoadapters.AdapterSet`); a full fine-tune, which replaces every base weight, is a model of its own.
+"""
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from geoadapters.default import DEFAULT_ADAPTER, DEFAULT_BASE
+from geoadapters.errors import AdapterError, GeoAdaptersError
+from geoadapters.inference.runners import Runner
+
+if TYPE_CHECKING:
+    from geoadapters.adapter_set import AdapterSet
+
+__all__ = ["BUNDLED", "EXAMPLES", "Choice", "find_choices", "runner"]
+
+EXAMPLES = Path(__file__).parent / "examples"
+# Seconds the listing of the Hub may take before the demo starts without it.
+HUB_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An adapter the demo offers.
+
+    Attributes:
+        label: What the visitor picks.
+        base: Catalog name of the base model.
+        adapter: Adapter reference passed to `geoadapters.load` (a folder or a Hub id).
+    """
+
+    label: str
+    base: str
+    adapter: str
+
+
+BUNDLED = Choice(f"{Path(DEFAULT_ADAPTER).name} on {DEFAULT_BASE} (bundled)", DEFAULT_BASE, DEFAULT_ADAPTER)
+
+_choices: dict[str, Choice] = {BUNDLED.label: BUNDLED}
+_runners: dict[Choice, Runner] = {}
+_sets: dict[str, "AdapterSet"] = {}  # one per base: its adapters share the base's frozen tensors
+_lock = threading.Lock()
+
+
+def _cached() -> list[Choice]:
+    """Adapters in the local Hugging Face cache (snapshots holding a geoadapter.json)."""
+    from huggingface_hub import constants, scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    from geoadapters.hub.folder import CONFIG, read_config
+
+    try:
+        repos = scan_cache_dir(constants.HF_HUB_CACHE).repos  # as HF_HUB_CACHE is now, not at import
+    except (CacheNotFound, OSError):
+        return []
+    found = []
+    for repo in sorted(repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model":
+            continue
+        for revision in sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True):
+            if any(f.file_name == CONFIG for f in revision.files):
+                try:
+                    base = read_config(revision.snapshot_path).base.name
+                except GeoAdaptersError:
+                    continue
+                label = f"{repo.repo_id}@{revision.commit_hash[:8]} on {base} (cached)"
+                found.append(Choice(label, base, str(revision.snapshot_path)))
+                break
+    return found
+
+
+def _published(timeout: float) -> list[Choice]:
+    """Adapters the Hub lists for the adapter organisation, if it answers within `timeout` seconds."""
+    from geoadapters.catalog import list_models
+    from geoadapters.hub.client import list_repos
+    from geoadapters.hub.refs import adapter_org
+
+    listed: list[str] = []
+
+    def ask() -> None:
+        with contextlib.suppress(GeoAdaptersError):  # not reachable: the demo runs without it
+            listed.extend(list_repos(adapter_org()))
+
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    bases = sorted(list_models(), key=len, reverse=True)  # the longest base name a repo starts with
+    found = []
+    for repo_id in list(listed):
+        name = repo_id.partition("/")[2]
+        base = next((b for b in bases if name.startswith(f"{b}-")), None)
+        if base is not None:
+            found.append(Choice(f"{repo_id} on {base} (Hub)", base, repo_id))
+    return found
+
+
+def find_choices(hub: bool = True, timeout: float = HUB_TIMEOUT) -> list[Choice]:
+    """The adapters to offer, the bundled one first; they become the labels `runner` accepts.
+
+    Args:
+        hub: Also look in the local Hugging Face cache and on the Hub.
+        timeout: Seconds to wait for the Hub's listing.
+    """
+    found = [BUNDLED]
+    if hub:
+        found += _cached()
+        cached = {c.adapter for c in found}
+        found += [c for c in _published(timeout) if c.adapter not in cached]
+    with _lock:
+        _choices.clear()
+        _choices.update((c.label, c) for c in found)
+    return found
+
+
+def _load(choice: Choice) -> Runner:
+    from geoadapters.adapter_set import AdapterSet
+    from geoadapters.factory import load, read_adapter
+    from geoadapters.inference.runtime import make_runner
+
+    if choice not in _runners:
+        folder, config = read_adapter(choice.base, choice.adapter)
+        if config.method.carries_base_weights:
+            model = load(choice.base, folder)
+        else:
+            models = _sets.setdefault(choice.base, AdapterSet(choice.base))
+            model = models.add(choice.label, folder)
+        _runners[choice] = make_runner(model)
+    return _runners[choice]
+
+
+def runner(label: str) -> Runner:
+    """The runner of an offered choice, loaded on first use and kept.
+
+    Raises:
+        AdapterError: `label` is not one of the offered choices.
+        GeoAdaptersError: The adapter does not load (see `geoadapters.load`).
+    """
+    with _lock:
+        choice = _choices.get(label)
+        if choice is None:
+            raise AdapterError(f"{label[:100]!r} is not one of the adapters this demo offers")
+        return _load(choice)  # under the lock: two first requests build one model, not two
