@@ -14,6 +14,7 @@ from geoadapters._serde import Settings, finite
 from geoadapters.bands import canonical_bands
 
 __all__ = [
+    "SCENE_METADATA",
     "Arch",
     "BaseSpec",
     "ClayArch",
@@ -83,6 +84,14 @@ class SceneMetadata:
     lon: float | None = None
     gsd: float | None = None
 
+    def only(self, metadata: tuple[str, ...] | None) -> "SceneMetadata":
+        """This metadata with only the kinds in `metadata` (None: all); the GSD is always kept."""
+        if metadata is None:
+            return self
+        dates = self.dates if "time" in metadata else ()
+        lat, lon = (self.lat, self.lon) if "location" in metadata else (None, None)
+        return SceneMetadata(dates, lat, lon, self.gsd)
+
 
 @dataclass(frozen=True)
 class HubFile:
@@ -106,6 +115,10 @@ class HubFile:
             raise ValueError(f"{str(self.filename)[:100]!r} is no plain file path inside a Hub repository")
 
 
+# Scene metadata that models condition on (`SceneMetadata`): the acquisition date, the centre coordinates.
+SCENE_METADATA = ("time", "location")
+
+
 @dataclass(frozen=True)
 class InputSpec(Settings):
     """Bands a model reads, in order, and how raw values become its input: ``(raw * scale - mean) / std``.
@@ -121,6 +134,9 @@ class InputSpec(Settings):
         gsd: Ground sample distance in metres (Clay conditions on it).
         nodata_fill: Stored value that nodata pixels take before scaling and normalising (TerraTorch's
             ``no_data_replace``); None gives them each band's mean, which normalises to 0.
+        metadata: Scene metadata the model was trained with and is given at inference: ``time``
+            (acquisition date) and/or ``location`` (centre latitude and longitude), for the -TL models
+            and Clay. None: whatever its encoder takes (adapters that do not record it).
     """
 
     bands: tuple[str, ...]
@@ -131,9 +147,15 @@ class InputSpec(Settings):
     nodata: float | None = None
     gsd: float | None = None
     nodata_fill: float | None = None
+    metadata: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bands", canonical_bands(self.bands))
+        if self.metadata is not None:
+            object.__setattr__(self, "metadata", tuple(self.metadata))
+            unknown = set(self.metadata) - set(SCENE_METADATA)
+            if unknown:
+                raise ValueError(f"metadata are among {', '.join(SCENE_METADATA)}, got {sorted(unknown)}")
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         if not len(self.bands) == len(self.mean) == len(self.std):

@@ -49,7 +49,7 @@ def test_the_quickstart_prediction_has_the_cards_held_out_metrics(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     first = result.stdout.splitlines()[0]
-    assert first.startswith("no --model/--adapter given: using the bundled offline demo model")
+    assert first.startswith("no --adapter given: using the bundled offline demo model")
     with rasterio.open(tmp_path / "Spain_7370579_S2Hand_pred.tif") as src:
         pred = src.read(1)[HELD_OUT].astype(np.int64)
     with rasterio.open(LABEL) as src:

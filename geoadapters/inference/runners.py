@@ -130,7 +130,8 @@ class TorchRunner:
         metadata = {}
         if scene is not None:  # the input contract's settings (Clay's gsd) come first
             encoder = self.model.encoder
-            metadata = encoder.scene_inputs(scene, len(raw)) | encoder.forward_defaults(self.config.input)
+            given = scene.only(self.config.input.metadata)  # what the adapter was trained with
+            metadata = encoder.scene_inputs(given, len(raw)) | encoder.forward_defaults(self.config.input)
             metadata = {
                 k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in metadata.items()
             }

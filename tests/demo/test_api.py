@@ -76,7 +76,7 @@ def _rgb_tif(path):
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
-        ("truncated", "reading rows 0-224 failed"),
+        ("truncated", "reading rows 0-128 failed"),
         ("text", "is not a GeoTIFF"),
         ("three bands", "the model needs 6: BLUE, GREEN, RED"),
     ],

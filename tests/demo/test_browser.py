@@ -55,7 +55,7 @@ def test_a_prediction_clicked_through_the_page_is_drawn(browser, demo_url, tmp_p
     example.click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "scene"), "Spain_7370579_S2Hand"))
     browser.find_element(By.ID, "predict").click()
-    wait.until(ec.text_to_be_present_in_element((By.ID, "areas"), "water"))
+    wait.until(ec.text_to_be_present_in_element((By.ID, "areas"), "Water"))
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#classmap img").get_attribute("src"))
     wait.until(lambda d: d.execute_script("return document.querySelector('#classmap img').complete"))
     browser.save_screenshot(str(tmp_path / "demo.png"))
@@ -67,7 +67,7 @@ def test_a_prediction_clicked_through_the_page_is_drawn(browser, demo_url, tmp_p
     assert 0.50 < _share(class_map, land) < 0.85
     assert _share(page, water) > 0.01  # and the page screenshot shows it
     areas = browser.find_element(By.ID, "areas").text
-    assert "not water" in areas and "km²" in areas
+    assert "Not water" in areas and "km²" in areas
     assert "tiles predicted in" in browser.find_element(By.CSS_SELECTOR, "#timing textarea").get_attribute(
         "value"
     )

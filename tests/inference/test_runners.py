@@ -123,3 +123,32 @@ def test_cuda_runs_fp16_and_onnxruntime_on_the_gpu(model, onnx_path, raw):
     runner = OnnxRunner(onnx_path)
     assert runner.description == "onnxruntime CUDAExecutionProvider fp32"
     assert np.abs(runner(raw) - expected).max() < 1e-3
+
+
+def test_scene_metadata_reach_the_model_only_as_the_adapter_was_trained():
+    import dataclasses
+    import datetime
+
+    import geoadapters
+    from geoadapters.specs import SceneMetadata
+    from tests.conftest import S1F11
+
+    torch.manual_seed(0)
+    model = geoadapters.create(
+        "prithvi-v2-tiny-tl", "full", classes=["a", "b"], pretrained=False, input=S1F11, depth=1
+    ).eval()
+    with torch.no_grad():  # the -TL encoders start near zero: make their effect visible
+        for name, p in model.named_parameters():
+            if "coords" in name or "scale" in name:
+                p.fill_(1.0)
+    raw = np.random.default_rng(0).uniform(0, 3000, (1, 6, 32, 32)).astype(np.float32)
+    scene = SceneMetadata((datetime.date(2019, 9, 18),), 41.2, -5.9)
+    runs = {}
+    for given in (None, (), ("location",)):
+        model.config = dataclasses.replace(model.config, input=dataclasses.replace(S1F11, metadata=given))
+        runner = TorchRunner(model)
+        runs[given] = runner(raw, scene), runner(raw, SceneMetadata())
+    blind_with, blind_without = runs[()]
+    np.testing.assert_array_equal(blind_with, blind_without)  # trained without: never given
+    assert not np.allclose(runs[None][0], runs[None][1])  # unrecorded: all the encoder takes
+    assert not np.allclose(runs[("location",)][0], blind_with)  # the location reaches the model

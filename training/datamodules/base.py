@@ -6,6 +6,7 @@ as stored. Batches are normalised (and reBEN padded) on the device after transfe
 LightningCLI takes them as ``--data.root DIR --data.base prithvi-300 ...``.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from geoadapters import InputSpec
 from geoadapters.errors import BandError
+from geoadapters.specs import SCENE_METADATA
 from training.datasets.base import GeoDataset
 from training.datasets.metadata import MetadataKind, collate
 from training.errors import DatasetError
@@ -121,7 +123,9 @@ class GeoDataModule(LightningDataModule):
     @property
     def input_spec(self) -> InputSpec:
         """Bands and normalisation of the batches' images."""
-        return self.dataset_class.spec.select(self.bands or self.dataset_class.spec.bands)
+        spec = self.dataset_class.spec.select(self.bands or self.dataset_class.spec.bands)
+        given = () if self.metadata in ("no_metadata", "clay_gw") else SCENE_METADATA  # gw: per dataset
+        return dataclasses.replace(spec, metadata=given)
 
     @property
     def classes(self) -> tuple[str, ...]:
