@@ -125,7 +125,11 @@ def render_card(config: AdapterConfig, *, parameters: int, size_bytes: int) -> s
         "nodata": "none" if spec.nodata is None else spec.nodata,
         "gsd": "not given" if spec.gsd is None else f"{spec.gsd} m",
         "tile_size": config.inference.tile_size,
-        "overlap": config.inference.overlap,
+        "tiling": (
+            f"overlapping by {config.inference.overlap} px, blended without seams"
+            if config.inference.overlap
+            else "side by side (no overlap)"
+        ),
         "method": f"{config.method.name} ({_settings(config.method.to_dict())})",
         "head": f"{config.head.name} ({_settings(config.head.to_dict())})",
         "task": config.task,
@@ -135,6 +139,11 @@ def render_card(config: AdapterConfig, *, parameters: int, size_bytes: int) -> s
         "overrides": f", with {_settings(overrides)}" if overrides else "",
         "parameters": f"{parameters:,}",
         "megabytes": f"{size_bytes / 1e6:.1f} MB",
+        "weights_note": (
+            "every weight of the model: it needs no base weights"
+            if config.method.carries_base_weights
+            else "the base weights are not in this repository"
+        ),
         "training": provenance.get("training", "Not recorded."),
         "evaluation": _table(header, metrics) if metrics else "Not evaluated yet.",
         "dataset": provenance.get("dataset", "not recorded"),
