@@ -9,6 +9,7 @@ stored as ONNX metadata (`geoadapters.inference.onnx_file.onnx_metadata`), which
 
 import contextlib
 import copy
+import dataclasses
 import io
 import logging
 import sys
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 
 from geoadapters._staging import staged_file
 from geoadapters.config import AdapterConfig
-from geoadapters.errors import CheckpointError, InputShapeError, MissingDependencyError
+from geoadapters.errors import AdapterError, CheckpointError, InputShapeError, MissingDependencyError
 from geoadapters.geomodel import GeoModel
 from geoadapters.inference.onnx_file import onnx_metadata, read_onnx_metadata
 from geoadapters.inference.runners import OnnxRunner
@@ -205,6 +206,27 @@ def _export(module: nn.Module, raw: npt.NDArray[np.float32], path: Path, opset: 
     return "torchscript"
 
 
+def _without_metadata(model: GeoModel) -> AdapterConfig:
+    """The model's config as the exported graph has it: taking no scene metadata.
+
+    Raises:
+        AdapterError: The adapter records that it was trained with metadata its encoder conditions on.
+    """
+    given = model.config.input.metadata
+    taken = [kind for kind in model.encoder.scene_metadata() if given is None or kind in given]
+    if given is not None and taken:
+        raise AdapterError(
+            f"adapter {model.config.name or '(unnamed)'} was trained with scene metadata "
+            f"({', '.join(taken)}), which an exported ONNX graph does not take: run it with the torch runtime"
+        )
+    if taken:  # not recorded: the graph runs as the model does without them
+        _LOG.warning(
+            "the ONNX graph takes no scene metadata (%s): it predicts as the model does without them",
+            ", ".join(taken),
+        )
+    return dataclasses.replace(model.config, input=dataclasses.replace(model.config.input, metadata=()))
+
+
 def export_onnx(
     model: GeoModel,
     path: str | Path,
@@ -226,13 +248,18 @@ def export_onnx(
         opset: ONNX opset version.
         overwrite: Replace an existing file.
 
+    The graph takes no scene metadata (dates, coordinates): the file records that its model takes none,
+    and an adapter trained with them is refused (it would compute something else without them).
+
     Raises:
         InputShapeError: The tile size is no multiple of what the encoder needs.
+        AdapterError: The adapter was trained with scene metadata its encoder conditions on.
         OutputExistsError: `path` exists and `overwrite` is False.
         MissingDependencyError: onnx is not installed.
     """
     started = time.perf_counter()
     path = Path(path)
+    config = _without_metadata(model)
     tile = tile_size or model.config.inference.tile_size
     multiple = model.encoder.features.input_multiple
     if tile % multiple:
@@ -246,7 +273,7 @@ def export_onnx(
         exported.merge_and_unload()
     with staged_file(path, overwrite=overwrite) as staged:
         exporter = _export(_RawInput(exported).eval(), raw, staged, opset)
-        props = onnx_metadata(model.config, tile, "fp32")
+        props = onnx_metadata(config, tile, "fp32")
         _edit(staged, lambda proto: onnx.helper.set_model_props(proto, props))
         onnx.checker.check_model(str(staged))  # the path-based check also reads external data
         runner = OnnxRunner(staged, device="cpu")

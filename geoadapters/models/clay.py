@@ -206,6 +206,10 @@ class ClayEncoder(Encoder):
         """Clay conditions on the ground sample distance: the input contract's, where it has one."""
         return {} if input.gsd is None else {"gsd": input.gsd}
 
+    def scene_metadata(self) -> tuple[str, ...]:
+        """Clay v1 encodes the acquisition time and the location of every input."""
+        return ("time", "location")
+
     def scene_inputs(self, scene: SceneMetadata, batch: int) -> dict[str, Any]:
         """``time``, ``latlon`` as Clay v1 encodes them, and the scene's ``gsd``.
 

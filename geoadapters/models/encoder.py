@@ -97,6 +97,10 @@ class Encoder(nn.Module):
         """Metadata arguments of `forward_features` taken from an input contract (Clay: its GSD)."""
         return {}
 
+    def scene_metadata(self) -> tuple[str, ...]:
+        """The kinds of scene metadata (`geoadapters.specs.SCENE_METADATA`) this encoder conditions on."""
+        return ()
+
     def scene_inputs(self, scene: SceneMetadata, batch: int) -> dict[str, Any]:
         """Metadata arguments of `forward_features` for `batch` tiles of a scene (the -TL models, Clay).
 

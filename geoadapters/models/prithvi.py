@@ -176,6 +176,10 @@ class PrithviViT(Encoder):
         """The ViT blocks."""
         return self.blocks
 
+    def scene_metadata(self) -> tuple[str, ...]:
+        """``time`` and/or ``location``: the encoders of the -TL models."""
+        return tuple(kind for kind in ("time", "location") if kind in self.arch.coords_encoding)
+
     def scene_inputs(self, scene: SceneMetadata, batch: int) -> dict[str, Any]:
         """-TL models: ``temporal_coords`` (year, day of year per frame), ``location_coords`` (lat, lon)."""
         inputs: dict[str, Any] = {}

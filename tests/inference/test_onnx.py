@@ -1,3 +1,4 @@
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,7 +10,7 @@ from peft.tuners.lora import LoraLayer
 from torch import nn
 
 from geoadapters.cli.export import export_command
-from geoadapters.errors import InputShapeError, OutputExistsError
+from geoadapters.errors import AdapterError, InputShapeError, OutputExistsError
 from geoadapters.inference.onnx import example_raw, export_onnx, quantize_int8, read_onnx_config
 from geoadapters.inference.runners import OnnxRunner
 from geoadapters.methods.lora import QKVSplit
@@ -64,7 +65,22 @@ def test_batch_is_dynamic(lora, batch):
 
 
 def test_metadata_round_trip_to_the_same_config(lora):
-    assert read_onnx_config(lora.report.path) == (lora.model.config, 64)
+    config = lora.model.config  # as the graph has it: taking no scene metadata
+    graph = dataclasses.replace(config, input=dataclasses.replace(config.input, metadata=()))
+    assert read_onnx_config(lora.report.path) == (graph, 64)
+
+
+def test_an_adapter_trained_with_scene_metadata_is_not_exported(tmp_path):
+    import geoadapters
+    from tests.conftest import S1F11
+
+    model = geoadapters.create(
+        "prithvi-v2-tiny-tl", "full", classes=["a", "b"], pretrained=False, depth=1,
+        input=dataclasses.replace(S1F11, metadata=("location",)),
+    )  # fmt: skip
+    with pytest.raises(AdapterError, match=r"trained with scene metadata \(location\)"):
+        export_onnx(model, tmp_path / "tl.onnx")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_vit_adapter_exports_through_the_torchscript_fallback(tmp_path, checkpoint):
@@ -92,7 +108,7 @@ def test_int8_is_a_separate_file_whose_agreement_is_reported(tmp_path, lora):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lora.int8.onnx"]
     assert OnnxRunner(report.path).description.endswith("fp32")
     assert OnnxRunner(quantized.path).description.endswith("int8")
-    assert read_onnx_config(quantized.path) == (lora.model.config, 64)
+    assert read_onnx_config(quantized.path) == read_onnx_config(lora.report.path)
 
 
 def test_export_command_on_a_vpt_upernet_adapter(tmp_path, checkpoint):
