@@ -18,7 +18,6 @@ from geoadapters.errors import AdapterError, ResourceError
 from geoadapters.geomodel import GeoModel, build_model
 from geoadapters.heads.build import build_head
 from geoadapters.heads.settings import head_settings
-from geoadapters.hub.client import upload_folder
 from geoadapters.hub.folder import read_config, read_shapes, read_tensors
 from geoadapters.hub.refs import is_hub_id, resolve_adapter
 from geoadapters.methods.adapt import add_adapter
@@ -259,4 +258,6 @@ def push(
     _check_before_building(config, Path(folder), None)
     # random base weights: what is checked is that the adapter's tensors fit its architecture
     build_model(config, pretrained=False).load_adapter_state_dict(read_tensors(folder))
+    from geoadapters.hub.client import upload_folder
+
     return upload_folder(folder, repo_id, private=private, revision=revision, message=message)
