@@ -32,7 +32,7 @@ def drop_path(rate: float) -> nn.Module:
     """
     if rate <= 0:
         return nn.Identity()
-    from timm.layers import DropPath
+    from timm.layers.drop import DropPath
 
     module: nn.Module = DropPath(rate)
     return module
