@@ -168,13 +168,17 @@ class PrithviViT(Encoder):
             self.location_embed_enc = MetadataEncoder(arch.embed_dim, arch.coords_scale_learn)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, arch.embed_dim))
         self.pos_embed: Tensor
-        self.register_buffer("pos_embed", sincos_3d(arch.embed_dim, self.grid_size))
+        # on the CPU even when the module is built on the meta device: no checkpoint holds it for this
+        # grid, and torch's meta arange imports torch._dynamo (seconds)
+        with torch.device("cpu"):
+            self.register_buffer("pos_embed", sincos_3d(arch.embed_dim, self.grid_size))
         self.blocks = nn.ModuleList(
             ViTBlock(arch.embed_dim, arch.num_heads, arch.mlp_ratio, arch.drop_path)
             for _ in range(arch.depth)
         )
         self.norm = nn.LayerNorm(arch.embed_dim)
-        self._init_weights()
+        if not self.cls_token.is_meta:  # nothing to initialise; torch's meta normal_ imports torch._dynamo
+            self._init_weights()
 
     def _init_weights(self) -> None:
         # As the reference: patch projection like a Linear, N(0, 0.02) class token, xavier Linears.
@@ -299,7 +303,7 @@ class PrithviViT(Encoder):
             if key.split(".")[0] in {"temporal_embed_enc", "location_embed_enc"} - encoders:
                 continue
             out[key] = value
-        out["pos_embed"] = sincos_3d(self.embed_dim, self.grid_size)  # not self's: built on meta, it is empty
+        out["pos_embed"] = self.pos_embed
         key = "patch_embed.proj.weight"
         if key in out:
             init = self.patch_embed.proj.weight.detach()
