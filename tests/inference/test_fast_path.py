@@ -110,3 +110,10 @@ def test_an_encoder_built_on_meta_from_a_checkpoint_has_every_tensor_and_trains(
     tensors = [*encoder.parameters(), *encoder.buffers()]
     assert not any(t.is_meta for t in tensors)
     assert not any(p.requires_grad is False for p in encoder.parameters())  # trainable, as built
+
+
+def test_the_command_ends_with_its_exit_code_and_its_one_line_error(tmp_path):
+    command = [sys.executable, "-m", "geoadapters.cli.main", "predict", str(tmp_path / "missing.tif")]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error:") and "missing.tif" in result.stderr
