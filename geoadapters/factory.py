@@ -18,7 +18,6 @@ from geoadapters.errors import AdapterError, ResourceError
 from geoadapters.geomodel import GeoModel, build_model
 from geoadapters.heads.build import build_head
 from geoadapters.heads.settings import head_settings
-from geoadapters.hub.client import upload_folder
 from geoadapters.hub.folder import read_config, read_shapes, read_tensors
 from geoadapters.hub.refs import is_hub_id, resolve_adapter
 from geoadapters.methods.adapt import add_adapter
@@ -103,7 +102,9 @@ def create(
     return GeoModel(encoder, head_module, config)
 
 
-def _check_before_building(config: AdapterConfig, folder: Path, budget: float | None) -> None:
+def _check_before_building(
+    config: AdapterConfig, folder: Path, budget: float | None, *, merged: bool = False
+) -> None:
     """Compare the architecture the config declares with the weights file and the memory budget.
 
     Raises:
@@ -113,10 +114,10 @@ def _check_before_building(config: AdapterConfig, folder: Path, budget: float | 
     shapes = read_shapes(folder)
     try:
         with torch.device("meta"):
-            skeleton = build_model(config, pretrained=False)
+            skeleton = build_model(config, pretrained=False, merged=merged)
+            expected = skeleton.adapter_shapes()
     except (TypeError, ValueError, LookupError) as err:
         raise AdapterError(f"adapter {folder} describes no model that can be built: {err}") from err
-    expected = {k: tuple(v.shape) for k, v in skeleton.adapter_state_dict().items()}
     missing = sorted(set(expected) - set(shapes))
     unexpected = sorted(set(shapes) - set(expected))
     wrong = [f"{k} {shapes[k]} != {v}" for k, v in expected.items() if k in shapes and shapes[k] != v]
@@ -146,6 +147,7 @@ def read_adapter(
     *,
     revision: str | None = None,
     memory_budget_gb: float | None = None,
+    merged: bool = False,
 ) -> tuple[Path, AdapterConfig]:
     """The folder and validated config of an adapter reference for `base`, checked before building.
 
@@ -165,7 +167,7 @@ def read_adapter(
         folder = resolve_adapter(adapter, base, revision=revision)
     config = read_config(folder)
     config.check_base(base, adapter)
-    _check_before_building(config, folder, memory_budget_gb)
+    _check_before_building(config, folder, memory_budget_gb, merged=merged)
     return folder, config
 
 
@@ -178,6 +180,7 @@ def load(
     checkpoint: str | Path | None = None,
     base_revision: str | None = None,
     memory_budget_gb: float | None = None,
+    merged: bool = False,
 ) -> GeoModel:
     """A ready model: base encoder + adapter + head, in eval mode, knowing its input contract.
 
@@ -195,6 +198,9 @@ def load(
         base_revision: Hub revision of the official base weights; default the catalog's. The revision
             an adapter records is never used: anyone can publish an adapter naming any revision.
         memory_budget_gb: Most memory the model may take; default `geoadapters.config.memory_budget`.
+        merged: Fold a LoRA adapter into the base weights as it is read, as PEFT merges it: the same
+            outputs, faster, and without importing PEFT; the model is then for inference only (it
+            cannot be saved or trained as an adapter). Other methods load as usual.
 
     Raises:
         AdapterError: The adapter is incomplete, corrupt, made for another base model, its weights
@@ -213,13 +219,19 @@ def load(
         name, adapter = None, base
     else:
         name = str(base)
-    folder, config = read_adapter(name, adapter, revision=revision, memory_budget_gb=memory_budget_gb)
+    folder, config = read_adapter(
+        name, adapter, revision=revision, memory_budget_gb=memory_budget_gb, merged=merged
+    )
     # an adapter that replaces every base weight needs no official weights
     full = config.method.carries_base_weights
     try:
         state = read_tensors(folder)
         model = build_model(
-            config, checkpoint=None if full else checkpoint, pretrained=not full, base_revision=base_revision
+            config,
+            checkpoint=None if full else checkpoint,
+            pretrained=not full,
+            base_revision=base_revision,
+            merged=merged,
         )
     except MemoryError as err:
         raise ResourceError(f"not enough memory to build the model of adapter {folder}") from err
@@ -259,4 +271,6 @@ def push(
     _check_before_building(config, Path(folder), None)
     # random base weights: what is checked is that the adapter's tensors fit its architecture
     build_model(config, pretrained=False).load_adapter_state_dict(read_tensors(folder))
+    from geoadapters.hub.client import upload_folder
+
     return upload_folder(folder, repo_id, private=private, revision=revision, message=message)

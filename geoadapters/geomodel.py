@@ -41,9 +41,11 @@ class GeoModel(nn.Module):
         encoder: Adapted encoder (see `geoadapters.add_adapter`).
         head: Task head (see `geoadapters.heads.build_head`).
         config: The adapter's config; its input contract says how to prepare data.
+        merged: The encoder is the plain base with the adapter folded into its weights
+            (`build_model(merged=True)`): for inference only; its adapter state cannot be read back.
     """
 
-    def __init__(self, encoder: Encoder, head: Head, config: AdapterConfig) -> None:
+    def __init__(self, encoder: Encoder, head: Head, config: AdapterConfig, *, merged: bool = False) -> None:
         super().__init__()
         multiple = config.padding.multiple
         if multiple is not None and multiple % encoder.features.input_multiple:
@@ -54,6 +56,7 @@ class GeoModel(nn.Module):
         self.encoder = encoder
         self.head = head
         self.config = config
+        self.merged = merged
 
     @property
     def method(self) -> Method:
@@ -119,25 +122,49 @@ class GeoModel(nn.Module):
     # --- adapter state -------------------------------------------------------------------------
 
     def adapter_state_dict(self) -> dict[str, Tensor]:
-        """The adapter's tensors under their file names: method tensors and the whole head."""
+        """The adapter's tensors under their file names: method tensors and the whole head.
+
+        Raises:
+            AdapterError: The adapter is merged into the base weights (`merged`).
+        """
+        if self.merged:
+            raise AdapterError(
+                "this model has its adapter merged into the base weights (load(..., merged=True)), for "
+                "inference only: load it without merged=True to save or train it"
+            )
         state = {ENCODER_PREFIX + k: v for k, v in self.method.state_dict(self.encoder).items()}
         state |= {HEAD_PREFIX + k: v for k, v in self.head.state_dict().items()}
         return state
 
+    def adapter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Names and shapes of the tensors of this model's adapter file (merged or not)."""
+        if not self.merged:
+            return {k: tuple(v.shape) for k, v in self.adapter_state_dict().items()}
+        assert self.method.merged_shapes is not None
+        shapes = self.method.merged_shapes(self.encoder, self.config.method)
+        return {ENCODER_PREFIX + k: v for k, v in shapes.items()} | {
+            HEAD_PREFIX + k: tuple(v.shape) for k, v in self.head.state_dict().items()
+        }
+
     def load_adapter_state_dict(self, state: Mapping[str, Tensor]) -> None:
-        """Load tensors written by `adapter_state_dict`.
+        """Load tensors written by `adapter_state_dict` (merged into the base weights if `merged`).
 
         Raises:
             AdapterError: The tensors are not exactly this adapter's (names and shapes).
         """
-        check_tensors(self.adapter_state_dict(), state)
-        self.method.load_state_dict(
-            self.encoder,
-            {k[len(ENCODER_PREFIX) :]: v for k, v in state.items() if k.startswith(ENCODER_PREFIX)},
-        )
-        self.head.load_state_dict(
-            {k[len(HEAD_PREFIX) :]: v for k, v in state.items() if k.startswith(HEAD_PREFIX)}
-        )
+        encoder_state = {
+            k[len(ENCODER_PREFIX) :]: v for k, v in state.items() if k.startswith(ENCODER_PREFIX)
+        }
+        head_state = {k[len(HEAD_PREFIX) :]: v for k, v in state.items() if k.startswith(HEAD_PREFIX)}
+        if self.merged:
+            assert self.method.load_merged is not None
+            own = {HEAD_PREFIX + k: v for k, v in self.head.state_dict().items()}
+            check_tensors(own, {k: v for k, v in state.items() if not k.startswith(ENCODER_PREFIX)})
+            self.method.load_merged(self.encoder, self.config.method, encoder_state)
+        else:
+            check_tensors(self.adapter_state_dict(), state)
+            self.method.load_state_dict(self.encoder, encoder_state)
+        self.head.load_state_dict(head_state)
 
     def save_pretrained(
         self,
@@ -180,15 +207,19 @@ class GeoModel(nn.Module):
 
     def merge_adapter(self) -> None:
         """Add the adapter's updates into the base weights for inference; `unmerge_adapter` undoes it."""
-        self._merger(self.method.merge)(self.encoder)
+        if not self.merged:
+            self._merger(self.method.merge)(self.encoder)
 
     def unmerge_adapter(self) -> None:
-        """Take merged updates out of the base weights again."""
+        """Take merged updates out of the base weights again (not for a model built `merged`)."""
+        if self.merged:
+            raise AdapterError("this model was built with its adapter merged for good; load it unmerged")
         self._merger(self.method.unmerge)(self.encoder)
 
     def merge_and_unload(self) -> "GeoModel":
         """Merge for good: the encoder becomes exactly the base architecture (for export)."""
-        self._merger(self.method.unload)(self.encoder)
+        if not self.merged:
+            self._merger(self.method.unload)(self.encoder)
         return self
 
 
@@ -198,11 +229,15 @@ def build_model(
     checkpoint: str | Path | None = None,
     pretrained: bool = True,
     base_revision: str | None = None,
+    merged: bool = False,
 ) -> GeoModel:
     """The model an adapter config describes, with base weights but a freshly initialised adapter.
 
     The base weights are the catalog's (at its pinned revision, or `base_revision`); the revision the
-    config records is not used: anyone can publish an adapter naming any revision.
+    config records is not used: anyone can publish an adapter naming any revision. With `merged`, a
+    method that merges from files (`Method.load_merged`, LoRA) is not attached: the encoder stays the
+    plain base, into which `GeoModel.load_adapter_state_dict` folds the adapter's tensors (inference
+    only); other methods are attached as usual.
     """
     encoder = create_backbone(
         config.base.name,
@@ -212,6 +247,10 @@ def build_model(
         bands=config.input.bands,
         **config.base.overrides,
     )
-    encoder = add_adapter(encoder, config.method.name, **config.method.to_dict())
+    merged = merged and get_method(config.method.name).load_merged is not None
+    if merged:
+        encoder.adapter_method = config.method.name
+    else:
+        encoder = add_adapter(encoder, config.method.name, **config.method.to_dict())
     head = build_head(config.head.name, encoder, len(config.classes), **config.head.to_dict())
-    return GeoModel(encoder, head, config)
+    return GeoModel(encoder, head, config, merged=merged)

@@ -1,6 +1,8 @@
 """The ``geoadapters`` command group and the one place that turns errors into exit codes."""
 
+import atexit
 import logging
+import os
 import signal
 import sys
 import threading
@@ -49,7 +51,23 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code: 0 done, 1 failed, 2 bad usage."""
+    """Run the CLI and return its exit code: 0 done, 1 failed, 2 bad usage.
+
+    As the ``geoadapters`` command (`argv` None) the process ends here once the command is done: every
+    output is closed and published by then, so after flushing and running the exit handlers it skips
+    the interpreter's teardown of torch and the model (a second or more). Called with `argv`, it returns.
+    """
+    code = _main(argv)
+    if argv is None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        atexit._run_exitfuncs()
+        os._exit(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
         signal.SIG_DFL,
         _terminate,
@@ -74,4 +92,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

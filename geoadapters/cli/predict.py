@@ -418,7 +418,9 @@ def _run(
         budget = options["memory_budget_gb"]
         assert budget is None or isinstance(budget, float)
         refs = (base, adapter) if base else (adapter,)
-        model = load(*refs, checkpoint=checkpoint, base_revision=base_revision, memory_budget_gb=budget)
+        model = load(
+            *refs, checkpoint=checkpoint, base_revision=base_revision, memory_budget_gb=budget, merged=True
+        )
         click.echo(f"base  {_base_used(model, checkpoint)}")
         runner = make_runner(model, runtime=runtime, device=runner_device, precision=precision)
     failed: list[tuple[Path, GeoAdaptersError]] = []

@@ -5,9 +5,15 @@ The paper (section 3) splits each fused qkv projection into q, k and v Linears (
 q, v and both MLP Linears; each encoder class names its targets (`Encoder.lora_targets`). The split
 copies the weights, so the encoder computes the same function. Merging adds the low-rank updates into
 the base weights; unloading also re-fuses q/k/v, which gives back exactly the base architecture.
+
+For inference alone, `merged_shapes` and `load_merged` read an adapter file straight into the plain
+base encoder, ``W += (B @ A) * lora_alpha / r`` per target as PEFT merges (``LoraLayer.merge``), with
+PEFT's module matching and file names: the same weights as loading through PEFT and merging, without
+importing PEFT (and transformers), seconds per process.
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +28,7 @@ from geoadapters.models.encoder import Encoder
 if TYPE_CHECKING:
     from peft import LoraConfig
 
-__all__ = ["QKVSplit", "apply_lora", "peft_config"]
+__all__ = ["QKVSplit", "apply_lora", "load_merged", "merged_shapes", "peft_config"]
 
 
 class QKVSplit(nn.Module):
@@ -58,11 +64,10 @@ class QKVSplit(nn.Module):
         """The equivalent fused Linear (call after merging LoRA updates)."""
         parts: list[nn.Linear] = [self.q_linear, self.k_linear, self.v_linear]
         weight = torch.cat([p.weight.data for p in parts])
-        fused = nn.Linear(weight.shape[1], weight.shape[0], bias=parts[0].bias is not None)
-        fused = fused.to(device=weight.device, dtype=weight.dtype)
-        fused.weight.data.copy_(weight)
-        if fused.bias is not None:
-            fused.bias.data.copy_(torch.cat([p.bias.data for p in parts]))
+        fused = nn.Linear(weight.shape[1], weight.shape[0], bias=parts[0].bias is not None, device="meta")
+        fused.weight = nn.Parameter(weight, requires_grad=parts[0].weight.requires_grad)
+        if parts[0].bias is not None:
+            fused.bias = nn.Parameter(torch.cat([p.bias.data for p in parts]), parts[0].bias.requires_grad)
         return fused
 
 
@@ -192,6 +197,101 @@ def write_peft_config(encoder: Encoder, settings: LoraSettings, folder: Path) ->
     peft_config(settings, encoder).save_pretrained(str(folder))
 
 
+@dataclass(frozen=True)
+class _Slot:
+    """Rows of a plain encoder's tensor that a tensor of the LoRA-adapted encoder stands for."""
+
+    tensor: Tensor
+    rows: slice
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.tensor[self.rows].shape)
+
+
+def _layout(encoder: Encoder, settings: LoraSettings) -> tuple[dict[str, _Slot], dict[str, _Slot]]:
+    """PEFT's view of a plain encoder: the Linears LoRA targets, and the adapted encoder's tensors.
+
+    Returns:
+        The targeted Linears by the adapted encoder's module names (a split q/k/v is the rows of its
+        fused Linear's weight), and every tensor by its name in the adapted encoder's state dict
+        (``...q_linear.base_layer.weight``).
+
+    Raises:
+        AdapterError: The encoder has no LoRA targets, or the targets match no Linear.
+    """
+    targets = settings.target_modules or encoder.lora_targets
+    if not targets:
+        raise AdapterError(f"LoRA is for the ViT encoders (prithvi, clay), not {encoder.spec.name}")
+    suffix = encoder.fused_qkv if settings.split_qkv else None
+    linears: dict[str, tuple[nn.Linear, slice]] = {}
+    for name, module in encoder.named_modules():
+        if not isinstance(module, nn.Linear):
+            continue
+        dim = module.in_features
+        if suffix is not None and name.endswith(suffix):
+            if module.out_features != 3 * dim:
+                raise AdapterError(
+                    f"a fused qkv projection maps {dim} -> {3 * dim}, not {module.out_features}"
+                )
+            for i, part in enumerate(("q_linear", "k_linear", "v_linear")):
+                linears[f"{name}.{part}"] = (module, slice(i * dim, (i + 1) * dim))
+        else:
+            linears[name] = (module, slice(None))
+    # PEFT's match for a list of targets: the module name itself, or a suffix after a dot
+    hit = [n for n in linears if n in targets or any(n.endswith(f".{t}") for t in targets)]
+    if not hit:
+        raise AdapterError(f"LoRA targets {list(targets)} do not fit {encoder.spec.name}: no Linear matches")
+    tensors: dict[str, _Slot] = {}
+    owned: set[int] = set()
+    for name, (module, rows) in linears.items():
+        prefix = f"{name}.base_layer" if name in hit else name
+        for kind in ("weight", "bias"):
+            tensor = getattr(module, kind)
+            if tensor is not None:
+                tensors[f"{prefix}.{kind}"] = _Slot(tensor, rows)
+                owned.add(id(tensor))
+    for name, tensor in encoder.state_dict(keep_vars=True).items():
+        if id(tensor) not in owned:
+            tensors[name] = _Slot(tensor, slice(None))
+    return {n: _Slot(linears[n][0].weight, linears[n][1]) for n in hit}, tensors
+
+
+def merged_shapes(encoder: Encoder, settings: LoraSettings) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the tensors of an adapter file for a plain `encoder` (as `lora_state_dict`)."""
+    targets, tensors = _layout(encoder, settings)
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, slot in targets.items():
+        out_features, in_features = slot.shape
+        shapes[f"{name}.lora_A.weight"] = (settings.r, in_features)
+        shapes[f"{name}.lora_B.weight"] = (out_features, settings.r)
+    missing = [name for name in settings.replaced_tensors if name not in tensors or name in shapes]
+    if missing:
+        raise AdapterError(f"replaced_tensors name {missing[0]!r}, which is no base tensor of this encoder")
+    return shapes | {name: tensors[name].shape for name in settings.replaced_tensors}
+
+
+def load_merged(encoder: Encoder, settings: LoraSettings, state: Mapping[str, Tensor]) -> None:
+    """Merge an adapter file's tensors into a plain `encoder`'s weights, in place (as PEFT merges them).
+
+    The replaced tensors replace the base's, then each target's weight gains ``(B @ A) * alpha / r``.
+
+    Raises:
+        AdapterError: The tensors are not exactly those of `merged_shapes`.
+    """
+    expected = {k: torch.empty(v, device="meta") for k, v in merged_shapes(encoder, settings).items()}
+    check_tensors(expected, state)
+    targets, tensors = _layout(encoder, settings)
+    scaling = settings.lora_alpha / settings.r
+    with torch.no_grad():
+        for name in settings.replaced_tensors:
+            slot = tensors[name]
+            slot.tensor[slot.rows] = state[name]
+        for name, slot in targets.items():
+            delta = state[f"{name}.lora_B.weight"] @ state[f"{name}.lora_A.weight"]
+            slot.tensor[slot.rows] += (delta * scaling).to(slot.tensor.dtype)
+
+
 register_method(
     Method(
         settings=LoraSettings,
@@ -202,5 +302,7 @@ register_method(
         unmerge=unmerge_lora,
         unload=unload_lora,
         write_files=write_peft_config,
+        merged_shapes=merged_shapes,
+        load_merged=load_merged,
     )
 )

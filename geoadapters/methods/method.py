@@ -39,6 +39,11 @@ class Method:
         unmerge: Takes a merge out again.
         unload: Merges for good, leaving exactly the base architecture (for export).
         write_files: Writes the method's own files into an adapter folder being written.
+        merged_shapes: Names and shapes of an adapter file's encoder tensors for the plain base
+            encoder (given the settings), for `load_merged`; None if the method cannot merge so.
+        load_merged: Folds an adapter file's encoder tensors into the plain base encoder's weights, in
+            place (inference without the method's layers or libraries); raises `AdapterError` unless
+            they are exactly those of `merged_shapes`.
     """
 
     settings: type[MethodSettings]
@@ -49,6 +54,8 @@ class Method:
     unmerge: EncoderFn | None = None
     unload: EncoderFn | None = None
     write_files: Callable[[Encoder, Any, Path], None] | None = None
+    merged_shapes: Callable[[Encoder, Any], dict[str, tuple[int, ...]]] | None = None
+    load_merged: Callable[[Encoder, Any, Mapping[str, Tensor]], None] | None = None
 
     @property
     def name(self) -> str:

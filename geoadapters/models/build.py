@@ -4,8 +4,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from geoadapters.bands import canonical_bands
 from geoadapters.catalog import get_base
-from geoadapters.hub.client import download
 from geoadapters.models.checkpoint import load_strict, read_state_dict
 from geoadapters.models.clay import ClayEncoder
 from geoadapters.models.encoder import Encoder
@@ -59,9 +61,24 @@ def create_backbone(
     """
     base = get_base(name)
     spec = base.with_overrides(**overrides)
-    model = _ENCODERS[spec.family](spec)
-    if checkpoint is not None or pretrained:
-        path = Path(checkpoint) if checkpoint is not None else download(spec.weights, cache_dir=cache_dir)
-        state = model.convert_checkpoint(read_state_dict(path), base.input.bands)
-        load_strict(model, state, f"checkpoint {path}")
+    encoder = _ENCODERS[spec.family]
+    if checkpoint is None and not pretrained:
+        return encoder(spec)
+    if checkpoint is not None:
+        path = Path(checkpoint)
+    else:
+        from geoadapters.hub.client import download
+
+        path = download(spec.weights, cache_dir=cache_dir)
+    # Every weight comes from the file: the module is built on the meta device (no memory, no random
+    # init) and takes the file's tensors as they are, memory-mapped. Bands other than the pretrained
+    # ones need the fresh init of the input layer, so that case is built for real.
+    same_bands = canonical_bands(spec.input.bands) == canonical_bands(base.input.bands)
+    if same_bands:
+        with torch.device("meta"):
+            model = encoder(spec)
+    else:
+        model = encoder(spec)
+    state = model.convert_checkpoint(read_state_dict(path), base.input.bands)
+    load_strict(model, state, f"checkpoint {path}", assign=same_bands)
     return model

@@ -196,7 +196,9 @@ class ClayEncoder(Encoder):
             arch.dim, arch.depth, arch.heads, arch.dim_head, int(arch.dim * arch.mlp_ratio)
         )
         self.waves: Tensor
-        self.register_buffer("waves", torch.tensor([wavelength(b) for b in bands]), persistent=False)
+        # on the CPU even when the module is built on the meta device: no checkpoint holds it
+        waves = torch.tensor([wavelength(b) for b in bands], device="cpu")
+        self.register_buffer("waves", waves, persistent=False)
 
     def transformer_blocks(self) -> nn.ModuleList:
         """The transformer layers."""

@@ -3,15 +3,17 @@
 Papers: Jakubik et al. 2023 (arXiv 2310.18660), Szwarcman et al. 2024 (arXiv 2412.02732).
 Parameter names and shapes equal the official checkpoints (``Prithvi_EO_V2_300M.pt`` of
 ibm-nasa-geospatial/Prithvi-EO-2.0-300M and its siblings) after the ``encoder.`` prefix is removed, and
-the forward pass computes what TerraTorch's `PrithviViT` computes: blocks are timm's `Block` with
-``nn.LayerNorm`` (eps 1e-5) and a qkv bias.
+the forward pass computes what TerraTorch's `PrithviViT` computes: its blocks are timm's
+``vision_transformer.Block`` with ``nn.LayerNorm`` (eps 1e-5) and a qkv bias. `ViTBlock` is that block
+with the same parameter names and the same operations (timm 1.0 at its defaults), written here because
+importing timm imports torchvision, which would cost inference a few seconds per process.
 """
 
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
-from timm.models.vision_transformer import Block
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from geoadapters.errors import InputShapeError
@@ -20,7 +22,81 @@ from geoadapters.models.encoder import Encoder, Features
 from geoadapters.models.pos_embed import resize_pos_embed, sincos_1d, sincos_3d
 from geoadapters.specs import BaseSpec, PrithviArch, SceneMetadata
 
-__all__ = ["MetadataEncoder", "PatchEmbed3D", "PrithviViT"]
+__all__ = ["MetadataEncoder", "PatchEmbed3D", "PrithviViT", "ViTBlock", "drop_path"]
+
+
+def drop_path(rate: float) -> nn.Module:
+    """Stochastic depth of a residual branch: timm's `DropPath` when training with a rate, else identity.
+
+    timm is imported only then: inference never pays for it.
+    """
+    if rate <= 0:
+        return nn.Identity()
+    from timm.layers.drop import DropPath
+
+    module: nn.Module = DropPath(rate)
+    return module
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection (timm's `Attention`, fused path)."""
+
+    def __init__(self, dim: int, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, N, D) tokens attended to each other."""
+        batch, tokens, dim = x.shape
+        qkv = (
+            self.qkv(x)
+            .reshape(batch, tokens, 3, self.num_heads, dim // self.num_heads)
+            .permute(2, 0, 3, 1, 4)
+        )
+        q, k, v = qkv.unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v)
+        projected: Tensor = self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))
+        return projected
+
+
+class Mlp(nn.Module):
+    """Linear, GELU, Linear."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The MLP of each token."""
+        out: Tensor = self.fc2(self.act(self.fc1(x)))
+        return out
+
+
+class ViTBlock(nn.Module):
+    """Pre-norm transformer block: ``x + attn(norm1(x))``, then ``x + mlp(norm2(x))``.
+
+    Parameter names and operations are those of timm's ``Block(dim, heads, mlp_ratio, qkv_bias=True,
+    norm_layer=nn.LayerNorm, drop_path=...)``, so checkpoints, LoRA targets and outputs are the same.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, drop_path_rate: float = 0.0) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, num_heads)
+        self.drop_path1 = drop_path(drop_path_rate)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.drop_path2 = drop_path(drop_path_rate)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Tokens (B, N, D) through the block."""
+        x = x + self.drop_path1(self.attn(self.norm1(x)))
+        out: Tensor = x + self.drop_path2(self.mlp(self.norm2(x)))
+        return out
 
 
 class PatchEmbed3D(nn.Module):
@@ -92,20 +168,17 @@ class PrithviViT(Encoder):
             self.location_embed_enc = MetadataEncoder(arch.embed_dim, arch.coords_scale_learn)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, arch.embed_dim))
         self.pos_embed: Tensor
-        self.register_buffer("pos_embed", sincos_3d(arch.embed_dim, self.grid_size))
+        # on the CPU even when the module is built on the meta device: no checkpoint holds it for this
+        # grid, and torch's meta arange imports torch._dynamo (seconds)
+        with torch.device("cpu"):
+            self.register_buffer("pos_embed", sincos_3d(arch.embed_dim, self.grid_size))
         self.blocks = nn.ModuleList(
-            Block(
-                arch.embed_dim,
-                arch.num_heads,
-                arch.mlp_ratio,
-                qkv_bias=True,
-                norm_layer=nn.LayerNorm,
-                drop_path=arch.drop_path,
-            )
+            ViTBlock(arch.embed_dim, arch.num_heads, arch.mlp_ratio, arch.drop_path)
             for _ in range(arch.depth)
         )
         self.norm = nn.LayerNorm(arch.embed_dim)
-        self._init_weights()
+        if not self.cls_token.is_meta:  # nothing to initialise; torch's meta normal_ imports torch._dynamo
+            self._init_weights()
 
     def _init_weights(self) -> None:
         # As the reference: patch projection like a Linear, N(0, 0.02) class token, xavier Linears.

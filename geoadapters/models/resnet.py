@@ -7,8 +7,6 @@ DeCUR (Wang et al. 2023, arXiv 2309.05300) pretrained a ResNet-50 on 13 Sentinel
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import timm
-from timm.models.resnet import ResNet
 from torch import Tensor
 
 from geoadapters.errors import InputShapeError
@@ -34,6 +32,9 @@ class ResNetEncoder(Encoder):
         arch = spec.arch
         if not isinstance(arch, ResNetArch):
             raise TypeError(f"ResNetEncoder needs a ResNetArch, got {type(arch).__name__}")
+        import timm  # here, not at the top: importing timm imports torchvision (seconds)
+        from timm.models.resnet import ResNet
+
         in_chans = len(spec.input.bands)
         net = timm.create_model(
             arch.timm_name, pretrained=False, in_chans=in_chans, num_classes=0, drop_path_rate=arch.drop_path

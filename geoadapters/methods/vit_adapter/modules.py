@@ -10,10 +10,10 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 import torch
-from timm.layers.drop import DropPath
 from torch import Tensor, nn
 
 from geoadapters.methods.vit_adapter.deform_attn import MSDeformAttn
+from geoadapters.models.prithvi import drop_path as drop_path_module
 
 __all__ = [
     "SPM_STRIDES",
@@ -249,7 +249,7 @@ class Extractor(_NormedCrossAttention):
         if with_cffn:
             self.ffn = ConvFFN(dim, int(dim * cffn_ratio))
             self.ffn_norm = nn.LayerNorm(dim)
-            self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+            self.drop_path = drop_path_module(drop_path)
 
     def forward(self, query: Tensor, feat: Tensor, inputs: DeformInputs) -> Tensor:
         """Prior tokens (B, Lc, D) updated from the ViT tokens `feat`."""
