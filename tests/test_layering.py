@@ -39,6 +39,8 @@ TORCH_FREE = [
     "geoadapters.inference.tiling",
     "geoadapters.inference.onnx_file",
     "geoadapters.raster.area",
+    "geoadapters.raster.remote",
+    "geoadapters.inference.many",
     "geoadapters.cli.main",
     "geoadapters.cli.options",
     "geoadapters.cli.convert",
