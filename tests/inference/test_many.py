@@ -143,3 +143,21 @@ def test_a_worker_killed_mid_run_is_replaced_and_outputs_are_whole(tmp_path, ada
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         f"{s.stem}_pred.tif{ext}" for s in sources for ext in ("", ".aux.xml")
     )
+
+
+def test_the_cli_runs_scenes_on_workers_and_resumes(tmp_path, capsys):
+    """``predict --workers 2`` with the bundled model: a summary, exit 1 for the bad scene, then a resume."""
+    from geoadapters.cli.main import main
+
+    sources = scenes(tmp_path / "in")[:2]
+    bad = tmp_path / "in" / "bad.tif"
+    bad.write_bytes(b"II*\x00 not a tiff")
+    args = ["predict", *map(str, [*sources, bad]), "-o", str(tmp_path / "out"), "--workers", "2"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "2 done, 0 skipped, 1 failed of 3 scenes" in captured.err and "bad.tif" in captured.err
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.tif")) == ["scene0_pred.tif", "scene1_pred.tif"]
+    assert main(args[:3] + args[4:]) == 0  # without the bad scene: both are up to date
+    captured = capsys.readouterr()
+    assert "0 done, 2 skipped, 0 failed of 2 scenes" in captured.err
+    assert captured.out.count("up to date, skipped") == 2
