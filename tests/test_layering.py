@@ -40,6 +40,7 @@ TORCH_FREE = [
     "geoadapters.inference.onnx_file",
     "geoadapters.raster.area",
     "geoadapters.raster.remote",
+    "geoadapters.raster.stac",
     "geoadapters.inference.many",
     "geoadapters.cli.main",
     "geoadapters.cli.options",

@@ -24,6 +24,7 @@ from rasterio.windows import Window
 from geoadapters.bands import band_indices, canonical_bands
 from geoadapters.errors import BandError, GeoAdaptersError, RasterError
 from geoadapters.raster.remote import REMOTE_OPTIONS, gdal_path
+from geoadapters.raster.stac import is_stac_item, stac_vrt
 
 __all__ = ["Scene", "prepare_tile", "resolve_bands"]
 
@@ -149,13 +150,18 @@ class Scene:
         nodata: float | None = None,
         geotiff_only: bool = False,
     ) -> None:
+        stac = is_stac_item(path)
         remote = gdal_path(path)
-        self.path: Path | str = str(path) if remote else Path(path)
+        self.path: Path | str = str(path) if remote or stac else Path(path)
         # GDAL's remote options hold while the scene is open: an Env per read would drop GDAL's cache
         self._env = contextlib.ExitStack()
-        if remote:
+        if remote or stac:
             self._env.enter_context(rasterio.Env(**REMOTE_OPTIONS))
         try:
+            if stac:  # its band assets, stacked in a VRT held in memory
+                xml, _ = stac_vrt(path, needed, geotiff_only)
+                remote = self._env.enter_context(rasterio.MemoryFile(xml.encode(), ext=".vrt")).name
+                geotiff_only = False  # the assets were checked; the VRT is ours
             self._open(remote, geotiff_only, needed, bands)
         except BaseException:
             self._env.close()

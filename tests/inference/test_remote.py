@@ -1,12 +1,14 @@
-"""Remote scenes: a COG served over HTTP with Range requests from 127.0.0.1, read window by window."""
+"""Remote scenes: a COG and a STAC item of per-band COGs served over HTTP with Range requests from
+127.0.0.1, read window by window."""
 
+import json
 import shutil
 
 import pytest
 import rasterio
 import rasterio.shutil
 
-from geoadapters.errors import RasterError
+from geoadapters.errors import BandError, RasterError
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.runners import TorchRunner
 from geoadapters.raster.remote import REMOTE_OPTIONS, gdal_path
@@ -112,3 +114,58 @@ def test_unreachable_and_missing_urls_are_one_line_errors(tmp_path, served, runn
             predict_raster(url, tmp_path / "out.tif", runner)
         assert "\n" not in str(caught.value)
     assert list(tmp_path.iterdir()) == []
+
+
+COMMON_NAMES = ("blue", "green", "red", "nir08", "swir16", "swir22")  # STAC eo common names of CHIP_BANDS
+
+
+def stac_item(folder, hrefs):
+    """A STAC 1.0 Item with one single-band COG asset per band, named by `eo:bands` common names."""
+    assets = {
+        f"B{i}": {"href": href, "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+                  "roles": ["data"], "eo:bands": [{"name": f"B{i}", "common_name": name}]}
+        for i, (name, href) in enumerate(zip(COMMON_NAMES, hrefs, strict=True))
+    }  # fmt: skip
+    assets["thumbnail"] = {"href": "thumb.png", "roles": ["thumbnail"]}
+    item = {
+        "type": "Feature", "stac_version": "1.0.0", "id": "chip",
+        "stac_extensions": ["https://stac-extensions.github.io/eo/v1.1.0/schema.json"],
+        "geometry": {"type": "Point", "coordinates": [-0.76, 38.1]}, "bbox": [-0.79, 38.08, -0.73, 38.13],
+        "properties": {"datetime": "2016-09-12T00:00:00Z"}, "links": [], "assets": assets,
+    }  # fmt: skip
+    path = folder / "item.json"
+    path.write_text(json.dumps(item))
+    return path
+
+
+def test_a_stac_item_of_per_band_cogs_predicts_as_the_stacked_file(tmp_path, served, runner):
+    with rasterio.open(served.root / "scene.tif") as src:
+        profile = src.profile | {"count": 1, "driver": "GTiff"}
+        for i in range(6):
+            with rasterio.open(tmp_path / "band.tif", "w", **profile) as dst:
+                dst.write(src.read(i + 1), 1)
+            rasterio.shutil.copy(tmp_path / "band.tif", served.root / f"band{i}.tif", driver="COG",
+                                 BLOCKSIZE=128, COMPRESS="DEFLATE")  # fmt: skip
+    (tmp_path / "band.tif").unlink()
+    item = stac_item(served.root, [f"./band{i}.tif" for i in range(6)])  # relative to the item
+    local = predict_raster(served.root / "scene.tif", tmp_path / "stacked.tif", runner, tile_size=128)
+    served.reset()
+    remote = predict_raster(f"{served.url}/item.json", tmp_path / "item_pred.tif", runner, tile_size=128)
+    size = sum((served.root / f"band{i}.tif").stat().st_size for i in range(6)) + item.stat().st_size
+    print(f"STAC item of 6 COGs: {served.sent:,} of {size:,} bytes in {served.requests} requests")
+    assert read(remote.output).tobytes() == read(local.output).tobytes()
+    assert served.sent < size
+    from_file = predict_raster(item, tmp_path / "file_pred.tif", runner, tile_size=128)  # a local item
+    assert read(from_file.output).tobytes() == read(local.output).tobytes()
+
+    # a remote item cannot point at this machine's files: paths resolve on its server, file:// is refused
+    stac_item(served.root, [f"file://{served.root}/band{i}.tif" for i in range(6)])
+    with pytest.raises(RasterError, match="file:// URLs are not read"):
+        predict_raster(f"{served.url}/item.json", tmp_path / "x.tif", runner)
+    stac_item(served.root, [f"./band{i}.tif" for i in range(5)] + ["./band0.tif"])
+    served.root.joinpath("item.json").write_text(
+        served.root.joinpath("item.json").read_text().replace('"swir22"', '"coastal"')
+    )
+    with pytest.raises(BandError, match="no asset holds SWIR_2"):
+        predict_raster(f"{served.url}/item.json", tmp_path / "x.tif", runner)
+    assert not (tmp_path / "x.tif").exists()
