@@ -14,7 +14,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import click
@@ -33,6 +33,7 @@ from geoadapters.specs import SceneMetadata
 
 if TYPE_CHECKING:
     from geoadapters.geomodel import GeoModel
+    from geoadapters.inference.many import ModelRef
 
 __all__ = ["predict_command"]
 
@@ -43,18 +44,20 @@ _VECTOR_FORMATS = ("gpkg", "geojson")
 class _Job:
     """One scene to predict and the files it writes."""
 
-    source: Path
+    source: Path | str  # str: a URL or GDAL network path
     output: Path
     vector: Path | None
 
 
-def _sources(patterns: tuple[str, ...]) -> list[Path]:
-    """Paths of the arguments, with glob patterns (quoted on the shell) expanded."""
-    from geoadapters.raster.read import refuse_url
+def _sources(patterns: tuple[str, ...]) -> list[Path | str]:
+    """Paths of the arguments, with glob patterns (quoted on the shell) expanded; URLs as they are."""
+    from geoadapters.raster.remote import gdal_path
 
-    paths: list[Path] = []
+    paths: list[Path | str] = []
     for pattern in patterns:
-        refuse_url(pattern)
+        if gdal_path(pattern) is not None:
+            paths.append(pattern)
+            continue
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         if not matches:
             raise click.BadParameter(f"no file matches {pattern!r}", param_hint="SCENE")
@@ -62,7 +65,7 @@ def _sources(patterns: tuple[str, ...]) -> list[Path]:
     return paths
 
 
-def _output(source: Path, output: Path | None, many: bool) -> Path:
+def _output(source: Path | str, output: Path | None, many: bool) -> Path:
     from geoadapters.raster.write import default_output
 
     if output is None:
@@ -87,16 +90,18 @@ def _vector(target: Path, vector: str | None, many: bool) -> Path | None:
     return Path(vector)
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
+def _identity(path: Path | str) -> tuple[int, int] | None:
     """(device, inode) of an existing path (hard links and symlinks share it), else None."""
     try:
-        info = path.stat()
+        info = os.stat(path)
     except OSError:
         return None
     return info.st_dev, info.st_ino
 
 
-def _jobs(sources: list[Path], output: Path | None, vector: str | None, probabilities: bool) -> list[_Job]:
+def _jobs(
+    sources: list[Path | str], output: Path | None, vector: str | None, probabilities: bool
+) -> list[_Job]:
     """The outputs of each source, all checked before the first prediction.
 
     Two outputs that are one file, or an output that is one of the inputs (the same file, a hard link
@@ -109,7 +114,7 @@ def _jobs(sources: list[Path], output: Path | None, vector: str | None, probabil
         jobs.append(_Job(source, target, _vector(target, vector, many)))
     from geoadapters.raster.write import probability_path
 
-    seen: dict[str, Path] = {}
+    seen: dict[str, Path | str] = {}
     inputs = {_identity(source): source for source in sources} | {None: Path()}
     for job in jobs:
         extra = [probability_path(job.output)] * probabilities + [job.vector] * (job.vector is not None)
@@ -285,6 +290,14 @@ def _default_line() -> str:
     callback=_positive,
     help="GB that the model and a scene's buffers may take (default: $GEOADAPTERS_MEMORY_GB or 80%% of RAM).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Predict the scenes on a local Dask cluster of N worker processes (the dask extra).",
+)
+@click.option(
+    "--scheduler", metavar="ADDRESS", help="Predict the scenes on this Dask cluster (tcp://HOST:PORT)."
+)
 @checkpoint_opt
 @overwrite_opt
 def predict_command(
@@ -311,6 +324,8 @@ def predict_command(
     inputs: str,
     base_revision: str | None,
     memory_budget: float | None,
+    workers: int | None,
+    scheduler: str | None,
     checkpoint: Path | None,
     overwrite: bool,
 ) -> None:
@@ -319,7 +334,8 @@ def predict_command(
     Outputs are <stem>_pred.tif next to each scene, or in --output, with class names and colours that
     GDAL and QGIS show. Scenes of any size are streamed in tiles whose overlaps are blended, so memory
     stays bounded and tile borders leave no seams. A failing scene of several is reported and skipped.
-    Without --adapter, the bundled offline demo model is used.
+    Without --adapter, the bundled offline demo model is used. With --workers or --scheduler the scenes
+    are tasks on a Dask cluster, and a scene whose output was made from the same file and run is skipped.
     """
     from geoadapters._staging import check_overwrite
     from geoadapters.inference.onnx_file import is_onnx_file
@@ -329,9 +345,36 @@ def predict_command(
             raise click.UsageError("--model needs an --adapter; give neither for the bundled demo model")
         adapter = DEFAULT_ADAPTER
         click.echo(_default_line())
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
     sources = _sources(scenes)
     many = len(sources) > 1
     jobs = _jobs(sources, output, vector, probabilities)
+    band_list = [b.strip() for b in bands.split(",")] if bands else None
+    options: dict[str, object] = dict(
+        tile_size=tile_size, overlap=overlap, batch_size=batch_size, probabilities=probabilities,
+        probability_dtype=probability_dtype, bands=band_list, scale=scale, nodata=nodata,
+        metadata=SceneMetadata((date.date(),) if date else (), lat, lon), resample=resample,
+        geotiff_only=inputs == "geotiff", memory_budget_gb=memory_budget,
+    )  # fmt: skip
+    ref = None
+    skipped: list[_Job] = []
+    if workers is not None or scheduler is not None:
+        from geoadapters.inference.many import ModelRef, run_identity, up_to_date
+
+        ref = ModelRef(
+            adapter, base, None if checkpoint is None else str(checkpoint), base_revision,
+            runtime or ("onnx" if is_onnx_file(adapter) else "torch"), None if device == "auto" else device,
+            precision, memory_budget,
+        )  # fmt: skip
+        if not overwrite:  # resume: outputs made from the same scenes by the same run are kept
+            run = run_identity(ref, options)
+            skipped = [
+                job for job in jobs if up_to_date(job.output, job.source, run, _extras(job, probabilities))
+            ]
+            jobs = [job for job in jobs if job not in skipped]
+            for job in skipped:
+                click.echo(f"{job.output}  (up to date, skipped)")
     for job in jobs:
         for path in (job.output, job.vector):
             if path is not None:
@@ -344,13 +387,14 @@ def predict_command(
     runtime = runtime or ("onnx" if onnx_file else "torch")
     if onnx_file and runtime != "onnx":
         raise DeviceError(f"{adapter} is an ONNX file: run it with --runtime onnx (the default for .onnx)")
-    if not many and not sources[0].exists():  # the commonest mistake, before anything is imported
+    if (
+        not many and isinstance(sources[0], Path) and not sources[0].exists()
+    ):  # the commonest mistake, before anything is imported
         raise RasterError(f"{sources[0]}: no such file")
     config = _adapter_config(adapter, base)
     tile = tile_size or config.inference.tile_size
-    band_list = [b.strip() for b in bands.split(",")] if bands else None
     checked: list[_Job] = []
-    failed: list[tuple[Path, GeoAdaptersError]] = []
+    failed: list[tuple[Path | str, GeoAdaptersError]] = []
     for job in jobs:
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -369,22 +413,92 @@ def predict_command(
             click.echo(f"error: {err}", err=True)
             continue
         checked.append(job)
-    if checked:
+    if checked and ref is not None:
+        failed += _run_many(checked, ref, vector, scheduler, workers, overwrite, options)
+    elif checked:
         what = adapter if onnx_file else f"{config.base.name} + {adapter}"
         if sys.stderr.isatty():  # like the progress bar: on a terminal only, so errors stay one line
             click.echo(f"{len(checked)} scene(s) checked; loading {what} ({runtime})", err=True)
         failed += _run(
             checked, adapter, base, runtime, device, precision, checkpoint, many, overwrite,
-            base_revision=base_revision, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
-            probabilities=probabilities, probability_dtype=probability_dtype, bands=band_list, scale=scale,
-            nodata=nodata, metadata=SceneMetadata((date.date(),) if date else (), lat, lon),
-            resample=resample, geotiff_only=inputs == "geotiff", memory_budget_gb=memory_budget,
+            base_revision=base_revision, **options,
         )  # fmt: skip
+    if ref is not None:
+        done = len(jobs) - len(failed)  # failed: in the checks or on the cluster
+        click.echo(
+            f"{done} done, {len(skipped)} skipped, {len(failed)} failed of {len(sources)} scenes", err=True
+        )
+        if failed:
+            names = ", ".join(str(source) for source, _ in failed)
+            raise RasterError(f"{len(failed)} of {len(sources)} scenes failed: {names}")
+        return
     if many:
         click.echo(f"{len(sources) - len(failed)} of {len(sources)} scenes written", err=True)
     if failed:
         names = ", ".join(str(source) for source, _ in failed)
         raise RasterError(f"{len(failed)} of {len(sources)} scenes failed: {names}")
+
+
+def _extras(job: _Job, probabilities: bool) -> list[Path]:
+    """The outputs of a job beside its class map."""
+    from geoadapters.raster.write import probability_path
+
+    return [probability_path(job.output)] * probabilities + ([job.vector] if job.vector is not None else [])
+
+
+def _run_many(
+    jobs: list[_Job],
+    ref: "ModelRef",
+    vector: str | None,
+    scheduler: str | None,
+    workers: int | None,
+    overwrite: bool,
+    options: dict[str, object],
+) -> list[tuple[Path | str, GeoAdaptersError]]:
+    """Predict the jobs on a Dask cluster; the scenes that failed, each reported in one line."""
+    from tqdm import tqdm
+
+    from geoadapters.inference.many import SceneResult, predict_many
+
+    try:
+        import distributed
+    except ImportError as err:
+        raise DeviceError("--workers and --scheduler need Dask: pip install 'geoadapters[dask]'") from err
+    client = None
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout=30)  # type: ignore[no-untyped-call]
+        except OSError as err:
+            raise DeviceError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err
+    failed: list[tuple[Path | str, GeoAdaptersError]] = []
+    sources = {str(job.source): job.source for job in jobs}
+    with tqdm(total=len(jobs), unit="scene", disable=not sys.stderr.isatty(), leave=False) as bar:
+
+        def progress(result: SceneResult) -> None:
+            bar.update()
+            if result.status == "failed":
+                failed.append((sources[result.source], RasterError(result.error)))
+                tqdm.write(f"error: {result.error}", file=sys.stderr)
+                return
+            for line in result.warnings:
+                tqdm.write(f"warning: {line}", file=sys.stderr)
+            total = sum(result.class_pixels.values())
+            shares = ", ".join(
+                f"{name} {count / max(total, 1):.1%}" for name, count in result.class_pixels.items()
+            )
+            click.echo(f"{result.output}  ({result.computed}/{result.tiles} tiles, {result.seconds:.1f} s)")
+            click.echo(f"  {total:,} px: {shares}")
+
+        try:
+            vectors = [job.vector for job in jobs] if vector is not None else None
+            predict_many(
+                [job.source for job in jobs], ref, [job.output for job in jobs], vector=vectors,
+                client=client, workers=workers, overwrite=overwrite, progress=progress, **options,
+            )  # fmt: skip
+        finally:
+            if client is not None:
+                client.close()  # type: ignore[no-untyped-call]
+    return failed
 
 
 def _run(
@@ -400,7 +514,7 @@ def _run(
     *,
     base_revision: str | None,
     **options: object,
-) -> list[tuple[Path, GeoAdaptersError]]:
+) -> list[tuple[Path | str, GeoAdaptersError]]:
     """Load the model once and predict every job; the scenes that failed (several) or raise (one)."""
     from tqdm import tqdm
 
@@ -423,12 +537,13 @@ def _run(
         )
         click.echo(f"base  {_base_used(model, checkpoint)}")
         runner = make_runner(model, runtime=runtime, device=runner_device, precision=precision)
-    failed: list[tuple[Path, GeoAdaptersError]] = []
+    failed: list[tuple[Path | str, GeoAdaptersError]] = []
     interactive = sys.stderr.isatty()
     for job in jobs:
-        with tqdm(total=0, unit="tile", desc=job.source.name, disable=not interactive, leave=False) as bar:
+        label = PurePosixPath(str(job.source)).name
+        with tqdm(total=0, unit="tile", desc=label, disable=not interactive, leave=False) as bar:
 
-            def progress(done: int, total: int, bar: tqdm = bar, name: str = job.source.name) -> None:
+            def progress(done: int, total: int, bar: tqdm = bar, name: str = label) -> None:
                 if not interactive:  # logs and batch jobs: a line every 10 %
                     step = max(1, total // 10)
                     if done // step != (done - bar.n) // step or done == total:

@@ -53,7 +53,7 @@ class PredictReport:
     """What one prediction did.
 
     Attributes:
-        source: Input scene.
+        source: Input scene (a URL or GDAL path as given for remote scenes).
         output: Written prediction.
         tiles: Tiles in the grid.
         computed: Tiles run through the model (tiles without data are skipped).
@@ -64,7 +64,7 @@ class PredictReport:
         vector: Written polygon file, if asked for.
     """
 
-    source: Path
+    source: Path | str
     output: Path
     tiles: int
     computed: int
@@ -258,6 +258,7 @@ def predict_raster(
     progress: Progress | None = None,
     geotiff_only: bool = False,
     memory_budget_gb: float | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> PredictReport:
     """Predict a scene and write a georeferenced class map as a COG (and probabilities, polygons).
 
@@ -287,6 +288,7 @@ def predict_raster(
         progress: Called with (tiles done, tiles in all) after each batch.
         geotiff_only: Accept GeoTIFF (COG) inputs only; VRTs can make GDAL read any local file.
         memory_budget_gb: Most memory the scene's buffers may take; default `memory_budget`.
+        tags: More tags of the class map (`geoadapters.inference.many` records the source and run).
 
     Raises:
         RasterError: Unreadable, unreferenced or all-nodata scene, unwritable output, or an output
@@ -318,7 +320,7 @@ def predict_raster(
         fill = (np.asarray(spec.mean, np.float32) / (spec.scale * factor)).astype(np.float32)
     else:
         fill = np.full(len(spec.bands), spec.nodata_fill / factor, np.float32)
-    tags = {
+    tags = dict(tags or {}) | {
         "geoadapters_version": __version__,
         "model": config.base.name,
         "adapter": config.name or "",
@@ -327,7 +329,9 @@ def predict_raster(
         "input_bands": json.dumps(list(spec.bands)),
     }
     with (
-        rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
+        rasterio.Env(
+            GDAL_CACHEMAX=_GDAL_CACHE_MB << 20
+        ),  # bytes: rasterio sets an int with GDALSetCacheMax64
         Scene(source, spec.bands, bands=bands, nodata=nodata, geotiff_only=geotiff_only) as scene,
     ):
         pixel = pixel_size_m(scene.source)
@@ -394,7 +398,7 @@ def predict_raster(
                 raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
         class_pixels = dict(zip(config.classes, map(int, writer.class_pixels), strict=True))
     return PredictReport(
-        Path(source),
+        scene.path,
         output,
         len(grid),
         computed,

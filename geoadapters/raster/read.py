@@ -5,10 +5,11 @@ file's bands; or picked by number. Reads are windowed, so memory does not depend
 Pixels without data are reported in a mask and filled with a value that normalises to 0: the file's own
 masks (per-band nodata values, internal mask bands, alpha), or the value given with `nodata`, and NaN.
 Scenes come from strangers: only regular files are opened, and `geotiff_only` refuses every format but
-GeoTIFF (a VRT can point GDAL at any file the process may read).
+GeoTIFF (a VRT can point GDAL at any file the process may read). URLs and GDAL network paths are read
+through GDAL's virtual file systems (`geoadapters.raster.remote`), never as local paths.
 """
 
-import re
+import contextlib
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,18 +23,10 @@ from rasterio.windows import Window
 
 from geoadapters.bands import band_indices, canonical_bands
 from geoadapters.errors import BandError, GeoAdaptersError, RasterError
+from geoadapters.raster.remote import REMOTE_OPTIONS, gdal_path
+from geoadapters.raster.stac import is_stac_item, stac_vrt
 
-__all__ = ["Scene", "prepare_tile", "refuse_url", "resolve_bands"]
-
-
-def refuse_url(text: str) -> None:
-    """Refuse a URL given as a scene: scenes are local files (a path would mangle it into one).
-
-    Raises:
-        RasterError: `text` is a URL.
-    """
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
-        raise RasterError(f"{text}: URLs are not read; download the scene and give its path")
+__all__ = ["Scene", "prepare_tile", "resolve_bands"]
 
 
 def resolve_bands(
@@ -157,32 +150,51 @@ class Scene:
         nodata: float | None = None,
         geotiff_only: bool = False,
     ) -> None:
-        refuse_url(str(path))
-        self.path = Path(path)
-        if not self.path.is_file():
-            exists = self.path.exists()
-            raise RasterError(f"{self.path}: {'not a regular file' if exists else 'no such file'}")
-        if self.path.stat().st_size == 0:
-            raise RasterError(f"{self.path} is empty (0 bytes)")
+        stac = is_stac_item(path)
+        remote = gdal_path(path)
+        self.path: Path | str = str(path) if remote or stac else Path(path)
+        # GDAL's remote options hold while the scene is open: an Env per read would drop GDAL's cache
+        self._env = contextlib.ExitStack()
+        if remote or stac:
+            self._env.enter_context(rasterio.Env(**REMOTE_OPTIONS))
+        try:
+            if stac:  # its band assets, stacked in a VRT held in memory
+                xml, _ = stac_vrt(path, needed, geotiff_only)
+                remote = self._env.enter_context(rasterio.MemoryFile(xml.encode(), ext=".vrt")).name
+                geotiff_only = False  # the assets were checked; the VRT is ours
+            self._open(remote, geotiff_only, needed, bands)
+        except BaseException:
+            self._env.close()
+            raise
+        self.nodata = nodata  # None: the file's masks
+        self.source = self.dataset  # the file; `dataset` is what tiles are read from
+
+    def _open(
+        self, remote: str | None, geotiff_only: bool, needed: Sequence[str], bands: Sequence[str] | None
+    ) -> None:
+        """Open the file (`remote`: its GDAL path) and find the model's bands in it."""
+        if isinstance(self.path, Path):
+            if not self.path.is_file():
+                exists = self.path.exists()
+                raise RasterError(f"{self.path}: {'not a regular file' if exists else 'no such file'}")
+            if self.path.stat().st_size == 0:
+                raise RasterError(f"{self.path} is empty (0 bytes)")
         try:
             with warnings.catch_warnings():  # a missing georeference is reported below as an error
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                self.dataset = rasterio.open(self.path, driver="GTiff" if geotiff_only else None)
+                self.dataset = rasterio.open(remote or self.path, driver="GTiff" if geotiff_only else None)
         except RasterioIOError as err:
-            if geotiff_only:
+            if geotiff_only and not remote:
                 raise RasterError(f"{self.path} is not a GeoTIFF (only GeoTIFF inputs are accepted)") from err
             reason = " ".join(str(err).split())[:200]
-            raise RasterError(
-                f"{self.path} is not a raster GDAL can read (corrupt or unsupported): {reason}"
-            ) from err
+            what = "cannot be read" if remote else "is not a raster GDAL can read (corrupt or unsupported)"
+            raise RasterError(f"{self.path} {what}: {reason}") from err
         try:
             self._check()
             self.indexes = resolve_bands(self.dataset.descriptions, needed, bands)
         except GeoAdaptersError:
             self.dataset.close()
             raise
-        self.nodata = nodata  # None: the file's masks
-        self.source = self.dataset  # the file; `dataset` is what tiles are read from
 
     def resample(self, gsd: float, pixel_size: float) -> None:
         """Read tiles from a warped VRT of the file at `gsd` metres per pixel (bilinear), windowed.
@@ -285,6 +297,7 @@ class Scene:
         """Close the file (and its warped VRT)."""
         self.dataset.close()
         self.source.close()
+        self._env.close()
 
     def __enter__(self) -> "Scene":
         return self

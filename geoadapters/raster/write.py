@@ -13,7 +13,7 @@ import contextlib
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import TracebackType
 
 import numpy as np
@@ -24,6 +24,7 @@ from rasterio.errors import RasterioIOError
 
 from geoadapters._staging import staged_file
 from geoadapters.errors import OutputExistsError, RasterError
+from geoadapters.raster.remote import gdal_path
 
 __all__ = ["PROBABILITY_DTYPES", "PredictionWriter", "class_colormap", "default_output", "probability_path"]
 
@@ -49,7 +50,9 @@ def class_colormap(classes: int, colors: Sequence[str] = ()) -> dict[int, tuple[
 
 
 def default_output(source: str | Path, folder: str | Path | None = None) -> Path:
-    """``<stem>_pred.tif`` next to the source, or in `folder`."""
+    """``<stem>_pred.tif`` next to the source, or in `folder`; a remote source's in the current folder."""
+    if gdal_path(source) is not None:  # a URL's "parent" is no local folder
+        return Path(folder or ".") / f"{PurePosixPath(str(source).split('?')[0]).stem}_pred.tif"
     source = Path(source)
     return Path(folder or source.parent) / f"{source.stem}_pred.tif"
 

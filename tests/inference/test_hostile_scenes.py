@@ -1,4 +1,4 @@
-"""Hostile scenes: tiny files that declare huge rasters, sparse empty TIFFs, devices, FIFOs, URLs,
+"""Hostile scenes: tiny files that declare huge rasters, sparse empty TIFFs, devices, FIFOs, bad URLs,
 VRTs that read other files, odd georeferences, per-band masks and bad scales.
 
 Each case asserts the one-line error and exit code, that nothing was written, and that it is refused
@@ -160,8 +160,11 @@ def not_files(tmp: Path) -> dict[str, tuple[str, str]]:
         "FIFO": (str(tmp / "fifo.tif"), "not a regular file"),
         "folder": (str(tmp / "folder.tif"), "not a regular file"),
         "dangling symlink": (str(tmp / "dangling.tif"), "no such file"),
-        "URL": ("https://example.com/a/scene.tif", "https://example.com/a/scene.tif: URLs are not read"),
-        "vsicurl": ("/vsicurl/https://example.com/scene.tif", "no such file"),
+        # URLs are read through GDAL's network file systems, never as local paths (see test_remote.py)
+        "unreachable URL": ("http://127.0.0.1:9/a/s.tif", "http://127.0.0.1:9/a/s.tif cannot be read"),
+        "unreachable vsicurl": ("/vsicurl/http://127.0.0.1:9/scene.tif", "cannot be read"),
+        "other scheme": ("file:///etc/passwd", "file:// URLs are not read"),
+        "local /vsi path": (f"/vsizip/{tmp}/a.zip/scene.tif", "only GDAL's network file systems"),
     }
 
 

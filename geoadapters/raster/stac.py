@@ -1,0 +1,111 @@
+"""A STAC Item as a scene: its band assets matched to the model's bands and stacked as a VRT.
+
+Each asset's bands are named by the ``eo`` extension (``eo:bands`` with ``common_name``/``name``, or
+STAC 1.1's ``bands`` with ``eo:common_name``) and resolved to canonical names
+(`geoadapters.bands.canonical`); the assets holding the model's bands are stacked, one VRT band each
+(named after its band), and read window by window like any scene. All of them must share one grid
+(size, transform and CRS). An item read from a URL may only point at remote assets (never at this
+machine's files); relative hrefs resolve against the item's location.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from geoadapters.bands import canonical
+from geoadapters.errors import BandError, GeoAdaptersError, RasterError
+from geoadapters.raster.remote import gdal_path
+
+__all__ = ["is_stac_item", "stac_vrt"]
+
+
+def is_stac_item(source: str | Path) -> bool:
+    """Whether `source` names a STAC Item (a ``.json`` file or URL)."""
+    return str(source).split("?")[0].lower().endswith(".json")
+
+
+def _asset_bands(asset: object) -> list[str | None]:
+    """Canonical names of an asset's bands (None where a band has no known name)."""
+    fields = getattr(asset, "extra_fields", {})
+    listed = fields.get("eo:bands") or fields.get("bands") or []
+    names: list[str | None] = []
+    for band in listed:
+        name = band.get("common_name") or band.get("eo:common_name") or band.get("name")
+        try:
+            names.append(canonical(str(name)) if name else None)
+        except BandError:
+            names.append(None)
+    return names
+
+
+def stac_vrt(source: str | Path, needed: Sequence[str], geotiff_only: bool = False) -> tuple[str, list[str]]:
+    """A VRT (XML) of the item's assets that hold `needed`, one band each, in that order.
+
+    Args:
+        source: The item's JSON file or URL.
+        needed: Canonical bands the model reads.
+        geotiff_only: Accept GeoTIFF (COG) assets only.
+
+    Returns:
+        The VRT's XML and the GDAL paths it reads.
+
+    Raises:
+        RasterError: The item cannot be read, points at local files from a URL, or its assets are not on
+            one grid.
+        BandError: A needed band is in no asset.
+    """
+    import pystac
+    import rasterio
+
+    remote_item = gdal_path(source) is not None
+    try:
+        item = pystac.Item.from_file(str(source))
+    except (OSError, ValueError, KeyError, pystac.STACError) as err:
+        raise RasterError(f"{source} is not a STAC Item that can be read: {err}") from err
+    found: dict[str, tuple[str, int]] = {}
+    for asset in item.assets.values():
+        for index, band in enumerate(_asset_bands(asset), start=1):
+            if band is not None and band not in found:
+                href = asset.get_absolute_href() or asset.href
+                path = gdal_path(href)
+                if path is None and remote_item:
+                    raise RasterError(
+                        f"{source}: asset {href} is a local path; a remote item is read remotely only"
+                    )
+                found[band] = (path or href, index)
+    missing = [b for b in needed if b not in found]
+    if missing:
+        raise BandError(f"{source}: no asset holds {', '.join(missing)} (found {', '.join(found) or 'none'})")
+    grids = set()
+    nodata: dict[str, float | None] = {}
+    for band in needed:
+        path = found[band][0]
+        try:
+            with rasterio.open(path, driver="GTiff" if geotiff_only else None) as src:
+                grids.add((src.width, src.height, tuple(src.transform), src.crs.to_wkt() if src.crs else ""))
+                dtype, nodata[band] = src.dtypes[0], src.nodata
+        except (rasterio.errors.RasterioIOError, GeoAdaptersError) as err:
+            raise RasterError(f"{source}: asset {path} cannot be read: {err}") from err
+    if len(grids) != 1:
+        raise RasterError(
+            f"{source}: the assets of {', '.join(needed)} are on {len(grids)} grids; resample them to one"
+        )
+    width, height, transform, crs = grids.pop()
+    gt = ", ".join(
+        map(str, (transform[2], transform[0], transform[1], transform[5], transform[3], transform[4]))
+    )
+    kind = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32", "int32": "Int32",
+            "float32": "Float32", "float64": "Float64"}.get(dtype, "Float32")  # fmt: skip
+    bands = "".join(
+        f'<VRTRasterBand dataType="{kind}" band="{i}"><Description>{band}</Description>'
+        + ("" if nodata[band] is None else f"<NoDataValue>{nodata[band]}</NoDataValue>")
+        + f"<SimpleSource>"
+        f'<SourceFilename relativeToVRT="0">{escape(found[band][0])}</SourceFilename>'
+        f"<SourceBand>{found[band][1]}</SourceBand></SimpleSource></VRTRasterBand>"
+        for i, band in enumerate(needed, start=1)
+    )
+    xml = (
+        f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}"><SRS>{escape(crs)}</SRS>'
+        f"<GeoTransform>{gt}</GeoTransform>{bands}</VRTDataset>"
+    )
+    return xml, [found[b][0] for b in needed]

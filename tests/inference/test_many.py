@@ -1,0 +1,163 @@
+"""Many scenes on a Dask LocalCluster of 2 worker processes: the same outputs as one process, failures
+kept to their scene, resume, and a worker killed mid-run."""
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.windows import Window
+
+import geoadapters
+from geoadapters.inference.many import RUN_TAG, SOURCE_TAG, ModelRef, predict_many
+from geoadapters.inference.predict import predict_raster
+from geoadapters.inference.runners import TorchRunner
+from tests.conftest import S2_CHIP, TEST_BASE, perturbed_model
+
+distributed = pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.slow  # two worker processes that import torch: ~20-40 s on 2 busy cores
+
+# (column, row) of 128 x 128 windows of the S2 chip: one scene each.
+WINDOWS = [(0, 0), (200, 40), (384, 384), (100, 300)]
+
+
+@pytest.fixture(scope="module")
+def adapter(checkpoint, tmp_path_factory):
+    model = perturbed_model("lora", "linear", checkpoint)
+    return model.save_pretrained(tmp_path_factory.mktemp("adapters") / "sen1floods11-lora")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """2 worker processes of 1 thread, which know the test base (preloaded tests.conftest)."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+            preload=["tests.conftest"], memory_limit="4GiB",
+        ) as local,
+        distributed.Client(local) as client,
+    ):  # fmt: skip
+        yield client
+
+
+def scenes(folder: Path) -> list[Path]:
+    folder.mkdir()
+    paths = []
+    with rasterio.open(S2_CHIP) as src:
+        for i, (x, y) in enumerate(WINDOWS):
+            window = Window(x, y, 128, 128)
+            profile = src.profile | {"width": 128, "height": 128, "transform": src.window_transform(window)}
+            path = folder / f"scene{i}.tif"
+            with rasterio.open(path, "w", **profile) as dst:
+                dst.write(src.read(window=window))
+                dst.descriptions = src.descriptions
+            paths.append(path)
+    return paths
+
+
+def sequential(sources, folder, adapter, checkpoint, **options):
+    """The scenes one after another in this process, with the workers' torch threads (cores / 2)."""
+    runner = TorchRunner(geoadapters.load(TEST_BASE, adapter, checkpoint=checkpoint))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
+    try:
+        for source in sources:
+            predict_raster(source, folder / f"{source.stem}_pred.tif", runner, **options)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def pixels(path: Path) -> tuple[np.ndarray, dict[str, str]]:
+    with rasterio.open(path) as src:
+        return src.read(), src.tags()
+
+
+def test_scenes_on_two_workers_equal_one_process_and_resume(tmp_path, adapter, checkpoint, cluster):
+    sources = scenes(tmp_path / "in")
+    corrupt = tmp_path / "in" / "corrupt.tif"
+    corrupt.write_bytes(sources[0].read_bytes()[:3000])  # a header whose tiles are cut off
+    ref = ModelRef(str(adapter), TEST_BASE, str(checkpoint))
+    seen = []
+    report = predict_many(
+        [*sources[:2], corrupt, *sources[2:]], ref, tmp_path / "many", client=cluster,
+        probabilities=True, progress=seen.append,
+    )  # fmt: skip
+    assert report.summary() == "4 done, 0 skipped, 1 failed of 5 scenes"
+    assert [r.source for r in report.failed] == [str(corrupt)]
+    assert "corrupt.tif" in report.failed[0].error and "\n" not in report.failed[0].error
+    assert sorted(r.source for r in seen) == sorted(r.source for r in report.results)
+
+    sequential(sources, tmp_path / "one", adapter, checkpoint, probabilities=True)
+    for source in sources:
+        for name in (f"{source.stem}_pred.tif", f"{source.stem}_pred_proba.tif"):
+            many, tags = pixels(tmp_path / "many" / name)
+            one, _ = pixels(tmp_path / "one" / name)
+            assert many.tobytes() == one.tobytes(), name
+        assert SOURCE_TAG in tags or name.endswith("proba.tif")
+    _, tags = pixels(tmp_path / "many" / "scene0_pred.tif")
+    assert str(sources[0].resolve()) in tags[SOURCE_TAG] and len(tags[RUN_TAG]) == 64
+    assert not [p for p in (tmp_path / "many").iterdir() if p.name.startswith(".")]  # nothing staged left
+
+    again = predict_many(sources, ref, tmp_path / "many", client=cluster, probabilities=True)
+    assert again.summary() == "0 done, 4 skipped, 0 failed of 4 scenes"
+    # An output made from another version of its scene, or by another run (here: other options), is
+    # not up to date: it is refused as any existing output is, and replaced with overwrite.
+    os.utime(sources[1], ns=(1, 1))
+    changed = predict_many(sources, ref, tmp_path / "many", client=cluster, probabilities=True)
+    assert [r.status for r in changed.results] == ["skipped", "failed", "skipped", "skipped"]
+    assert "exists; pass --overwrite" in changed.failed[0].error
+    other = predict_many(sources[:1], ref, tmp_path / "many", client=cluster, probabilities=True, overlap=8)
+    assert other.summary() == "0 done, 0 skipped, 1 failed of 1 scenes"
+    redone = predict_many(sources, ref, tmp_path / "many", client=cluster, probabilities=True, overwrite=True)
+    assert redone.summary() == "4 done, 0 skipped, 0 failed of 4 scenes"
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_outputs_are_whole(tmp_path, adapter, checkpoint, cluster):
+    sources = scenes(tmp_path / "in")
+    for i, source in enumerate(list(sources)):  # 8 scenes: the killed worker is busy with one of them
+        copy = source.with_name(f"copy{i}.tif")
+        shutil.copy(source, copy)
+        sources.append(copy)
+    ref = ModelRef(str(adapter), TEST_BASE, str(checkpoint))
+    killed = []
+
+    def kill_one(result):
+        if not killed:
+            address, pid = next(iter(cluster.run(os.getpid).items()))
+            killed.append(address)
+            os.kill(pid, signal.SIGKILL)
+
+    report = predict_many(sources, ref, tmp_path / "out", client=cluster, progress=kill_one)
+    assert killed and report.summary() == "8 done, 0 skipped, 0 failed of 8 scenes", report.failed
+    sequential(sources[:4], tmp_path / "one", adapter, checkpoint)
+    for source in sources:  # the copies' maps equal their originals'
+        original = source.stem if source.stem.startswith("scene") else f"scene{source.stem[4:]}"
+        many = pixels(tmp_path / "out" / f"{source.stem}_pred.tif")[0]
+        assert many.tobytes() == pixels(tmp_path / "one" / f"{original}_pred.tif")[0].tobytes(), source
+    # the killed worker's staging folder was removed when its scene was written again
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"{s.stem}_pred.tif{ext}" for s in sources for ext in ("", ".aux.xml")
+    )
+
+
+def test_the_cli_runs_scenes_on_workers_and_resumes(tmp_path, capsys):
+    """``predict --workers 2`` with the bundled model: a summary, exit 1 for the bad scene, then a resume."""
+    from geoadapters.cli.main import main
+
+    sources = scenes(tmp_path / "in")[:2]
+    bad = tmp_path / "in" / "bad.tif"
+    bad.write_bytes(b"II*\x00 not a tiff")
+    args = ["predict", *map(str, [*sources, bad]), "-o", str(tmp_path / "out"), "--workers", "2"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "2 done, 0 skipped, 1 failed of 3 scenes" in captured.err and "bad.tif" in captured.err
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.tif")) == ["scene0_pred.tif", "scene1_pred.tif"]
+    assert main(args[:3] + args[4:]) == 0  # without the bad scene: both are up to date
+    captured = capsys.readouterr()
+    assert "0 done, 2 skipped, 0 failed of 2 scenes" in captured.err
+    assert captured.out.count("up to date, skipped") == 2
