@@ -83,7 +83,7 @@ class ModelRef:
         refs = (self.base, self.adapter) if self.base else (self.adapter,)
         model = load(
             *refs, checkpoint=self.checkpoint, base_revision=self.base_revision,
-            memory_budget_gb=self.memory_budget_gb,
+            memory_budget_gb=self.memory_budget_gb, merged=True,  # as geoadapters predict loads it
         )  # fmt: skip
         return make_runner(model, self.runtime, self.device, self.precision)
 

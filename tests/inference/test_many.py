@@ -62,7 +62,7 @@ def scenes(folder: Path) -> list[Path]:
 
 def sequential(sources, folder, adapter, checkpoint, **options):
     """The scenes one after another in this process, with the workers' torch threads (cores / 2)."""
-    runner = TorchRunner(geoadapters.load(TEST_BASE, adapter, checkpoint=checkpoint))
+    runner = TorchRunner(geoadapters.load(TEST_BASE, adapter, checkpoint=checkpoint, merged=True))
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
     try:
