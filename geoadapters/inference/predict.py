@@ -329,9 +329,7 @@ def predict_raster(
         "input_bands": json.dumps(list(spec.bands)),
     }
     with (
-        rasterio.Env(
-            GDAL_CACHEMAX=_GDAL_CACHE_MB << 20
-        ),  # bytes: rasterio sets an int with GDALSetCacheMax64
+        rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB << 20),  # in bytes (rasterio: GDALSetCacheMax64)
         Scene(source, spec.bands, bands=bands, nodata=nodata, geotiff_only=geotiff_only) as scene,
     ):
         pixel = pixel_size_m(scene.source)
