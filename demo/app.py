@@ -73,7 +73,7 @@ def _predictor(outputs: _Outputs) -> Any:
             progress(1, desc="drawing")
             areas = class_areas(report.output, classes)
             assert report.probabilities is not None
-            pictures = draw(scene, report.output, report.probabilities, classes)
+            pictures = draw(scene, report.output, report.probabilities, classes, runner.config.colors)
         except GeoAdaptersError as err:
             raise gr.Error(str(err), print_exception=False) from err
         timing = (
@@ -83,7 +83,7 @@ def _predictor(outputs: _Outputs) -> Any:
         return (
             pictures.rgb,
             pictures.classes,
-            legend_html(classes),
+            legend_html(classes, runner.config.colors),
             pictures.overlay,
             pictures.confidence,
             _area_table(areas),

@@ -50,19 +50,21 @@ class Pictures:
     confidence: Image
 
 
-def class_colours(classes: Sequence[str]) -> list[tuple[int, int, int]]:
-    """An RGB colour per class: by name for common ones (water blue), else the prediction's palette."""
+def class_colours(classes: Sequence[str], colors: Sequence[str] = ()) -> list[tuple[int, int, int]]:
+    """An RGB colour per class: the adapter's (``#rrggbb``), else by common name, else a palette."""
+    if colors:
+        return [rgba[:3] for rgba in class_colormap(len(classes), colors).values()]
     palette = class_colormap(len(classes))
     return [_NAMED.get(name.lower(), palette[i][:3]) for i, name in enumerate(classes)]
 
 
-def legend_html(classes: Sequence[str]) -> str:
+def legend_html(classes: Sequence[str], colors: Sequence[str] = ()) -> str:
     """The class legend: a swatch and the name of each class."""
     items = "".join(
         f'<span style="margin-right:1.2em"><span class="swatch" style="display:inline-block;width:1em;'
         f'height:1em;vertical-align:middle;border:1px solid #888;background:rgb{colour}"></span> '
         f"{html.escape(name)}</span>"
-        for name, colour in zip(classes, class_colours(classes), strict=True)
+        for name, colour in zip(classes, class_colours(classes, colors), strict=True)
     )
     return f'<div id="legend">{items}</div>'
 
@@ -102,7 +104,11 @@ def _rgb_bands(prediction: rasterio.DatasetReader) -> list[int]:
 
 
 def draw(
-    scene: str | Path, prediction: str | Path, probabilities: str | Path, classes: Sequence[str]
+    scene: str | Path,
+    prediction: str | Path,
+    probabilities: str | Path,
+    classes: Sequence[str],
+    colors: Sequence[str] = (),
 ) -> Pictures:
     """The RGB composite, class map, overlay and confidence (max class probability) of a prediction.
 
@@ -112,6 +118,7 @@ def draw(
         probabilities: The probability file it wrote beside (``probabilities=True``: uint8 percent per
             class, nodata 255).
         classes: Class names in value order.
+        colors: The adapter's class colours (``#rrggbb``), if it has them (see `class_colours`).
     """
     with rasterio.open(prediction) as pred:
         shape = _display_shape(pred.height, pred.width)
@@ -124,7 +131,7 @@ def draw(
     with rasterio.open(scene) as src:
         rgb = src.read(bands, out_shape=(3, *shape), resampling=Resampling.average, masked=True)
     seen = ~np.asarray(np.ma.getmaskarray(rgb).any(axis=0))
-    colours = np.array([*class_colours(classes), _GREY], np.float64)
+    colours = np.array([*class_colours(classes, colors), _GREY], np.float64)
     index = np.where(predicted, labels, len(classes)).astype(np.int64)
     painted = colours[np.clip(index, 0, len(classes))]
     composite = _stretch(rgb, seen).transpose(1, 2, 0).astype(np.float64)
