@@ -86,8 +86,19 @@ def test_the_recipe_reproduces_the_bundled_model(tmp_path):
     command = [sys.executable, "-m", "training", "default-model", "--root", str(tmp_path / "root")]
     subprocess.run([*command, "--output", str(out)], cwd=ROOT, check=True, capture_output=True)
     assert read_config(out).metrics == read_config(geoadapters.DEFAULT_ADAPTER).metrics
+    assert read_config(out).base == read_config(geoadapters.DEFAULT_ADAPTER).base  # random weights: said
+    assert not read_config(out).base.pretrained
     ours = load_file(out / "adapter_model.safetensors")
     bundled = load_file(Path(geoadapters.DEFAULT_ADAPTER) / "adapter_model.safetensors")
     assert ours.keys() == bundled.keys()
     for name in ours:
-        torch.testing.assert_close(ours[name], bundled[name], rtol=0, atol=1e-5)
+        mine, theirs = ours[name], bundled[name]
+        if name.endswith("attn.qkv.bias"):
+            # The key bias adds the same amount to every score of a query, which softmax ignores: its
+            # gradient is zero but for float rounding, which AdamW normalises into lr-sized steps. So
+            # it follows the rounding of the machine (2e-4 apart between two of ours); q and v do not.
+            q, k, v = mine.chunk(3)
+            q0, k0, v0 = theirs.chunk(3)
+            torch.testing.assert_close(k, k0, rtol=0, atol=1e-3)
+            mine, theirs = torch.cat([q, v]), torch.cat([q0, v0])
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-5)

@@ -33,10 +33,11 @@ def smoke_args(root, splits, tmp_path):
 def test_smoke_run_card_and_prediction_of_a_real_chip(sen1floods11, tmp_path, checkpoint):
     root, splits = sen1floods11
     out = tmp_path / "sen1floods11-lora"
-    assert main(["fit", *smoke_args(root, splits, tmp_path), "--output", str(out)]) == 0
+    on_weights = ["--model.checkpoint", str(checkpoint)]  # the test base's official-layout weights
+    assert main(["fit", *smoke_args(root, splits, tmp_path), *on_weights, "--output", str(out)]) == 0
     config = json.loads((out / "geoadapter.json").read_text())
     assert set(config["metrics"]) == {"same_dist", "bolivia"}
-    assert config["provenance"]["base_weights"] == "random (pretrained false)"
+    assert config["provenance"]["base_weights"] == "official" and config["base"]["pretrained"]
     assert config["provenance"]["recipe"] == ["training/recipes/prithvi-300/sen1floods11-lora.yaml"]
     assert config["input"]["scale"] == 0.0001 and config["inference"]["tile_size"] == 512
 
@@ -80,7 +81,7 @@ def test_ddp_on_two_cpu_processes_writes_one_folder(cashew, tmp_path, checkpoint
         "--config", recipe("prithvi-300/m_cashew_plantation-lora.yaml"), "--data.root", str(root),
         "--data.batch_size", "1", "--model.pretrained", "false", "--model.overrides", OVERRIDES,
         *QUICK, "--trainer.max_epochs", "1", "--trainer.devices", "2", "--trainer.strategy", "ddp",
-        "--output", str(out),
+        "--model.checkpoint", str(checkpoint), "--output", str(out),
     ]  # fmt: skip
     env = os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=420)

@@ -102,7 +102,7 @@ class GeoTask(LightningModule):
         """The config of the adapter this task trains on `dataset`."""
         spec = get_base(self.base).with_overrides(bands=dataset.input.bands, **self.overrides)
         return AdapterConfig(
-            base=BaseRef.from_spec(spec),
+            base=BaseRef.from_spec(spec, pretrained=self.pretrained or self.checkpoint is not None),
             method=method_settings(self.method, **self.method_settings),
             head=head_settings(self.head, **self.head_settings),
             classes=dataset.classes,
