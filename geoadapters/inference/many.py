@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from geoadapters.errors import GeoAdaptersError
+from geoadapters.errors import GeoAdaptersError, OutputExistsError
 from geoadapters.raster.remote import gdal_path
 
 if TYPE_CHECKING:
@@ -217,8 +217,13 @@ def _predict_scene(
     source: str, output: str, vector: str | None, model: ModelRef, threads: dict[str, int],
     tags: dict[str, str], options: dict[str, Any],
 ) -> SceneResult:  # fmt: skip
-    """One scene on a worker (the task of `predict_many`)."""
+    """One scene on a worker (the task of `predict_many`).
+
+    Dask runs a task again when its worker is lost, which may be after the first attempt published the
+    outputs: an existing output that this very run made from this scene counts as done.
+    """
     from geoadapters.inference.predict import predict_raster
+    from geoadapters.raster.write import probability_path
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -226,6 +231,11 @@ def _predict_scene(
             report = predict_raster(
                 source, output, _runner(model, threads), vector=vector, tags=tags, **options
             )
+        except OutputExistsError as err:
+            extras = [probability_path(output)] * bool(options.get("probabilities")) + [vector] * bool(vector)
+            if up_to_date(output, source, tags[RUN_TAG], [e for e in extras if e is not None]):
+                return SceneResult(source, output, "done")
+            return SceneResult(source, output, "failed", error=str(err))
         except GeoAdaptersError as err:
             return SceneResult(source, output, "failed", error=str(err))
     said = tuple(dict.fromkeys(str(w.message) for w in caught))

@@ -145,6 +145,25 @@ def test_a_worker_killed_mid_run_is_replaced_and_outputs_are_whole(tmp_path, ada
     )
 
 
+def test_a_task_run_again_after_its_output_was_published_is_done(tmp_path, adapter, checkpoint, cluster):
+    """Dask reruns the task of a lost worker, which may have published the output first."""
+    from geoadapters.inference.many import _predict_scene, run_identity, source_identity
+
+    source = scenes(tmp_path / "in")[0]
+    ref = ModelRef(str(adapter), TEST_BASE, str(checkpoint))
+    output = str(tmp_path / "scene0_pred.tif")
+    options = {"probabilities": True, "overwrite": False}
+    tags = {SOURCE_TAG: source_identity(source), RUN_TAG: run_identity(ref, {"probabilities": True})}
+    args = (_predict_scene, str(source), output, None, ref, {}, tags, options)
+    first = cluster.submit(*args, pure=False).result()
+    written = Path(output).read_bytes()
+    again = cluster.submit(*args, pure=False).result()
+    assert (first.status, again.status) == ("done", "done") and Path(output).read_bytes() == written
+    other = {SOURCE_TAG: tags[SOURCE_TAG], RUN_TAG: "another run"}  # not this run's output: refused
+    refused = cluster.submit(_predict_scene, *args[1:6], other, options, pure=False).result()
+    assert refused.status == "failed" and "exists" in refused.error
+
+
 def test_the_cli_runs_scenes_on_workers_and_resumes(tmp_path, capsys):
     """``predict --workers 2`` with the bundled model: a summary, exit 1 for the bad scene, then a resume."""
     from geoadapters.cli.main import main
