@@ -149,3 +149,8 @@ def train_steps(
         optimiser.step()
         losses.append(value.item())
     return losses
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    """Every file under `root` and its bytes: what a test compares to show nothing was written or lost."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +18,7 @@ from geoadapters.cli.main import main
 from geoadapters.errors import OutputExistsError, RasterError
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.runners import TorchRunner
-from tests.conftest import S2_CHIP, TEST_BASE, perturbed_model
+from tests.conftest import S2_CHIP, TEST_BASE, files_under, perturbed_model
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +29,6 @@ def model(checkpoint):
 @pytest.fixture(scope="module")
 def adapter(model, tmp_path_factory):
     return model.save_pretrained(tmp_path_factory.mktemp("adapters") / "sen1floods11-lora")
-
-
-def files_under(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def args(scenes, adapter, checkpoint, *extra):

@@ -26,7 +26,7 @@ from geoadapters.hub import client
 from geoadapters.hub.refs import resolve_adapter
 from geoadapters.inference.runners import onnx_metadata, parse_metadata
 from geoadapters.models.checkpoint import read_state_dict
-from tests.conftest import S1F11, S2_CHIP, TEST_BASE
+from tests.conftest import S1F11, S2_CHIP, TEST_BASE, files_under
 from tests.models.official import prithvi_checkpoint
 
 CONFIG = "geoadapter.json"
@@ -42,10 +42,6 @@ def good(tmp_path_factory, checkpoint):
         inference=Inference(64, 16, 4), r=4,
     )  # fmt: skip
     return model.save_pretrained(tmp_path_factory.mktemp("good") / "adapter")
-
-
-def files_under(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def copy_adapter(good: Path, dest: Path, edit=None, tensors=None) -> Path:

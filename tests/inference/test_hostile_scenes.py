@@ -21,7 +21,7 @@ from geoadapters.cli.main import main
 from geoadapters.errors import ResourceError
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.runners import TorchRunner
-from tests.conftest import S2_CHIP, TEST_BASE, perturbed_model
+from tests.conftest import S2_CHIP, TEST_BASE, files_under, perturbed_model
 
 ROOT = Path(__file__).parents[2]
 
@@ -37,10 +37,6 @@ def model(checkpoint):
 @pytest.fixture(scope="module")
 def adapter(model, tmp_path_factory):
     return model.save_pretrained(tmp_path_factory.mktemp("adapters") / "sen1floods11-lora")
-
-
-def files_under(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def vrt(
