@@ -208,6 +208,11 @@ class PrithviArch:
     drop_path: float = 0.0
     family: Literal["prithvi"] = field(default="prithvi", init=False)
 
+    @property
+    def input_multiple(self) -> int:
+        """Input sides must be multiples of it; shifts by it leave the output unchanged (the patch)."""
+        return self.patch_size
+
 
 @dataclass(frozen=True)
 class ClayArch:
@@ -238,6 +243,11 @@ class ClayArch:
     drop_path: float = 0.0
     family: Literal["clay"] = field(default="clay", init=False)
 
+    @property
+    def input_multiple(self) -> int:
+        """Input sides must be multiples of it; shifts by it leave the output unchanged (the patch)."""
+        return self.patch_size
+
 
 @dataclass(frozen=True)
 class ResNetArch:
@@ -253,6 +263,11 @@ class ResNetArch:
     out_indices: tuple[int, ...] = (1, 2, 3, 4)
     drop_path: float = 0.0
     family: Literal["resnet"] = field(default="resnet", init=False)
+
+    @property
+    def input_multiple(self) -> int:
+        """Input sides must be multiples of it (the deepest stage's stride, 32)."""
+        return 32
 
 
 Arch = PrithviArch | ClayArch | ResNetArch

@@ -196,7 +196,9 @@ def _check(
         if not resample:
             check_gsd(scene.dataset, config.input)
         try:
-            TileGrid(scene.height, scene.width, tile_size, overlap)
+            TileGrid(
+                scene.height, scene.width, tile_size, overlap, align=config.base_spec().arch.input_multiple
+            )
         except ValueError as err:
             raise RasterError(f"cannot tile {scene.path}: {err}") from err
     for path in (job.output, job.vector):

@@ -342,7 +342,9 @@ def predict_raster(
         else:
             check_gsd(scene.source, spec)
         try:
-            grid = TileGrid(scene.height, scene.width, tile, overlap)
+            grid = TileGrid(
+                scene.height, scene.width, tile, overlap, align=config.base_spec().arch.input_multiple
+            )
         except ValueError as err:
             raise RasterError(f"cannot tile {scene.path}: {err}") from err
         need = _memory_needed(grid, len(spec.bands), len(config.classes), batch_size, probabilities)

@@ -1,8 +1,11 @@
 """The tile grid over a scene and the blending windows that make tiles add up without seams.
 
 Tiles of a fixed size overlap their neighbours; along each axis their origins are spread evenly from
-the first to the last pixel, so the last tile ends at the scene edge and every overlap is at least
-the one asked for. A scene smaller than a tile gets one tile (read with padding).
+the first to the last pixel, so every overlap is at least the one asked for. Origins are multiples of
+the model's patch grid (`align`): a ViT is translation-equivariant only by whole patches, and tiles
+off that grid change about 6 % of a trained model's pixels (benchmarks/seams.py), so the last tile may
+run up to `align` - 1 px past the scene edge (read with mirrored padding, which does not count). A
+scene smaller than a tile gets one tile (padded the same way).
 
 Each tile's logits are weighted by a window that is 1 inside, 0 on a margin along every edge shared
 with a neighbour (the least reliable pixels of a tile), and a raised-cosine ramp in between. Where two
@@ -21,18 +24,25 @@ import numpy.typing as npt
 __all__ = ["StripAccumulator", "TileGrid", "axis_weights", "tile_origins"]
 
 
-def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
-    """Origins of tiles along one axis: evenly spread, first at 0, last ending at `length`.
+def tile_origins(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
+    """Origins of tiles along one axis: multiples of `align`, evenly spread, the first at 0.
+
+    The last tile ends at `length` when `align` is 1, and less than `align` px past it otherwise.
 
     Raises:
-        ValueError: `overlap` is not in [0, tile / 2]: wider overlaps would let three tiles share pixels.
+        ValueError: `overlap` is not in [0, tile / 2] (wider overlaps would let three tiles share
+            pixels), or the tile is smaller than two `align` steps.
     """
     if not 0 <= overlap <= tile // 2:
         raise ValueError(f"overlap must be between 0 and half the tile size ({tile // 2}), got {overlap}")
+    step = (tile - overlap) // align  # the longest step between origins, in units of `align`
+    if align < 1 or step < 1:
+        raise ValueError(f"a tile of {tile} px with overlap {overlap} cannot step on a grid of {align} px")
     if length <= tile:
         return [0]
-    count = math.ceil((length - tile) / (tile - overlap)) + 1
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+    units = -(-(length - tile) // align)  # the last origin, in units of `align`
+    gaps = math.ceil(units / step)
+    return [align * round(i * units / gaps) for i in range(gaps + 1)]
 
 
 def _ramp(length: int, margin: int) -> npt.NDArray[np.float64]:
@@ -66,6 +76,7 @@ class TileGrid:
         tile: Tile side in pixels.
         overlap: Minimum overlap between neighbouring tiles (at most tile / 2).
         margin: Pixels along a shared edge whose weight is 0; default a quarter of the overlap.
+        align: Tile origins are multiples of it: the model's patch grid (`BaseSpec.input_multiple`).
     """
 
     height: int
@@ -73,21 +84,22 @@ class TileGrid:
     tile: int
     overlap: int
     margin: int | None = None
+    align: int = 1
 
     def __post_init__(self) -> None:
         if self.height < 1 or self.width < 1:
             raise ValueError(f"a scene needs at least one pixel, got {self.height} x {self.width}")
-        tile_origins(self.height, self.tile, self.overlap)  # validates tile and overlap
+        tile_origins(self.height, self.tile, self.overlap, self.align)  # validates the settings
 
     @property
     def rows(self) -> list[int]:
         """Row origins of the tiles."""
-        return tile_origins(self.height, self.tile, self.overlap)
+        return tile_origins(self.height, self.tile, self.overlap, self.align)
 
     @property
     def cols(self) -> list[int]:
         """Column origins of the tiles."""
-        return tile_origins(self.width, self.tile, self.overlap)
+        return tile_origins(self.width, self.tile, self.overlap, self.align)
 
     def __len__(self) -> int:
         return len(self.rows) * len(self.cols)

@@ -182,7 +182,9 @@ class ClayEncoder(Encoder):
             raise TypeError(f"ClayEncoder needs a ClayArch, got {type(arch).__name__}")
         super().__init__(
             spec,
-            Features("tokens", (arch.dim,) * arch.depth, (arch.patch_size,) * arch.depth, arch.patch_size),
+            Features(
+                "tokens", (arch.dim,) * arch.depth, (arch.patch_size,) * arch.depth, arch.input_multiple
+            ),
         )
         bands = spec.input.bands
         self.arch = arch

@@ -153,7 +153,11 @@ class PrithviViT(Encoder):
             raise TypeError(f"PrithviViT needs a PrithviArch, got {type(arch).__name__}")
         frames = arch.num_frames // arch.tubelet_size
         features = Features(
-            "tokens", (arch.embed_dim,) * arch.depth, (arch.patch_size,) * arch.depth, arch.patch_size, frames
+            "tokens",
+            (arch.embed_dim,) * arch.depth,
+            (arch.patch_size,) * arch.depth,
+            arch.input_multiple,
+            frames,
         )
         super().__init__(spec, features)
         self.arch = arch

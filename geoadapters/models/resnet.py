@@ -50,7 +50,7 @@ class ResNetEncoder(Encoder):
             "maps",
             tuple(channels[_STAGES[i]] for i in arch.out_indices),
             tuple(2 ** (i + 1) for i in arch.out_indices),
-            input_multiple=32,
+            input_multiple=arch.input_multiple,
         )
         super().__init__(spec, features)
         self.arch = arch

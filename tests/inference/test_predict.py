@@ -88,6 +88,22 @@ def test_one_tile_scene_equals_the_model_on_the_chip(tmp_path, model):
     np.testing.assert_array_equal(classes, expected.argmax(0))
 
 
+def test_tiles_start_on_the_patch_grid(tmp_path, model):
+    # 184 px: evenly spread 64 px tiles would start at 0, 60, 120; on the 16 px patch grid they start at
+    # 0, 64, 128, and without overlap the middle tile's pixels are the model's on exactly that window.
+    window = Window(100, 0, 184, 64)
+    scene = write_like(tmp_path / "wide.tif", chip_pixels(window))
+    report = predict_raster(
+        scene, None, TorchRunner(model), overlap=0, probabilities=True, probability_dtype="float32"
+    )
+    index = [2, 3, 4, 9, 12, 13]  # B2, B3, B4, B8A, B11, B12 of the 13-band chip
+    middle = chip_pixels(Window(164, 0, 64, 64))[[i - 1 for i in index]].astype("float32")
+    with torch.no_grad():
+        expected = torch.softmax(model(model.normalize(torch.from_numpy(middle)[None])), dim=1)[0].numpy()
+    with rasterio.open(report.probabilities) as proba:
+        np.testing.assert_allclose(proba.read()[:, :, 64:128], expected, atol=1e-5)
+
+
 def test_batches_spanning_tile_rows_change_nothing(tmp_path, model):
     scene = write_like(tmp_path / "narrow.tif", chip_pixels(Window(0, 0, 100, 300)))  # 2 tiles per row
     outputs = []

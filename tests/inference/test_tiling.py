@@ -27,6 +27,25 @@ def test_origins_cover_the_axis_with_at_least_the_overlap(length, tile, overlap)
     assert (steps <= tile - overlap).all() and (steps > 0).all()
 
 
+@pytest.mark.parametrize("length", [100, 225, 417, 500, 512, 1000, 4099])
+@pytest.mark.parametrize(
+    ("tile", "overlap", "align"), [(128, 0, 16), (224, 32, 16), (96, 16, 8), (256, 64, 32)]
+)
+def test_aligned_origins_sit_on_the_patch_grid_and_still_cover_the_axis(length, tile, overlap, align):
+    origins = tile_origins(length, tile, overlap, align)
+    assert origins[0] == 0 and all(o % align == 0 for o in origins)
+    steps = np.diff(origins)
+    assert (steps <= tile - overlap).all() and (steps > 0).all()
+    assert length <= origins[-1] + tile < length + align or origins == [0]
+    # no more tiles than the unaligned grid needs, plus at most one
+    assert len(origins) <= len(tile_origins(length, tile, overlap)) + 1
+
+
+def test_a_grid_that_cannot_step_on_its_alignment_is_refused():
+    with pytest.raises(ValueError, match="cannot step on a grid of 64 px"):
+        tile_origins(1000, 96, 48, 64)
+
+
 def scene_weights(grid):
     total = np.zeros((grid.height, grid.width))
     for r, tiles in grid.row_tiles():
@@ -39,8 +58,9 @@ def scene_weights(grid):
 @pytest.mark.parametrize(
     ("height", "width"), [(1000, 1000), (300, 1000), (224, 224), (120, 500), (224 + 193, 640)]
 )
-def test_blend_weights_sum_to_one_everywhere(height, width):
-    grid = TileGrid(height, width, 224, 32)
+@pytest.mark.parametrize("align", [1, 16])
+def test_blend_weights_sum_to_one_everywhere(height, width, align):
+    grid = TileGrid(height, width, 224, 32, align=align)
     total = scene_weights(grid)
     assert (total > 0).all()  # every pixel is predicted by some tile
 
