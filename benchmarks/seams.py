@@ -85,10 +85,8 @@ def edge_band(grid: TileGrid, width: int) -> npt.NDArray[np.bool_]:
     """Pixels within `width` px of a tile edge that is inside the scene."""
     band = np.zeros((grid.height, grid.width), bool)
     for origins, axis in ((grid.rows, 0), (grid.cols, 1)):
-        length = band.shape[axis]
-        for edge in {o for o in origins if o > 0} | {
-            o + grid.tile for o in origins if o + grid.tile < length
-        }:
+        ends = {o + grid.tile for o in origins if o + grid.tile < band.shape[axis]}
+        for edge in {o for o in origins if o > 0} | ends:
             index = slice(max(0, edge - width), edge + width)
             band[(index, slice(None)) if axis == 0 else (slice(None), index)] = True
     return band
