@@ -11,10 +11,10 @@ compared with it on the valid pixels: the % of pixels whose class differs, of th
 patch of an inner tile edge ("at edges": seams show there), and the max and mean |probability
 difference|. Cost is the pixels computed (tiles x tile area) over the chip's area. Two yardsticks:
 the whole chip shifted by half a patch and by one patch (the model's own shift sensitivity), and an
-"aligned" column: whether every tile origin falls on the whole pass's patch grid. The Sen1Floods11
-chip cut to 500 px (its whole pass padded to 512) is a scene whose sides are no multiple of the
-tile, so the origins fall off the patch grid; it is shown at the chosen tile, and again with a grid
-kept on the patch grid (the last tiles running past the edge), and not used for the choice.
+"aligned" column: whether every tile origin falls on the whole pass's patch grid (prediction puts
+them there, `TileGrid.align`). The Sen1Floods11 chip cut to 500 px (its whole pass padded to 512) is
+a scene whose sides are no multiple of the tile: its last tiles run past the edge, mirrored; it is
+shown at the chosen tile, and not used for the choice.
 
 The default chosen: the adapter's training chip size as the tile (training/offline.py's blocks), and
 the smallest overlap whose disagreement is below 0.1 % of pixels on every chip; where none is, the
@@ -112,13 +112,8 @@ def study(
     runner: TorchRunner,
     multiple: int,
     tiles: tuple[int, ...] = TILE_SIZES,
-    snap: bool = False,
 ) -> list[Row]:
-    """The yardsticks and the tiled passes with `tiles` against the whole pass of one chip.
-
-    `snap`: also each tile without overlap on a grid that starts on the patch grid, the last tiles
-    past the chip's edge (the chip padded as the encoder pads it, to a multiple of the tile).
-    """
+    """The yardsticks and the tiled passes with `tiles` against the whole pass of one chip."""
     height, width = data.shape[1:]
     area = height * width
 
@@ -143,18 +138,11 @@ def study(
         for overlap in OVERLAPS:
             if overlap > tile // 2:
                 continue
-            grid = TileGrid(height, width, tile, overlap)
+            grid = TileGrid(height, width, tile, overlap, align=multiple)  # as predict_array tiles
             aligned = all(o % multiple == 0 for o in grid.rows + grid.cols)
             stats = compare(reference, run(data, tile, overlap), edge_band(grid, multiple // 2))
             cost = len(grid) * tile**2 / area
             rows.append(Row(name, "tiled", tile, overlap, cost, "yes" if aligned else "no", *stats))
-        if snap:
-            rows_, cols_ = -(-height // tile) * tile, -(-width // tile) * tile
-            padded = np.pad(data, ((0, 0), (0, rows_ - height), (0, cols_ - width)), mode="edge")
-            c, p = run(padded, tile, 0)
-            band = edge_band(TileGrid(rows_, cols_, tile, 0), multiple // 2)[:height, :width]
-            stats = compare(reference, (c[:height, :width], p[:, :height, :width]), band)
-            rows.append(Row(name, "tiled, on the patch grid", tile, 0, rows_ * cols_ / area, "yes", *stats))
     return rows
 
 
@@ -205,7 +193,6 @@ def main() -> None:
         runner,
         multiple,
         (args.chip_size,),
-        snap=True,
     )
     seconds = time.perf_counter() - start
     print(f"Seam study of {config.name} ({config.base.name}, {multiple} px patches), {seconds:.0f} s")
