@@ -116,7 +116,7 @@ def example_raw(
         built for T > 1 frames.
     """
     spec = config.input
-    frames = getattr(config.base_spec().arch, "num_frames", 1)
+    frames = config.frames
     shape = (batch, len(spec.bands), *((frames,) if frames > 1 else ()), tile_size, tile_size)
     per_band = (1, -1) + (1,) * (len(shape) - 2)
     mean = np.asarray(spec.mean).reshape(per_band) / spec.scale

@@ -34,6 +34,7 @@ __all__ = [
     "OnnxRunner",
     "Runner",
     "TorchRunner",
+    "model_input",
     "onnx_metadata",
     "parse_metadata",
     "resolve_device",
@@ -59,9 +60,27 @@ class Runner(Protocol):
     ) -> npt.NDArray[np.float32]:
         """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W) in the adapter's band order.
 
-        `scene`: date, place and GSD of the scene, for models that condition on them (-TL, Clay).
+        For a model of T frames (`AdapterConfig.frames`) the bands are (B, T x C, H, W), frame after
+        frame. `scene`: date (one per frame), place and GSD of the scene, for models that condition on
+        them (-TL, Clay).
         """
         ...
+
+
+def model_input(raw: npt.NDArray[np.float32], frames: int) -> npt.NDArray[np.float32]:
+    """Raw tiles as the model takes them: (B, C, H, W), or (B, C, T, H, W) of (B, T x C, H, W) tiles.
+
+    Raises:
+        InputShapeError: The tiles' bands are no multiple of `frames`.
+    """
+    if frames == 1:
+        return raw
+    batch, bands, height, width = raw.shape
+    if bands % frames:
+        raise InputShapeError(f"tiles of {bands} bands cannot be {frames} frames of equally many bands")
+    frames_first = raw.reshape(batch, frames, bands // frames, height, width)
+    stacked: npt.NDArray[np.float32] = frames_first.swapaxes(1, 2)
+    return stacked
 
 
 def resolve_device(device: str | None) -> str:
@@ -117,12 +136,14 @@ class TorchRunner:
         self._dtype = _autocast_dtype(precision, self.device)
         self.model = model.eval().to(self.device)
         self.config = model.config
+        self._frames = model.config.frames
         self.description = f"torch {precision} on {self.device}"
 
     def __call__(
         self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
     ) -> npt.NDArray[np.float32]:
-        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W), conditioned on `scene`."""
+        """Float32 logits (B, K, H, W) of raw band values (B, [T x] C, H, W), conditioned on `scene`."""
+        raw = model_input(raw, self._frames)
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)).to(self.device)
         autocast = (
             torch.autocast(self.device.type, dtype=self._dtype) if self._dtype else contextlib.nullcontext()
@@ -200,19 +221,21 @@ class OnnxRunner:
             _LOG.warning("onnxruntime could not use CUDA (see its log); running on %s", provider)
         props = self.session.get_modelmeta().custom_metadata_map
         self.config, self.tile_size, self.precision = parse_metadata(props, path)
+        self._frames = self.config.frames
         self._input_shape = tuple(self.session.get_inputs()[0].shape)
         self.description = f"onnxruntime {provider} {self.precision}"
 
     def __call__(
         self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
     ) -> npt.NDArray[np.float32]:
-        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W).
+        """Float32 logits (B, K, H, W) of float32 raw band values (B, [T x] C, H, W).
 
         The graph takes no scene metadata: `scene` is not used (export fixes the model's defaults).
 
         Raises:
             InputShapeError: `raw`'s bands or tile size are not the ones fixed at export.
         """
+        raw = model_input(raw, self._frames)
         expected = self._input_shape[1:]
         if raw.ndim != len(self._input_shape) or raw.shape[1:] != expected:
             raise InputShapeError(

@@ -2,7 +2,8 @@
 
 The acquisition date comes from the file's tags (``ACQUISITION_DATE``, ``SENSING_TIME``, ...) or
 its name: HLS names carry the year and day of year (``HLS.S30.T10TGS.2018285.v1.4``), Sentinel-2 and
-most others a ``YYYYMMDD`` date. The centre latitude and longitude come from the transform and CRS.
+most others a ``YYYYMMDD`` date; that of a frame of a multi-date stack from the tags of its first band.
+The centre latitude and longitude come from the transform and CRS.
 Pixel sizes of projected CRSs are taken in their linear unit (metres for UTM); those of geographic CRSs
 are converted at the scene's centre latitude (one degree of latitude is about 111.32 km, of longitude
 that times the cosine of the latitude).
@@ -13,6 +14,7 @@ import datetime
 import math
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import rasterio
@@ -27,6 +29,7 @@ __all__ = [
     "GSD_TOLERANCE",
     "GsdWarning",
     "acquisition_date",
+    "band_date",
     "centre_lat_lon",
     "check_gsd",
     "grid_metadata",
@@ -107,12 +110,22 @@ def _parse_date(text: str) -> datetime.date | None:
         return None
 
 
-def acquisition_date(dataset: rasterio.DatasetReader, path: str | Path) -> datetime.date | None:
-    """The scene's acquisition date from its tags or its file name, or None."""
-    tags = dataset.tags()
+def _tag_date(tags: dict[str, str]) -> datetime.date | None:
     for key in _DATE_TAGS:
         if key in tags and (found := _parse_date(tags[key])) is not None:
             return found
+    return None
+
+
+def band_date(dataset: rasterio.DatasetReader, band: int) -> datetime.date | None:
+    """The acquisition date in the tags of one band (a frame of a multi-date stack), or None."""
+    return _tag_date(dataset.tags(band))
+
+
+def acquisition_date(dataset: rasterio.DatasetReader, path: str | Path) -> datetime.date | None:
+    """The scene's acquisition date from its tags or its file name, or None."""
+    if (found := _tag_date(dataset.tags())) is not None:
+        return found
     name = Path(path).name
     hls = _HLS_NAME.search(name)
     if hls is not None:
@@ -139,13 +152,17 @@ def grid_metadata(
     transform: Affine,
     height: int,
     width: int,
-    date: datetime.date | None,
+    dates: Sequence[datetime.date | None],
     overrides: SceneMetadata | None = None,
 ) -> SceneMetadata:
-    """Date, centre and GSD of a grid; the fields set in `overrides` replace what it says."""
+    """Dates (one per frame; none unless every frame has one), centre and GSD of a grid.
+
+    The fields set in `overrides` replace what the grid and `dates` say.
+    """
     lat, lon = centre_lat_lon(crs, transform, height, width)
+    known = tuple(d for d in dates if d is not None)
     derived = SceneMetadata(
-        (date,) if date else (), lat, lon, grid_pixel_size_m(crs, transform, height, width)
+        known if len(known) == len(dates) else (), lat, lon, grid_pixel_size_m(crs, transform, height, width)
     )
     if overrides is None:
         return derived
@@ -158,4 +175,4 @@ def scene_metadata(
 ) -> SceneMetadata:
     """Date (tags or file name), centre and GSD of a scene; the fields set in `overrides` replace them."""
     date = acquisition_date(dataset, path)
-    return grid_metadata(dataset.crs, dataset.transform, dataset.height, dataset.width, date, overrides)
+    return grid_metadata(dataset.crs, dataset.transform, dataset.height, dataset.width, [date], overrides)
