@@ -34,7 +34,7 @@ __all__ = [
     "OnnxRunner",
     "Runner",
     "TorchRunner",
-    "model_input",
+    "frames_input",
     "onnx_metadata",
     "parse_metadata",
     "resolve_device",
@@ -67,7 +67,7 @@ class Runner(Protocol):
         ...
 
 
-def model_input(raw: npt.NDArray[np.float32], frames: int) -> npt.NDArray[np.float32]:
+def frames_input(raw: torch.Tensor, frames: int) -> torch.Tensor:
     """Raw tiles as the model takes them: (B, C, H, W), or (B, C, T, H, W) of (B, T x C, H, W) tiles.
 
     Raises:
@@ -75,12 +75,10 @@ def model_input(raw: npt.NDArray[np.float32], frames: int) -> npt.NDArray[np.flo
     """
     if frames == 1:
         return raw
-    batch, bands, height, width = raw.shape
-    if bands % frames:
-        raise InputShapeError(f"tiles of {bands} bands cannot be {frames} frames of equally many bands")
-    frames_first = raw.reshape(batch, frames, bands // frames, height, width)
-    stacked: npt.NDArray[np.float32] = frames_first.swapaxes(1, 2)
-    return stacked
+    if raw.shape[1] % frames:
+        raise InputShapeError(f"tiles of {raw.shape[1]} bands are not {frames} frames of equally many bands")
+    _, bands, height, width = raw.shape
+    return raw.reshape(-1, frames, bands // frames, height, width).transpose(1, 2)
 
 
 def resolve_device(device: str | None) -> str:
@@ -143,8 +141,8 @@ class TorchRunner:
         self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
     ) -> npt.NDArray[np.float32]:
         """Float32 logits (B, K, H, W) of raw band values (B, [T x] C, H, W), conditioned on `scene`."""
-        raw = model_input(raw, self._frames)
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)).to(self.device)
+        x = frames_input(x, self._frames)
         autocast = (
             torch.autocast(self.device.type, dtype=self._dtype) if self._dtype else contextlib.nullcontext()
         )
@@ -221,7 +219,6 @@ class OnnxRunner:
             _LOG.warning("onnxruntime could not use CUDA (see its log); running on %s", provider)
         props = self.session.get_modelmeta().custom_metadata_map
         self.config, self.tile_size, self.precision = parse_metadata(props, path)
-        self._frames = self.config.frames
         self._input_shape = tuple(self.session.get_inputs()[0].shape)
         self.description = f"onnxruntime {provider} {self.precision}"
 
@@ -230,12 +227,12 @@ class OnnxRunner:
     ) -> npt.NDArray[np.float32]:
         """Float32 logits (B, K, H, W) of float32 raw band values (B, [T x] C, H, W).
 
-        The graph takes no scene metadata: `scene` is not used (export fixes the model's defaults).
+        The graph takes no scene metadata: `scene` is not used (export fixes the model's defaults). It
+        takes the frames of a model of several frames as runners do, (B, T x C, H, W).
 
         Raises:
             InputShapeError: `raw`'s bands or tile size are not the ones fixed at export.
         """
-        raw = model_input(raw, self._frames)
         expected = self._input_shape[1:]
         if raw.ndim != len(self._input_shape) or raw.shape[1:] != expected:
             raise InputShapeError(

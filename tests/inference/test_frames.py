@@ -20,7 +20,7 @@ from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.runners import TorchRunner
 from geoadapters.raster.metadata import centre_lat_lon
 from geoadapters.specs import SceneMetadata
-from tests.conftest import HLS_CHIP, S1F11
+from tests.conftest import HLS_CHIP, S1F11, TEST_BASE
 
 HLS_30M = dataclasses.replace(S1F11, gsd=30)
 BURN_GRID = HLS_CHIP.parent.parent / "burn_scars" / "subsetted_512x512_HLS.S30.T10TGS.2018285.v1.4.mask.tif"
@@ -104,9 +104,8 @@ def reference(model, order=(0, 1, 2), days=DAYS, dates=True, rows=slice(None), c
 
 
 def probabilities(source, model, out, **options):
-    report = predict_raster(
-        source, out, TorchRunner(model), probabilities=True, probability_dtype="float32", **options
-    )
+    runner = TorchRunner(model) if isinstance(model, torch.nn.Module) else model
+    report = predict_raster(source, out, runner, probabilities=True, probability_dtype="float32", **options)
     with rasterio.open(report.probabilities) as proba:
         return proba.read()
 
@@ -233,3 +232,17 @@ def test_cli_frames_and_stack_write_the_same_map(tmp_path, frames, stack, adapte
         np.testing.assert_allclose(written.read(), reference(model, days=(285, 301, 200)), atol=1e-5)
     assert predict(stack, "two.tif", *dates[:4]) == 2  # a date per frame, or none
     assert not (tmp_path / "two.tif").exists()
+
+
+def test_an_onnx_model_of_frames_predicts_the_frames_as_torch(tmp_path, frames):
+    from geoadapters.inference.onnx import export_onnx
+    from geoadapters.inference.runners import OnnxRunner
+
+    torch.manual_seed(0)
+    model = geoadapters.create(
+        TEST_BASE, "full", "linear", classes=["a", "b"], pretrained=False, input=HLS_30M,
+        inference=Inference(tile_size=32, overlap=8), depth=1, num_frames=3,
+    ).eval()  # fmt: skip
+    export_onnx(model, tmp_path / "frames.onnx")
+    onnx = probabilities(frames, OnnxRunner(tmp_path / "frames.onnx"), tmp_path / "onnx.tif")
+    np.testing.assert_allclose(onnx, probabilities(frames, model, tmp_path / "torch.tif"), atol=1e-4)
