@@ -202,7 +202,7 @@ def _check(
         frames=config.frames,
     ) as scene:  # fmt: skip
         if not resample:
-            check_gsd(scene.dataset, config.input)
+            check_gsd(scene.dataset, config.input, scene.path)
         try:
             TileGrid(scene.height, scene.width, tile_size, overlap)
         except ValueError as err:

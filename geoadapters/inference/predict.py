@@ -352,7 +352,7 @@ def predict_raster(
             scene.resample(spec.gsd, pixel)
             described = dataclasses.replace(described, gsd=spec.gsd)
         else:
-            check_gsd(scene.source, spec)
+            check_gsd(scene.source, spec, scene.path)
         try:
             grid = TileGrid(scene.height, scene.width, tile, overlap)
         except ValueError as err:

@@ -85,15 +85,15 @@ def grid_pixel_size_m(crs: CRS | None, transform: Affine, height: int, width: in
     return math.sqrt(size_x * size_y)
 
 
-def check_gsd(dataset: rasterio.DatasetReader, spec: InputSpec) -> None:
-    """Warn (`GsdWarning`) when the scene's pixels differ from the adapter's GSD by more than 1.5x."""
+def check_gsd(dataset: rasterio.DatasetReader, spec: InputSpec, path: str | Path) -> None:
+    """Warn (`GsdWarning`) when the pixels of the scene at `path` are over 1.5x off the adapter's GSD."""
     if spec.gsd is None:
         return
     size = pixel_size_m(dataset)
     ratio = max(size / spec.gsd, spec.gsd / size)
     if ratio > GSD_TOLERANCE:
         warnings.warn(
-            f"{dataset.name} has {size:.3g} m pixels; the adapter was trained at {spec.gsd:g} m "
+            f"{path} has {size:.3g} m pixels; the adapter was trained at {spec.gsd:g} m "
             f"({ratio:.1f}x): its prediction may be poor",
             GsdWarning,
             stacklevel=3,

@@ -246,3 +246,19 @@ def test_an_onnx_model_of_frames_predicts_the_frames_as_torch(tmp_path, frames):
     export_onnx(model, tmp_path / "frames.onnx")
     onnx = probabilities(frames, OnnxRunner(tmp_path / "frames.onnx"), tmp_path / "onnx.tif")
     np.testing.assert_allclose(onnx, probabilities(frames, model, tmp_path / "torch.tif"), atol=1e-4)
+
+
+def test_a_pixel_without_data_in_any_frame_is_nodata(tmp_path, frames, model):
+    pixels = frame_pixels(1)
+    pixels[:, :10, :12] = -9999  # the file's nodata value, in the second frame only
+    holed = write_frame(tmp_path / frame_name(301), pixels)
+    report = predict_raster([frames[0], holed, frames[2]], tmp_path / "out.tif", TorchRunner(model))
+    with rasterio.open(report.output) as out:
+        classes = out.read(1)
+    assert (classes[:10, :12] == 255).all() and (classes == 255).sum() == 120
+
+
+def test_frames_are_not_sent_to_a_dask_cluster(tmp_path, frames, adapter, capsys):
+    args = ["predict", "--frames", *map(str, frames), "--adapter", str(adapter), "--workers", "2"]
+    assert main(args) == 2
+    assert "--frames predicts one scene here" in capsys.readouterr().err
