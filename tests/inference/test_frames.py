@@ -3,6 +3,8 @@
 import dataclasses
 import datetime
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -262,3 +264,14 @@ def test_frames_are_not_sent_to_a_dask_cluster(tmp_path, frames, adapter, capsys
     args = ["predict", "--frames", *map(str, frames), "--adapter", str(adapter), "--workers", "2"]
     assert main(args) == 2
     assert "--frames predicts one scene here" in capsys.readouterr().err
+
+
+def test_frames_on_other_grids_are_reported_before_torch_is_imported(tmp_path, frames, adapter):
+    code = (
+        "import sys; from geoadapters.cli.main import main; code = main(sys.argv[1:]); "
+        "print('TORCH', 'torch' in sys.modules); sys.exit(code)"
+    )
+    argv = ["predict", "--frames", *frames[:2], shifted(frames[0], tmp_path), "--adapter", adapter]
+    result = subprocess.run([sys.executable, "-c", code, *map(str, argv)], capture_output=True, text=True)
+    assert result.returncode == 1 and "must share one grid" in result.stderr, result.stderr
+    assert "TORCH False" in result.stdout
