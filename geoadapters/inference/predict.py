@@ -53,7 +53,7 @@ class PredictReport:
     """What one prediction did.
 
     Attributes:
-        source: Input scene (a URL or GDAL path as given for remote scenes).
+        source: Input scene (a URL or GDAL path as given for remote scenes; the first of several frames).
         output: Written prediction.
         tiles: Tiles in the grid.
         computed: Tiles run through the model (tiles without data are skipped).

@@ -7,11 +7,13 @@ per-band mask: the source's nodata value, internal mask or alpha), so pixels wit
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
-import rasterio
-
 from geoadapters.errors import RasterError
+
+if TYPE_CHECKING:  # rasterio stays out of the imports of `geoadapters.raster.stac`
+    import rasterio
 
 __all__ = ["Grid", "VrtBand", "grid_of", "one_grid", "stack_vrt"]
 
@@ -40,7 +42,7 @@ class VrtBand:
     nodata: float | None
 
 
-def grid_of(dataset: rasterio.DatasetReader) -> Grid:
+def grid_of(dataset: "rasterio.DatasetReader") -> Grid:
     """The grid of an open raster."""
     crs = dataset.crs.to_wkt() if dataset.crs else ""
     return Grid(dataset.width, dataset.height, tuple(dataset.transform)[:6], crs)
