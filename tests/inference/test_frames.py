@@ -126,9 +126,9 @@ def test_three_frames_equal_the_model_on_the_stacked_frames(tmp_path, frames, mo
         assert (out.crs, out.transform, out.shape) == (first.crs, first.transform, first.shape)
         assert json.loads(out.tags()["frame_dates"]) == ["2018-10-12", "2018-10-28", "2018-11-13"]
         assert json.loads(out.tags()["source_bands"]) == [2, 3, 4, 5, 6, 7] * 3
-    assert predict_raster(frames, None, TorchRunner(model)).output == frames[0].with_name(
-        frames[0].stem + "_pred.tif"
-    )
+    default = predict_raster(frames, None, TorchRunner(model)).output
+    assert default == frames[0].with_name(frames[0].stem + "_pred.tif")  # named after the first frame
+    default.unlink()
 
 
 def test_the_order_of_the_frames_matters(tmp_path, frames, model):
@@ -271,7 +271,16 @@ def test_frames_on_other_grids_are_reported_before_torch_is_imported(tmp_path, f
         "import sys; from geoadapters.cli.main import main; code = main(sys.argv[1:]); "
         "print('TORCH', 'torch' in sys.modules); sys.exit(code)"
     )
-    argv = ["predict", "--frames", *frames[:2], shifted(frames[0], tmp_path), "--adapter", adapter]
+    argv = [
+        "predict",
+        "--frames",
+        *frames[:2],
+        shifted(frames[0], tmp_path),
+        "--adapter",
+        adapter,
+        "-o",
+        tmp_path,
+    ]
     result = subprocess.run([sys.executable, "-c", code, *map(str, argv)], capture_output=True, text=True)
     assert result.returncode == 1 and "must share one grid" in result.stderr, result.stderr
     assert "TORCH False" in result.stdout
