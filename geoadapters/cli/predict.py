@@ -187,6 +187,7 @@ def _check(
     nodata: float | None,
     resample: bool,
     geotiff_only: bool,
+    metadata: SceneMetadata,
 ) -> None:
     """The cheap checks of one scene and its outputs (no torch).
 
@@ -194,7 +195,7 @@ def _check(
         GeoAdaptersError: What is wrong, in one line.
     """
     from geoadapters.inference.tiling import TileGrid
-    from geoadapters.raster.metadata import check_gsd
+    from geoadapters.raster.metadata import check_frame_dates, check_gsd
     from geoadapters.raster.read import Scene
 
     with Scene(
@@ -203,6 +204,7 @@ def _check(
     ) as scene:  # fmt: skip
         if not resample:
             check_gsd(scene.dataset, config.input, scene.path)
+        check_frame_dates(scene.dates, metadata)
         try:
             TileGrid(scene.height, scene.width, tile_size, overlap)
         except ValueError as err:
@@ -371,10 +373,11 @@ def predict_command(
     jobs = _jobs(sources, output, vector, probabilities, frames)
     many = len(jobs) > 1
     band_list = [b.strip() for b in bands.split(",")] if bands else None
+    metadata = SceneMetadata(tuple(d.date() for d in date), lat, lon)
     options: dict[str, object] = dict(
         tile_size=tile_size, overlap=overlap, batch_size=batch_size, probabilities=probabilities,
         probability_dtype=probability_dtype, bands=band_list, scale=scale, nodata=nodata,
-        metadata=SceneMetadata(tuple(d.date() for d in date), lat, lon), resample=resample,
+        metadata=metadata, resample=resample,
         geotiff_only=inputs == "geotiff", memory_budget_gb=memory_budget,
     )  # fmt: skip
     ref = None
@@ -427,6 +430,7 @@ def predict_command(
                     job, config, tile_size=tile,
                     overlap=config.inference.overlap if overlap is None else overlap,
                     bands=band_list, nodata=nodata, resample=resample, geotiff_only=inputs == "geotiff",
+                    metadata=metadata,
                 )  # fmt: skip
             for warning in caught:
                 click.echo(f"warning: {warning.message}", err=True)
@@ -545,7 +549,7 @@ def _run(
     from geoadapters.inference.onnx_file import is_onnx_file
     from geoadapters.inference.predict import predict_raster
     from geoadapters.inference.runtime import make_runner
-    from geoadapters.raster.metadata import GsdWarning
+    from geoadapters.raster.metadata import FrameDateWarning, GsdWarning
 
     runner_device = None if device == "auto" else device
     if is_onnx_file(adapter):
@@ -577,7 +581,8 @@ def _run(
 
             try:
                 with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", GsdWarning)  # shown by the checks already
+                    for shown in (GsdWarning, FrameDateWarning):  # by the checks already
+                        warnings.simplefilter("ignore", shown)
                     report = predict_raster(
                         job.scene, job.output, runner, vector=job.vector, overwrite=overwrite,
                         progress=progress, **options,  # type: ignore[arg-type]

@@ -32,7 +32,13 @@ from geoadapters.config import memory_budget
 from geoadapters.errors import AdapterError, RasterError, ResourceError
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.tiling import StripAccumulator, TileGrid
-from geoadapters.raster.metadata import GSD_TOLERANCE, check_gsd, grid_metadata, pixel_size_m
+from geoadapters.raster.metadata import (
+    GSD_TOLERANCE,
+    check_frame_dates,
+    check_gsd,
+    grid_metadata,
+    pixel_size_m,
+)
 from geoadapters.raster.read import Scene, prepare_tile
 from geoadapters.raster.vector import PolygonWriter
 from geoadapters.raster.write import PredictionWriter, default_output, probability_path
@@ -304,6 +310,7 @@ def predict_raster(
 
     Warns:
         GsdWarning: The scene's pixels differ from the adapter's GSD by more than 1.5x.
+        FrameDateWarning: Some frames have an acquisition date and others none (none is used).
     """
     started = time.perf_counter()
     config = runner.config
@@ -346,6 +353,7 @@ def predict_raster(
         pixel = pixel_size_m(scene.source)
         warp = resample and spec.gsd is not None and max(pixel / spec.gsd, spec.gsd / pixel) > GSD_TOLERANCE
         src = scene.source
+        check_frame_dates(scene.dates, metadata)
         described = grid_metadata(src.crs, src.transform, src.height, src.width, scene.dates, metadata)
         if warp:
             assert spec.gsd is not None

@@ -27,10 +27,12 @@ from geoadapters.specs import InputSpec, SceneMetadata
 
 __all__ = [
     "GSD_TOLERANCE",
+    "FrameDateWarning",
     "GsdWarning",
     "acquisition_date",
     "band_date",
     "centre_lat_lon",
+    "check_frame_dates",
     "check_gsd",
     "grid_metadata",
     "grid_pixel_size_m",
@@ -57,6 +59,22 @@ _METRES_PER_DEGREE = 111_320.0
 
 class GsdWarning(GeoAdaptersWarning):
     """The scene's pixel size is far from the ground sample distance the adapter was trained at."""
+
+
+class FrameDateWarning(GeoAdaptersWarning):
+    """Some frames of a multi-date scene have an acquisition date and others none: none is used."""
+
+
+def check_frame_dates(dates: Sequence[datetime.date | None], overrides: SceneMetadata | None) -> None:
+    """Warn (`FrameDateWarning`) when some frames have no date (and `overrides` give none): none is used."""
+    undated = [str(i) for i, date in enumerate(dates, start=1) if date is None]
+    if undated and len(undated) < len(dates) and not (overrides is not None and overrides.dates):
+        warnings.warn(
+            f"frame {', '.join(undated)} of {len(dates)} has no acquisition date in its tags or name, so "
+            "the models that take dates get none; give --date once per frame",
+            FrameDateWarning,
+            stacklevel=3,
+        )
 
 
 def pixel_size_m(dataset: rasterio.DatasetReader) -> float:

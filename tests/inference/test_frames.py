@@ -5,6 +5,7 @@ import datetime
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from geoadapters.errors import AdapterError, BandError
 from geoadapters.inference.array import predict_array
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.runners import TorchRunner
-from geoadapters.raster.metadata import centre_lat_lon
+from geoadapters.raster.metadata import FrameDateWarning, centre_lat_lon
 from geoadapters.specs import SceneMetadata
 from tests.conftest import HLS_CHIP, S1F11, TEST_BASE
 
@@ -147,6 +148,12 @@ def test_each_frames_date_reaches_the_model(tmp_path, frames, model):
     without = probabilities(undated, model, tmp_path / "undated.tif")
     np.testing.assert_allclose(without, reference(model, dates=False), atol=1e-5)
     assert np.abs(without - reference(model)).max() > 1e-3
+    partly = [frames[0], undated[1], frames[2]]
+    with pytest.warns(FrameDateWarning, match="frame 2 of 3 has no acquisition date"):
+        np.testing.assert_array_equal(probabilities(partly, model, tmp_path / "partly.tif"), without)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # dates given for every frame: nothing to warn about
+        probabilities(partly, model, tmp_path / "partly-given.tif", metadata=SceneMetadata(dates))
     with pytest.raises(ValueError, match="2 dates given; the model takes 3 frame"):
         predict_raster(frames, tmp_path / "two.tif", TorchRunner(model), metadata=SceneMetadata(dates[:2]))
 
