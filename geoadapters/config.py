@@ -404,6 +404,14 @@ class AdapterConfig:
         """The text of ``geoadapter.json``."""
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
+    @property
+    def frames(self) -> int:
+        """Frames (dates) the model takes per input: its base's ``num_frames``, 1 for single-date models.
+
+        Exactly that many: the heads fold the frames' features into channels, built for that count.
+        """
+        return int(getattr(self.base_spec().arch, "num_frames", 1))
+
     def base_spec(self) -> BaseSpec:
         """The catalog entry of the base (with its weights) and this adapter's overrides and bands."""
         return get_base(self.base.name).with_overrides(bands=self.input.bands, **self.base.overrides)

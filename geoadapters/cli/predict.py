@@ -44,9 +44,15 @@ _VECTOR_FORMATS = ("gpkg", "geojson")
 class _Job:
     """One scene to predict and the files it writes."""
 
-    source: Path | str  # str: a URL or GDAL network path
+    source: Path | str  # str: a URL or GDAL network path; the first frame's with --frames
     output: Path
     vector: Path | None
+    frames: tuple[Path | str, ...]  # the scene's files: the source, or one per frame with --frames
+
+    @property
+    def scene(self) -> Path | str | list[Path | str]:
+        """What `predict_raster` and `Scene` take: the file, or the frames' files."""
+        return list(self.frames) if len(self.frames) > 1 else self.source
 
 
 def _sources(patterns: tuple[str, ...]) -> list[Path | str]:
@@ -100,18 +106,19 @@ def _identity(path: Path | str) -> tuple[int, int] | None:
 
 
 def _jobs(
-    sources: list[Path | str], output: Path | None, vector: str | None, probabilities: bool
+    sources: list[Path | str], output: Path | None, vector: str | None, probabilities: bool, frames: bool
 ) -> list[_Job]:
-    """The outputs of each source, all checked before the first prediction.
+    """The outputs of each source (of the one scene the sources are the frames of), checked up front.
 
     Two outputs that are one file, or an output that is one of the inputs (the same file, a hard link
     or a symlink), is an error of the whole command.
     """
-    many = len(sources) > 1
+    scenes = [tuple(sources)] if frames else [(source,) for source in sources]
+    many = len(scenes) > 1
     jobs = []
-    for source in sources:
-        target = _output(source, output, many)
-        jobs.append(_Job(source, target, _vector(target, vector, many)))
+    for scene in scenes:
+        target = _output(scene[0], output, many)
+        jobs.append(_Job(scene[0], target, _vector(target, vector, many), scene))
     from geoadapters.raster.write import probability_path
 
     seen: dict[str, Path | str] = {}
@@ -180,6 +187,7 @@ def _check(
     nodata: float | None,
     resample: bool,
     geotiff_only: bool,
+    metadata: SceneMetadata,
 ) -> None:
     """The cheap checks of one scene and its outputs (no torch).
 
@@ -187,14 +195,16 @@ def _check(
         GeoAdaptersError: What is wrong, in one line.
     """
     from geoadapters.inference.tiling import TileGrid
-    from geoadapters.raster.metadata import check_gsd
+    from geoadapters.raster.metadata import check_frame_dates, check_gsd
     from geoadapters.raster.read import Scene
 
     with Scene(
-        job.source, config.input.bands, bands=bands, nodata=nodata, geotiff_only=geotiff_only
-    ) as scene:
+        job.scene, config.input.bands, bands=bands, nodata=nodata, geotiff_only=geotiff_only,
+        frames=config.frames,
+    ) as scene:  # fmt: skip
         if not resample:
-            check_gsd(scene.dataset, config.input)
+            check_gsd(scene.dataset, config.input, scene.path)
+        check_frame_dates(scene.dates, metadata)
         try:
             TileGrid(
                 scene.height, scene.width, tile_size, overlap, align=config.base_spec().arch.input_multiple
@@ -263,9 +273,18 @@ def _default_line() -> str:
     "outputs stay on the scene's grid.",
 )
 @click.option(
+    "--frames",
+    is_flag=True,
+    help="The SCENE files are the frames (dates) of one scene, in time order, on one grid, for models "
+    "of several frames; the output is named after the first. A model of several frames reads a single "
+    "file as a multi-date stack (its bands frame after frame).",
+)
+@click.option(
     "--date",
     type=click.DateTime(["%Y-%m-%d"]),
-    help="Acquisition date for models that take one (-TL, Clay); default: from the tags or file name.",
+    multiple=True,
+    help="Acquisition date for models that take one (-TL, Clay); once per frame for models of several "
+    "frames. Default: from the tags or file name.",
 )
 @click.option("--lat", type=click.FloatRange(-90, 90), help="Latitude of the scene; default: its centre.")
 @click.option("--lon", type=click.FloatRange(-180, 180), help="Longitude of the scene; default: its centre.")
@@ -318,7 +337,8 @@ def predict_command(
     vector: str | None,
     bands: str | None,
     resample: bool,
-    date: datetime.datetime | None,
+    frames: bool,
+    date: tuple[datetime.datetime, ...],
     lat: float | None,
     lon: float | None,
     scale: float | None,
@@ -349,14 +369,17 @@ def predict_command(
         click.echo(_default_line())
     if workers is not None and scheduler is not None:
         raise click.UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
+    if frames and (workers is not None or scheduler is not None):
+        raise click.UsageError("--frames predicts one scene here; it does not run on a Dask cluster")
     sources = _sources(scenes)
-    many = len(sources) > 1
-    jobs = _jobs(sources, output, vector, probabilities)
+    jobs = _jobs(sources, output, vector, probabilities, frames)
+    many = len(jobs) > 1
     band_list = [b.strip() for b in bands.split(",")] if bands else None
+    metadata = SceneMetadata(tuple(d.date() for d in date), lat, lon)
     options: dict[str, object] = dict(
         tile_size=tile_size, overlap=overlap, batch_size=batch_size, probabilities=probabilities,
         probability_dtype=probability_dtype, bands=band_list, scale=scale, nodata=nodata,
-        metadata=SceneMetadata((date.date(),) if date else (), lat, lon), resample=resample,
+        metadata=metadata, resample=resample,
         geotiff_only=inputs == "geotiff", memory_budget_gb=memory_budget,
     )  # fmt: skip
     ref = None
@@ -389,11 +412,15 @@ def predict_command(
     runtime = runtime or ("onnx" if onnx_file else "torch")
     if onnx_file and runtime != "onnx":
         raise DeviceError(f"{adapter} is an ONNX file: run it with --runtime onnx (the default for .onnx)")
-    if (
-        not many and isinstance(sources[0], Path) and not sources[0].exists()
-    ):  # the commonest mistake, before anything is imported
-        raise RasterError(f"{sources[0]}: no such file")
+    for source in sources if not many else ():  # the commonest mistake, before anything is imported
+        if isinstance(source, Path) and not source.exists():
+            raise RasterError(f"{source}: no such file")
     config = _adapter_config(adapter, base)
+    if date and len(date) != config.frames:
+        raise click.BadParameter(
+            f"given {len(date)} times; the model takes {config.frames} frame(s), a date each",
+            param_hint="--date",
+        )
     tile = tile_size or config.inference.tile_size
     checked: list[_Job] = []
     failed: list[tuple[Path | str, GeoAdaptersError]] = []
@@ -405,6 +432,7 @@ def predict_command(
                     job, config, tile_size=tile,
                     overlap=config.inference.overlap if overlap is None else overlap,
                     bands=band_list, nodata=nodata, resample=resample, geotiff_only=inputs == "geotiff",
+                    metadata=metadata,
                 )  # fmt: skip
             for warning in caught:
                 click.echo(f"warning: {warning.message}", err=True)
@@ -523,7 +551,7 @@ def _run(
     from geoadapters.inference.onnx_file import is_onnx_file
     from geoadapters.inference.predict import predict_raster
     from geoadapters.inference.runtime import make_runner
-    from geoadapters.raster.metadata import GsdWarning
+    from geoadapters.raster.metadata import FrameDateWarning, GsdWarning
 
     runner_device = None if device == "auto" else device
     if is_onnx_file(adapter):
@@ -555,9 +583,10 @@ def _run(
 
             try:
                 with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", GsdWarning)  # shown by the checks already
+                    for shown in (GsdWarning, FrameDateWarning):  # by the checks already
+                        warnings.simplefilter("ignore", shown)
                     report = predict_raster(
-                        job.source, job.output, runner, vector=job.vector, overwrite=overwrite,
+                        job.scene, job.output, runner, vector=job.vector, overwrite=overwrite,
                         progress=progress, **options,  # type: ignore[arg-type]
                     )  # fmt: skip
             except GeoAdaptersError as err:

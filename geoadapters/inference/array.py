@@ -94,10 +94,16 @@ def predict_array(
     Raises:
         BandError: The bands cannot be matched.
         RasterError: The array is not (bands, rows, cols), or has no valid pixel.
+        AdapterError: The model is no segmentation model, or takes several frames.
     """
     config = runner.config
     if config.task != "segmentation":
         raise AdapterError(f"predict writes per-pixel maps; this adapter's task is {config.task}")
+    if config.frames > 1:
+        raise AdapterError(
+            f"predict_array takes single-date arrays; this model takes {config.frames} frames: give their "
+            "files to predict_raster"
+        )
     spec = config.input
     is_xarray = type(data).__module__.startswith("xarray")
     values = data.values if is_xarray else np.asarray(data)
@@ -116,7 +122,8 @@ def predict_array(
         if nodata is None and rio is not None:
             nodata = rio.nodata
         if rio is not None and rio.crs is not None:
-            scene = grid_metadata(rio.crs, rio.transform(), values.shape[1], values.shape[2], None, metadata)
+            height, width = values.shape[1:]
+            scene = grid_metadata(rio.crs, rio.transform(), height, width, [None], metadata)
     elif bands is not None:
         values = values[[i - 1 for i in resolve_bands([None] * values.shape[0], spec.bands, bands)]]
     elif values.shape[0] != len(spec.bands):

@@ -30,7 +30,7 @@ from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError, CheckpointError, InputShapeError, MissingDependencyError
 from geoadapters.geomodel import GeoModel
 from geoadapters.inference.onnx_file import onnx_metadata, read_onnx_metadata
-from geoadapters.inference.runners import OnnxRunner
+from geoadapters.inference.runners import OnnxRunner, frames_input
 
 __all__ = [
     "ExportReport",
@@ -86,15 +86,16 @@ class QuantizeReport:
 
 
 class _RawInput(nn.Module):
-    """A model that takes raw band values: normalisation is part of the graph."""
+    """A model that takes raw band values as runners do: normalisation (and frames) part of the graph."""
 
     def __init__(self, model: GeoModel) -> None:
         super().__init__()
         self.model = model
+        self.frames = model.config.frames
 
     def forward(self, raw: Tensor) -> Tensor:
-        """Logits of raw band values."""
-        logits: Tensor = self.model(self.model.normalize(raw))
+        """Logits of raw band values (B, [T x] C, H, W)."""
+        logits: Tensor = self.model(self.model.normalize(frames_input(raw, self.frames)))
         return logits
 
 
@@ -112,15 +113,14 @@ def example_raw(
     """Random raw band values around the input contract's mean, with a corner of nodata if it has one.
 
     Returns:
-        Float32 (batch, C, tile_size, tile_size), or (batch, C, T, tile_size, tile_size) for models
-        built for T > 1 frames.
+        Float32 (batch, C, tile_size, tile_size), or (batch, T x C, tile_size, tile_size), frame after
+        frame, for models of T > 1 frames: tiles as runners take them.
     """
     spec = config.input
-    frames = getattr(config.base_spec().arch, "num_frames", 1)
-    shape = (batch, len(spec.bands), *((frames,) if frames > 1 else ()), tile_size, tile_size)
-    per_band = (1, -1) + (1,) * (len(shape) - 2)
-    mean = np.asarray(spec.mean).reshape(per_band) / spec.scale
-    std = np.asarray(spec.std).reshape(per_band) / spec.scale
+    shape = (batch, config.frames * len(spec.bands), tile_size, tile_size)
+    per_band = (1, -1, 1, 1)
+    mean = np.tile(spec.mean, config.frames).reshape(per_band) / spec.scale
+    std = np.tile(spec.std, config.frames).reshape(per_band) / spec.scale
     raw = np.random.default_rng(seed).standard_normal(shape) * std + mean
     if spec.nodata is not None:
         raw[..., : tile_size // 4, : tile_size // 4] = spec.nodata
@@ -268,7 +268,7 @@ def export_onnx(
     exported = copy.deepcopy(model).cpu().eval()
     raw = example_raw(model.config, 2, tile)
     with torch.inference_mode():
-        expected = exported(exported.normalize(torch.from_numpy(raw))).numpy()
+        expected = _RawInput(exported)(torch.from_numpy(raw)).numpy()
     if exported.method.unload is not None:  # a plain base architecture exports and runs best
         exported.merge_and_unload()
     with staged_file(path, overwrite=overwrite) as staged:

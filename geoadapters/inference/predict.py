@@ -32,7 +32,13 @@ from geoadapters.config import memory_budget
 from geoadapters.errors import AdapterError, RasterError, ResourceError
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.tiling import StripAccumulator, TileGrid
-from geoadapters.raster.metadata import GSD_TOLERANCE, check_gsd, pixel_size_m, scene_metadata
+from geoadapters.raster.metadata import (
+    GSD_TOLERANCE,
+    check_frame_dates,
+    check_gsd,
+    grid_metadata,
+    pixel_size_m,
+)
 from geoadapters.raster.read import Scene, prepare_tile
 from geoadapters.raster.vector import PolygonWriter
 from geoadapters.raster.write import PredictionWriter, default_output, probability_path
@@ -53,7 +59,7 @@ class PredictReport:
     """What one prediction did.
 
     Attributes:
-        source: Input scene (a URL or GDAL path as given for remote scenes).
+        source: Input scene (a URL or GDAL path as given for remote scenes; the first of several frames).
         output: Written prediction.
         tiles: Tiles in the grid.
         computed: Tiles run through the model (tiles without data are skipped).
@@ -239,7 +245,7 @@ def _same_file(output: Path, source: Path) -> bool:
 
 
 def predict_raster(
-    source: str | Path,
+    source: str | Path | Sequence[str | Path],
     output: str | Path | None,
     runner: Runner,
     *,
@@ -263,8 +269,10 @@ def predict_raster(
     """Predict a scene and write a georeferenced class map as a COG (and probabilities, polygons).
 
     Args:
-        source: Input raster.
-        output: Output path; None writes ``<stem>_pred.tif`` next to the source.
+        source: Input raster; for a model of several frames (`AdapterConfig.frames`), one file per frame
+            in time order (a sequence, all on one grid) or one multi-date stack whose bands are the
+            frames' bands, frame after frame (see `geoadapters.raster.read.Scene`).
+        output: Output path; None writes ``<stem>_pred.tif`` next to the source (the first frame).
         runner: Model runtime; its config is the adapter's input contract and tiling defaults.
         tile_size: Tile side; default from the adapter.
         overlap: Overlap of neighbouring tiles (at most half a tile); default from the adapter.
@@ -274,8 +282,10 @@ def predict_raster(
             (0 to 1; nodata NaN).
         vector: Also write the class map's polygons into this ``.gpkg`` or ``.geojson`` file (class,
             value, pixels and area in square CRS units; merged across tile borders; scene CRS).
-        metadata: Date, centre and GSD for models that take them (-TL, Clay); fields left unset are
-            derived from the scene (`geoadapters.raster.metadata.scene_metadata`).
+        metadata: Dates (one per frame), centre and GSD for models that take them (-TL, Clay); fields
+            left unset are derived from the scene: each frame's date from its tags or file name (a
+            stack's from its bands' tags; none unless every frame has one), the centre and GSD from the
+            grid (`geoadapters.raster.metadata`).
         resample: When the scene's pixel size differs from the adapter's GSD by more than 1.5x, read it
             warped to that GSD (a windowed bilinear VRT) and warp the probabilities back: the outputs
             are on the scene's grid. Otherwise such a scene gets a `GsdWarning`.
@@ -291,15 +301,16 @@ def predict_raster(
         tags: More tags of the class map (`geoadapters.inference.many` records the source and run).
 
     Raises:
-        RasterError: Unreadable, unreferenced or all-nodata scene, unwritable output, or an output
-            that is the input itself.
+        RasterError: Unreadable, unreferenced or all-nodata scene, unwritable output, an output that
+            is the input itself, or frames not as many as the model takes or not on one grid.
         ResourceError: The scene, tile size and batch need more memory than the budget.
         BandError: The model's bands cannot be found in the file.
         OutputExistsError: An output exists and `overwrite` is False.
-        ValueError: `scale` is not a finite positive number.
+        ValueError: `scale` is not a finite positive number, or `metadata` has dates not one per frame.
 
     Warns:
         GsdWarning: The scene's pixels differ from the adapter's GSD by more than 1.5x.
+        FrameDateWarning: Some frames have an acquisition date and others none (none is used).
     """
     started = time.perf_counter()
     config = runner.config
@@ -309,9 +320,13 @@ def predict_raster(
     tile = tile_size or config.inference.tile_size
     overlap = config.inference.overlap if overlap is None else overlap
     batch_size = batch_size or config.inference.batch_size
-    output = Path(output) if output is not None else default_output(source)
-    if _same_file(output, Path(source)):
+    sources = [source] if isinstance(source, str | Path) else list(source)
+    frames = config.frames
+    output = Path(output) if output is not None else default_output(sources[0])
+    if any(_same_file(output, Path(s)) for s in sources):
         raise RasterError(f"the output {output} is the input scene itself: give another output path")
+    if metadata is not None and metadata.dates and len(metadata.dates) != frames:
+        raise ValueError(f"{len(metadata.dates)} dates given; the model takes {frames} frame(s), a date each")
     if scale is not None:
         finite("scale", scale, positive=True)
     factor = 1.0 if scale is None else scale / spec.scale
@@ -320,6 +335,7 @@ def predict_raster(
         fill = (np.asarray(spec.mean, np.float32) / (spec.scale * factor)).astype(np.float32)
     else:
         fill = np.full(len(spec.bands), spec.nodata_fill / factor, np.float32)
+    fill = np.tile(fill, frames)  # tiles hold the bands of every frame, frame after frame
     tags = dict(tags or {}) | {
         "geoadapters_version": __version__,
         "model": config.base.name,
@@ -330,24 +346,28 @@ def predict_raster(
     }
     with (
         rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB << 20),  # in bytes (rasterio: GDALSetCacheMax64)
-        Scene(source, spec.bands, bands=bands, nodata=nodata, geotiff_only=geotiff_only) as scene,
+        Scene(
+            source, spec.bands, bands=bands, nodata=nodata, geotiff_only=geotiff_only, frames=frames
+        ) as scene,
     ):
         pixel = pixel_size_m(scene.source)
         warp = resample and spec.gsd is not None and max(pixel / spec.gsd, spec.gsd / pixel) > GSD_TOLERANCE
-        described = scene_metadata(scene.source, scene.path, metadata)
+        src = scene.source
+        check_frame_dates(scene.dates, metadata)
+        described = grid_metadata(src.crs, src.transform, src.height, src.width, scene.dates, metadata)
         if warp:
             assert spec.gsd is not None
             scene.resample(spec.gsd, pixel)
             described = dataclasses.replace(described, gsd=spec.gsd)
         else:
-            check_gsd(scene.source, spec)
+            check_gsd(scene.source, spec, scene.path)
         try:
             grid = TileGrid(
                 scene.height, scene.width, tile, overlap, align=config.base_spec().arch.input_multiple
             )
         except ValueError as err:
             raise RasterError(f"cannot tile {scene.path}: {err}") from err
-        need = _memory_needed(grid, len(spec.bands), len(config.classes), batch_size, probabilities)
+        need = _memory_needed(grid, len(fill), len(config.classes), batch_size, probabilities)
         allowed = memory_budget(memory_budget_gb)
         if need > allowed:
             raise ResourceError(
@@ -358,7 +378,11 @@ def predict_raster(
             )
         if scene.known_empty():
             raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
-        tags |= {"tile_size": str(tile), "overlap": str(overlap), "source_bands": json.dumps(scene.indexes)}
+        tags |= {"tile_size": str(tile), "overlap": str(overlap)}
+        tags["source_bands"] = json.dumps(scene.source_bands)
+        if frames > 1:
+            tags["frames"] = json.dumps([str(f) for f in scene.frames])
+            tags["frame_dates"] = json.dumps([d.isoformat() for d in described.dates])
         with contextlib.ExitStack() as outputs:
             polygons = None
             if vector is not None:

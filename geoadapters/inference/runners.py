@@ -34,6 +34,7 @@ __all__ = [
     "OnnxRunner",
     "Runner",
     "TorchRunner",
+    "frames_input",
     "onnx_metadata",
     "parse_metadata",
     "resolve_device",
@@ -59,9 +60,25 @@ class Runner(Protocol):
     ) -> npt.NDArray[np.float32]:
         """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W) in the adapter's band order.
 
-        `scene`: date, place and GSD of the scene, for models that condition on them (-TL, Clay).
+        For a model of T frames (`AdapterConfig.frames`) the bands are (B, T x C, H, W), frame after
+        frame. `scene`: date (one per frame), place and GSD of the scene, for models that condition on
+        them (-TL, Clay).
         """
         ...
+
+
+def frames_input(raw: torch.Tensor, frames: int) -> torch.Tensor:
+    """Raw tiles as the model takes them: (B, C, H, W), or (B, C, T, H, W) of (B, T x C, H, W) tiles.
+
+    Raises:
+        InputShapeError: The tiles' bands are no multiple of `frames`.
+    """
+    if frames == 1:
+        return raw
+    if raw.shape[1] % frames:
+        raise InputShapeError(f"tiles of {raw.shape[1]} bands are not {frames} frames of equally many bands")
+    _, bands, height, width = raw.shape
+    return raw.reshape(-1, frames, bands // frames, height, width).transpose(1, 2)
 
 
 def resolve_device(device: str | None) -> str:
@@ -117,13 +134,15 @@ class TorchRunner:
         self._dtype = _autocast_dtype(precision, self.device)
         self.model = model.eval().to(self.device)
         self.config = model.config
+        self._frames = model.config.frames
         self.description = f"torch {precision} on {self.device}"
 
     def __call__(
         self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
     ) -> npt.NDArray[np.float32]:
-        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W), conditioned on `scene`."""
+        """Float32 logits (B, K, H, W) of raw band values (B, [T x] C, H, W), conditioned on `scene`."""
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)).to(self.device)
+        x = frames_input(x, self._frames)
         autocast = (
             torch.autocast(self.device.type, dtype=self._dtype) if self._dtype else contextlib.nullcontext()
         )
@@ -206,9 +225,10 @@ class OnnxRunner:
     def __call__(
         self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
     ) -> npt.NDArray[np.float32]:
-        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W).
+        """Float32 logits (B, K, H, W) of float32 raw band values (B, [T x] C, H, W).
 
-        The graph takes no scene metadata: `scene` is not used (export fixes the model's defaults).
+        The graph takes no scene metadata: `scene` is not used (export fixes the model's defaults). It
+        takes the frames of a model of several frames as runners do, (B, T x C, H, W).
 
         Raises:
             InputShapeError: `raw`'s bands or tile size are not the ones fixed at export.

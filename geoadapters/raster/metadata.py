@@ -2,7 +2,8 @@
 
 The acquisition date comes from the file's tags (``ACQUISITION_DATE``, ``SENSING_TIME``, ...) or
 its name: HLS names carry the year and day of year (``HLS.S30.T10TGS.2018285.v1.4``), Sentinel-2 and
-most others a ``YYYYMMDD`` date. The centre latitude and longitude come from the transform and CRS.
+most others a ``YYYYMMDD`` date; that of a frame of a multi-date stack from the tags of its first band.
+The centre latitude and longitude come from the transform and CRS.
 Pixel sizes of projected CRSs are taken in their linear unit (metres for UTM); those of geographic CRSs
 are converted at the scene's centre latitude (one degree of latitude is about 111.32 km, of longitude
 that times the cosine of the latitude).
@@ -13,6 +14,7 @@ import datetime
 import math
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import rasterio
@@ -25,9 +27,12 @@ from geoadapters.specs import InputSpec, SceneMetadata
 
 __all__ = [
     "GSD_TOLERANCE",
+    "FrameDateWarning",
     "GsdWarning",
     "acquisition_date",
+    "band_date",
     "centre_lat_lon",
+    "check_frame_dates",
     "check_gsd",
     "grid_metadata",
     "grid_pixel_size_m",
@@ -56,6 +61,22 @@ class GsdWarning(GeoAdaptersWarning):
     """The scene's pixel size is far from the ground sample distance the adapter was trained at."""
 
 
+class FrameDateWarning(GeoAdaptersWarning):
+    """Some frames of a multi-date scene have an acquisition date and others none: none is used."""
+
+
+def check_frame_dates(dates: Sequence[datetime.date | None], overrides: SceneMetadata | None) -> None:
+    """Warn (`FrameDateWarning`) when some frames have no date (and `overrides` give none): none is used."""
+    undated = [str(i) for i, date in enumerate(dates, start=1) if date is None]
+    if undated and len(undated) < len(dates) and not (overrides is not None and overrides.dates):
+        warnings.warn(
+            f"frame {', '.join(undated)} of {len(dates)} has no acquisition date in its tags or name, so "
+            "the models that take dates get none; give --date once per frame",
+            FrameDateWarning,
+            stacklevel=3,
+        )
+
+
 def pixel_size_m(dataset: rasterio.DatasetReader) -> float:
     """Mean side of the scene's pixels in metres (geographic CRSs converted at the centre latitude)."""
     return grid_pixel_size_m(dataset.crs, dataset.transform, dataset.height, dataset.width)
@@ -82,15 +103,15 @@ def grid_pixel_size_m(crs: CRS | None, transform: Affine, height: int, width: in
     return math.sqrt(size_x * size_y)
 
 
-def check_gsd(dataset: rasterio.DatasetReader, spec: InputSpec) -> None:
-    """Warn (`GsdWarning`) when the scene's pixels differ from the adapter's GSD by more than 1.5x."""
+def check_gsd(dataset: rasterio.DatasetReader, spec: InputSpec, path: str | Path) -> None:
+    """Warn (`GsdWarning`) when the pixels of the scene at `path` are over 1.5x off the adapter's GSD."""
     if spec.gsd is None:
         return
     size = pixel_size_m(dataset)
     ratio = max(size / spec.gsd, spec.gsd / size)
     if ratio > GSD_TOLERANCE:
         warnings.warn(
-            f"{dataset.name} has {size:.3g} m pixels; the adapter was trained at {spec.gsd:g} m "
+            f"{path} has {size:.3g} m pixels; the adapter was trained at {spec.gsd:g} m "
             f"({ratio:.1f}x): its prediction may be poor",
             GsdWarning,
             stacklevel=3,
@@ -107,12 +128,22 @@ def _parse_date(text: str) -> datetime.date | None:
         return None
 
 
-def acquisition_date(dataset: rasterio.DatasetReader, path: str | Path) -> datetime.date | None:
-    """The scene's acquisition date from its tags or its file name, or None."""
-    tags = dataset.tags()
+def _tag_date(tags: dict[str, str]) -> datetime.date | None:
     for key in _DATE_TAGS:
         if key in tags and (found := _parse_date(tags[key])) is not None:
             return found
+    return None
+
+
+def band_date(dataset: rasterio.DatasetReader, band: int) -> datetime.date | None:
+    """The acquisition date in the tags of one band (a frame of a multi-date stack), or None."""
+    return _tag_date(dataset.tags(band))
+
+
+def acquisition_date(dataset: rasterio.DatasetReader, path: str | Path) -> datetime.date | None:
+    """The scene's acquisition date from its tags or its file name, or None."""
+    if (found := _tag_date(dataset.tags())) is not None:
+        return found
     name = Path(path).name
     hls = _HLS_NAME.search(name)
     if hls is not None:
@@ -139,13 +170,17 @@ def grid_metadata(
     transform: Affine,
     height: int,
     width: int,
-    date: datetime.date | None,
+    dates: Sequence[datetime.date | None],
     overrides: SceneMetadata | None = None,
 ) -> SceneMetadata:
-    """Date, centre and GSD of a grid; the fields set in `overrides` replace what it says."""
+    """Dates (one per frame; none unless every frame has one), centre and GSD of a grid.
+
+    The fields set in `overrides` replace what the grid and `dates` say.
+    """
     lat, lon = centre_lat_lon(crs, transform, height, width)
+    known = tuple(d for d in dates if d is not None)
     derived = SceneMetadata(
-        (date,) if date else (), lat, lon, grid_pixel_size_m(crs, transform, height, width)
+        known if len(known) == len(dates) else (), lat, lon, grid_pixel_size_m(crs, transform, height, width)
     )
     if overrides is None:
         return derived
@@ -158,4 +193,4 @@ def scene_metadata(
 ) -> SceneMetadata:
     """Date (tags or file name), centre and GSD of a scene; the fields set in `overrides` replace them."""
     date = acquisition_date(dataset, path)
-    return grid_metadata(dataset.crs, dataset.transform, dataset.height, dataset.width, date, overrides)
+    return grid_metadata(dataset.crs, dataset.transform, dataset.height, dataset.width, [date], overrides)

@@ -10,6 +10,7 @@ through GDAL's virtual file systems (`geoadapters.raster.remote`), never as loca
 """
 
 import contextlib
+import datetime
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,10 +24,12 @@ from rasterio.windows import Window
 
 from geoadapters.bands import band_indices, canonical_bands
 from geoadapters.errors import BandError, GeoAdaptersError, RasterError
+from geoadapters.raster.metadata import acquisition_date, band_date
 from geoadapters.raster.remote import REMOTE_OPTIONS, gdal_path
 from geoadapters.raster.stac import is_stac_item, stac_vrt
+from geoadapters.raster.vrt import VrtBand, grid_of, one_grid, stack_vrt
 
-__all__ = ["Scene", "prepare_tile", "resolve_bands"]
+__all__ = ["Scene", "prepare_tile", "resolve_bands", "resolve_frame_bands"]
 
 
 def resolve_bands(
@@ -76,6 +79,34 @@ def resolve_bands(
         f"the file has {count} bands without usable descriptions; the model needs {len(needed)}: "
         f"{', '.join(needed)}. {hint}"
     )
+
+
+def resolve_frame_bands(
+    descriptions: Sequence[str | None], needed: Sequence[str], bands: Sequence[str] | None, frames: int
+) -> list[int]:
+    """`resolve_bands` for a multi-date stack: `frames` groups of bands, frame after frame, each matched.
+
+    Raises:
+        BandError: The band count is no multiple of `frames` holding the needed bands per frame, or a
+            frame's bands cannot be matched (the message names the frame).
+    """
+    if frames == 1:
+        return resolve_bands(descriptions, needed, bands)
+    count = len(descriptions)
+    per = count // frames
+    if count % frames or per < len(needed):
+        raise BandError(
+            f"the file has {count} bands; a model of {frames} frames takes {frames} files (--frames) or a "
+            f"multi-date stack of {frames} x {len(needed)} or more bands, frame after frame"
+        )
+    numbers = []
+    for frame in range(frames):
+        first = frame * per
+        try:
+            numbers += [first + n for n in resolve_bands(descriptions[first : first + per], needed, bands)]
+        except BandError as err:
+            raise BandError(f"frame {frame + 1} (bands {first + 1}-{first + per}): {err}") from err
+    return numbers
 
 
 def _check_picked(descriptions: Sequence[str | None], numbers: list[int], needed: Sequence[str]) -> None:
@@ -128,28 +159,51 @@ def prepare_tile(
 class Scene:
     """An input raster, open for reading the model's bands in windows.
 
+    For models of several frames (dates), a scene is either one file per frame, all on one grid, or a
+    multi-date stack: one file whose bands are the frames' bands, frame after frame (band matching per
+    frame, `resolve_frame_bands`). Either way tiles hold the frames' bands frame after frame:
+    (frames x bands, size, size).
+
     Args:
-        path: GeoTIFF (or any raster GDAL reads).
+        path: GeoTIFF (or any raster GDAL reads), or a sequence of them: the frames, in time order.
         needed: Canonical bands the model reads, in order.
-        bands: See `resolve_bands`.
+        bands: See `resolve_bands` (per frame).
         nodata: Nodata value overriding the file's masks.
         geotiff_only: Open GeoTIFFs (and COGs) only, refusing VRTs and every other format.
+        frames: Frames the model takes.
+
+    Attributes:
+        path: The file (the first frame's for several files).
+        frames: The frames' files; one, a multi-date stack, or one per frame.
+        dates: Acquisition date of each frame (from tags or file names), None where unknown.
+        source_bands: The files' bands read, frame after frame.
 
     Raises:
         RasterError: Missing, no regular file, empty, unreadable, another format than GeoTIFF with
-            `geotiff_only`, not georeferenced, or of a non-numeric type.
+            `geotiff_only`, not georeferenced, or of a non-numeric type; frames that are not as many as
+            `frames`, or not on one grid.
         BandError: The bands cannot be matched.
     """
 
+    dataset: rasterio.DatasetReader  # what tiles are read from: the file, a VRT of the frames, a warp
+    indexes: list[int]  # the dataset's bands that tiles hold
+
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | Sequence[str | Path],
         needed: Sequence[str],
         *,
         bands: Sequence[str] | None = None,
         nodata: float | None = None,
         geotiff_only: bool = False,
+        frames: int = 1,
     ) -> None:
+        paths = [path] if isinstance(path, str | Path) else list(path)
+        if len(paths) != 1:  # one file per frame
+            self._open_frames(paths, needed, bands, geotiff_only, frames)
+            self.nodata = nodata
+            return
+        (path,) = paths
         stac = is_stac_item(path)
         remote = gdal_path(path)
         self.path: Path | str = str(path) if remote or stac else Path(path)
@@ -162,15 +216,66 @@ class Scene:
                 xml, _ = stac_vrt(path, needed, geotiff_only)
                 remote = self._env.enter_context(rasterio.MemoryFile(xml.encode(), ext=".vrt")).name
                 geotiff_only = False  # the assets were checked; the VRT is ours
-            self._open(remote, geotiff_only, needed, bands)
+            self._open(remote, geotiff_only, needed, bands, frames)
         except BaseException:
             self._env.close()
             raise
         self.nodata = nodata  # None: the file's masks
         self.source = self.dataset  # the file; `dataset` is what tiles are read from
+        self.frames: list[Path | str] = [self.path]
+        self.source_bands = self.indexes  # of the file: those of each frame of a stack
+        if frames == 1:
+            self.dates: list[datetime.date | None] = [acquisition_date(self.source, self.path)]
+        else:  # a multi-date stack: the tags of each frame's first band
+            per = self.source.count // frames
+            self.dates = [band_date(self.source, f * per + 1) for f in range(frames)]
+
+    def _open_frames(
+        self,
+        paths: list[str | Path],
+        needed: Sequence[str],
+        bands: Sequence[str] | None,
+        geotiff_only: bool,
+        frames: int,
+    ) -> None:
+        """Open one file per frame and read them through a VRT of their model bands, frame after frame."""
+        self._env = contextlib.ExitStack()
+        try:
+            if len(paths) != frames:
+                raise RasterError(
+                    f"{len(paths)} frames given ({', '.join(map(str, paths[:3]))}"
+                    f"{', ...' if len(paths) > 3 else ''}); the model takes {frames}"
+                    + (": give one scene at a time, without --frames" if frames == 1 else "")
+                )
+            opened = [
+                self._env.enter_context(Scene(p, needed, bands=bands, geotiff_only=geotiff_only))
+                for p in paths
+            ]
+            grid = one_grid(((str(s.path), grid_of(s.source)) for s in opened), "the frames")
+            stacked = [
+                VrtBand(s.source.name, i, name, s.source.dtypes[i - 1], s.source.nodatavals[i - 1])
+                for s in opened
+                for i, name in zip(s.indexes, needed, strict=True)
+            ]
+            memory = rasterio.MemoryFile(stack_vrt(grid, stacked).encode(), ext=".vrt")
+            self.dataset = self._env.enter_context(self._env.enter_context(memory).open())
+        except BaseException:
+            self._env.close()
+            raise
+        self.path = opened[0].path
+        self.source = self.dataset
+        self.indexes = list(range(1, len(stacked) + 1))
+        self.frames = [s.path for s in opened]
+        self.source_bands = [i for s in opened for i in s.indexes]  # each file's, frame after frame
+        self.dates = [date for s in opened for date in s.dates]
 
     def _open(
-        self, remote: str | None, geotiff_only: bool, needed: Sequence[str], bands: Sequence[str] | None
+        self,
+        remote: str | None,
+        geotiff_only: bool,
+        needed: Sequence[str],
+        bands: Sequence[str] | None,
+        frames: int,
     ) -> None:
         """Open the file (`remote`: its GDAL path) and find the model's bands in it."""
         if isinstance(self.path, Path):
@@ -191,7 +296,7 @@ class Scene:
             raise RasterError(f"{self.path} {what}: {reason}") from err
         try:
             self._check()
-            self.indexes = resolve_bands(self.dataset.descriptions, needed, bands)
+            self.indexes = resolve_frame_bands(self.dataset.descriptions, needed, bands, frames)
         except GeoAdaptersError:
             self.dataset.close()
             raise

@@ -3,18 +3,18 @@
 Each asset's bands are named by the ``eo`` extension (``eo:bands`` with ``common_name``/``name``, or
 STAC 1.1's ``bands`` with ``eo:common_name``) and resolved to canonical names
 (`geoadapters.bands.canonical`); the assets holding the model's bands are stacked, one VRT band each
-(named after its band), and read window by window like any scene. All of them must share one grid
-(size, transform and CRS). An item read from a URL may only point at remote assets (never at this
-machine's files); relative hrefs resolve against the item's location.
+(named after its band, with its mask), and read window by window like any scene. All of them must
+share one grid (size, transform and CRS). An item read from a URL may only point at remote assets
+(never at this machine's files); relative hrefs resolve against the item's location.
 """
 
 from collections.abc import Sequence
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from geoadapters.bands import canonical
 from geoadapters.errors import BandError, GeoAdaptersError, RasterError
 from geoadapters.raster.remote import gdal_path
+from geoadapters.raster.vrt import Grid, VrtBand, grid_of, one_grid, stack_vrt
 
 __all__ = ["is_stac_item", "stac_vrt"]
 
@@ -76,36 +76,15 @@ def stac_vrt(source: str | Path, needed: Sequence[str], geotiff_only: bool = Fal
     missing = [b for b in needed if b not in found]
     if missing:
         raise BandError(f"{source}: no asset holds {', '.join(missing)} (found {', '.join(found) or 'none'})")
-    grids = set()
-    nodata: dict[str, float | None] = {}
+    grids: list[tuple[str, Grid]] = []
+    stacked = []
     for band in needed:
-        path = found[band][0]
+        path, index = found[band]
         try:
             with rasterio.open(path, driver="GTiff" if geotiff_only else None) as src:
-                grids.add((src.width, src.height, tuple(src.transform), src.crs.to_wkt() if src.crs else ""))
-                dtype, nodata[band] = src.dtypes[0], src.nodata
+                grids.append((path, grid_of(src)))
+                stacked.append(VrtBand(path, index, band, src.dtypes[index - 1], src.nodata))
         except (rasterio.errors.RasterioIOError, GeoAdaptersError) as err:
             raise RasterError(f"{source}: asset {path} cannot be read: {err}") from err
-    if len(grids) != 1:
-        raise RasterError(
-            f"{source}: the assets of {', '.join(needed)} are on {len(grids)} grids; resample them to one"
-        )
-    width, height, transform, crs = grids.pop()
-    gt = ", ".join(
-        map(str, (transform[2], transform[0], transform[1], transform[5], transform[3], transform[4]))
-    )
-    kind = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32", "int32": "Int32",
-            "float32": "Float32", "float64": "Float64"}.get(dtype, "Float32")  # fmt: skip
-    bands = "".join(
-        f'<VRTRasterBand dataType="{kind}" band="{i}"><Description>{band}</Description>'
-        + ("" if nodata[band] is None else f"<NoDataValue>{nodata[band]}</NoDataValue>")
-        + f"<SimpleSource>"
-        f'<SourceFilename relativeToVRT="0">{escape(found[band][0])}</SourceFilename>'
-        f"<SourceBand>{found[band][1]}</SourceBand></SimpleSource></VRTRasterBand>"
-        for i, band in enumerate(needed, start=1)
-    )
-    xml = (
-        f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}"><SRS>{escape(crs)}</SRS>'
-        f"<GeoTransform>{gt}</GeoTransform>{bands}</VRTDataset>"
-    )
+    xml = stack_vrt(one_grid(grids, f"{source}: the assets of {', '.join(needed)}"), stacked)
     return xml, [found[b][0] for b in needed]
