@@ -31,6 +31,7 @@ from geoadapters._serde import finite
 from geoadapters.config import memory_budget
 from geoadapters.errors import AdapterError, RasterError, ResourceError
 from geoadapters.inference.runners import Runner
+from geoadapters.inference.strips import StripFile, computed_tiles, read_strips
 from geoadapters.inference.tiling import StripAccumulator, TileGrid
 from geoadapters.raster.metadata import GSD_TOLERANCE, check_gsd, pixel_size_m, scene_metadata
 from geoadapters.raster.read import Scene, prepare_tile
@@ -38,7 +39,14 @@ from geoadapters.raster.vector import PolygonWriter
 from geoadapters.raster.write import PredictionWriter, default_output, probability_path
 from geoadapters.specs import SceneMetadata
 
-__all__ = ["PredictReport", "TileSource", "default_output", "predict_raster", "predict_tiles"]
+__all__ = [
+    "PredictReport",
+    "TileSource",
+    "default_output",
+    "predict_block",
+    "predict_raster",
+    "predict_tiles",
+]
 
 # GDAL's block cache (default 5 % of RAM) would otherwise grow with the scene.
 _GDAL_CACHE_MB = 256
@@ -75,17 +83,15 @@ class PredictReport:
     vector: Path | None = None
 
 
-def _batches(grid: TileGrid, size: int) -> Iterator[list[tuple[int, int, int, int]]]:
-    """(row index, column index, y, x) of the grid's tiles in raster order, `size` at a time."""
-    batch = []
-    for r, row in grid.row_tiles():
-        for c, (y, x) in enumerate(row):
-            batch.append((r, c, y, x))
-            if len(batch) == size:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
+def _batches(grid: TileGrid, size: int, start: int, stop: int) -> Iterator[list[tuple[int, int, int, int]]]:
+    """(row index, column index, y, x) of the grid's tiles in raster order, `size` at a time.
+
+    Only the batches holding a tile of raster index in [start, stop), whole.
+    """
+    rows, cols = grid.rows, grid.cols
+    for first in range(start - start % size, stop, size):
+        tiles = [divmod(i, len(cols)) for i in range(first, min(first + size, len(grid)))]
+        yield [(r, c, rows[r], cols[c]) for r, c in tiles]
 
 
 class TileSource(Protocol):
@@ -121,8 +127,14 @@ def predict_tiles(
     scene: SceneMetadata | None,
     sink: Sink,
     progress: Progress | None = None,
+    tile_rows: tuple[int, int] | None = None,
 ) -> int:
     """Run every tile with data and pass each finished strip of rows to `sink`, top to bottom.
+
+    A block of tile rows [k, m) (`tile_rows`) gives exactly the strips of scene rows from ``rows[k]``
+    (0 for k = 0) to ``rows[m]`` (the height for the last) that the whole scene gives: it also runs the
+    earlier tile rows that overlap those rows, in the same batches of tiles as the whole scene, so the
+    model sees the same inputs and every pixel adds the same tiles in the same order.
 
     Args:
         source: Where tiles are read from.
@@ -134,16 +146,21 @@ def predict_tiles(
         scene: Metadata passed to the runner.
         sink: Called with (first row, mean logits (classes, rows, width), mask of valid pixels).
         progress: Called with (tiles done, tiles in all) after each batch.
+        tile_rows: Only the block of tile rows [k, m); its tiles are the ones counted.
 
     Returns:
         The number of tiles computed (0: no tile had data).
     """
     cols = len(grid.cols)
     in_flight = 1 + math.ceil((batch_size - 1) / cols)  # tile rows one batch can span
-    strip = StripAccumulator(grid, len(runner.config.classes), in_flight)
     rows = grid.rows
-    computed = done = emitted = 0  # tiles computed, tiles seen; tile rows whose finished rows are out
-    for batch in _batches(grid, batch_size):
+    first, stop = tile_rows or (0, len(rows))
+    # the first tile row that reaches the block's first scene row (rows[0] is 0)
+    needed = 0 if first == 0 else next(j for j in range(first) if rows[j] + grid.tile > rows[first])
+    strip = StripAccumulator(grid, len(runner.config.classes), in_flight, top=rows[needed])
+    computed = done = 0  # tiles of the block computed, tiles of the block seen
+    emitted = needed  # tile rows whose finished rows are out
+    for batch in _batches(grid, batch_size, needed * cols, stop * cols):
         reads = [source.read(y, x, grid.tile, fill) for _, _, y, x in batch]
         with_data = [i for i, (_, valid) in enumerate(reads) if valid.any()]
         if with_data:
@@ -151,16 +168,19 @@ def predict_tiles(
             logits = runner(raw, scene)
             for k, i in enumerate(with_data):
                 r, c, y, x = batch[i]
-                strip.add(y, x, logits[k], grid.weights(r, c), reads[i][1])
-            computed += len(with_data)
-        done += len(batch)
+                if needed <= r < stop:
+                    strip.add(y, x, logits[k], grid.weights(r, c), reads[i][1])
+                    computed += first <= r
+        done += sum(first <= r < stop for r, _, _, _ in batch)
         if progress is not None:
-            progress(done, len(grid))
+            progress(done, (stop - first) * cols)
         last_r, last_c, _, _ = batch[-1]
         complete = last_r if last_c == cols - 1 else last_r - 1  # last tile row fully added
-        while emitted <= complete:
+        while emitted <= min(complete, stop - 1):
             until = rows[emitted + 1] if emitted + 1 < len(rows) else source.height
-            sink(*strip.emit(until))
+            finished = strip.emit(until)
+            if emitted >= first:
+                sink(*finished)
             emitted += 1
     return computed
 
@@ -238,6 +258,72 @@ def _same_file(output: Path, source: Path) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """An open scene and how it is predicted."""
+
+    scene: Scene
+    grid: TileGrid
+    batch_size: int
+    fill: npt.NDArray[np.float32]
+    factor: float
+    described: SceneMetadata
+    warp: bool
+
+
+@contextlib.contextmanager
+def _prepared(
+    source: str | Path, runner: Runner, tile_size: int | None, overlap: int | None, batch_size: int | None,
+    probabilities: bool, metadata: SceneMetadata | None, resample: bool, bands: Sequence[str] | None,
+    scale: float | None, nodata: float | None, geotiff_only: bool, memory_budget_gb: float | None,
+) -> Iterator[_Plan]:  # fmt: skip
+    """The scene opened, checked and tiled as `predict_raster` describes its arguments."""
+    config = runner.config
+    if config.task != "segmentation":
+        raise AdapterError(f"predict writes per-pixel maps; this adapter's task is {config.task}")
+    spec = config.input
+    tile = tile_size or config.inference.tile_size
+    overlap = config.inference.overlap if overlap is None else overlap
+    batch_size = batch_size or config.inference.batch_size
+    if scale is not None:
+        finite("scale", scale, positive=True)
+    factor = 1.0 if scale is None else scale / spec.scale
+    # nodata pixels get the contract's fill value, or each band's mean in file units (normalised: 0)
+    if spec.nodata_fill is None:
+        fill = (np.asarray(spec.mean, np.float32) / (spec.scale * factor)).astype(np.float32)
+    else:
+        fill = np.full(len(spec.bands), spec.nodata_fill / factor, np.float32)
+    with (
+        rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB << 20),  # in bytes (rasterio: GDALSetCacheMax64)
+        Scene(source, spec.bands, bands=bands, nodata=nodata, geotiff_only=geotiff_only) as scene,
+    ):
+        pixel = pixel_size_m(scene.source)
+        warp = resample and spec.gsd is not None and max(pixel / spec.gsd, spec.gsd / pixel) > GSD_TOLERANCE
+        described = scene_metadata(scene.source, scene.path, metadata)
+        if warp:
+            assert spec.gsd is not None
+            scene.resample(spec.gsd, pixel)
+            described = dataclasses.replace(described, gsd=spec.gsd)
+        else:
+            check_gsd(scene.source, spec)
+        try:
+            grid = TileGrid(scene.height, scene.width, tile, overlap)
+        except ValueError as err:
+            raise RasterError(f"cannot tile {scene.path}: {err}") from err
+        need = _memory_needed(grid, len(spec.bands), len(config.classes), batch_size, probabilities)
+        allowed = memory_budget(memory_budget_gb)
+        if need > allowed:
+            raise ResourceError(
+                f"{scene.path} ({scene.width:,} x {scene.height:,} px) with {tile} px tiles in batches of "
+                f"{batch_size} needs about {need / 2**30:.1f} GiB, over the budget of "
+                f"{allowed / 2**30:.1f} GiB "
+                "(--memory-budget GB / GEOADAPTERS_MEMORY_GB; or smaller --tile-size / --batch-size)"
+            )
+        if scene.known_empty():
+            raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
+        yield _Plan(scene, grid, batch_size, fill, factor, described, warp)
+
+
 def predict_raster(
     source: str | Path,
     output: str | Path | None,
@@ -259,6 +345,7 @@ def predict_raster(
     geotiff_only: bool = False,
     memory_budget_gb: float | None = None,
     tags: Mapping[str, str] | None = None,
+    blocks: Sequence[Path] | None = None,
 ) -> PredictReport:
     """Predict a scene and write a georeferenced class map as a COG (and probabilities, polygons).
 
@@ -289,6 +376,8 @@ def predict_raster(
         geotiff_only: Accept GeoTIFF (COG) inputs only; VRTs can make GDAL read any local file.
         memory_budget_gb: Most memory the scene's buffers may take; default `memory_budget`.
         tags: More tags of the class map (`geoadapters.inference.many` records the source and run).
+        blocks: The scene's strips computed by `predict_block` for consecutive blocks of tile rows from
+            the first to the last, with the same options: they are written instead of running the model.
 
     Raises:
         RasterError: Unreadable, unreferenced or all-nodata scene, unwritable output, or an output
@@ -303,60 +392,27 @@ def predict_raster(
     """
     started = time.perf_counter()
     config = runner.config
-    if config.task != "segmentation":
-        raise AdapterError(f"predict writes per-pixel maps; this adapter's task is {config.task}")
-    spec = config.input
-    tile = tile_size or config.inference.tile_size
-    overlap = config.inference.overlap if overlap is None else overlap
-    batch_size = batch_size or config.inference.batch_size
     output = Path(output) if output is not None else default_output(source)
     if _same_file(output, Path(source)):
         raise RasterError(f"the output {output} is the input scene itself: give another output path")
-    if scale is not None:
-        finite("scale", scale, positive=True)
-    factor = 1.0 if scale is None else scale / spec.scale
-    # nodata pixels get the contract's fill value, or each band's mean in file units (normalised: 0)
-    if spec.nodata_fill is None:
-        fill = (np.asarray(spec.mean, np.float32) / (spec.scale * factor)).astype(np.float32)
-    else:
-        fill = np.full(len(spec.bands), spec.nodata_fill / factor, np.float32)
     tags = dict(tags or {}) | {
         "geoadapters_version": __version__,
         "model": config.base.name,
         "adapter": config.name or "",
         "method": config.method.name,
         "runner": runner.description,
-        "input_bands": json.dumps(list(spec.bands)),
+        "input_bands": json.dumps(list(config.input.bands)),
     }
-    with (
-        rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB << 20),  # in bytes (rasterio: GDALSetCacheMax64)
-        Scene(source, spec.bands, bands=bands, nodata=nodata, geotiff_only=geotiff_only) as scene,
-    ):
-        pixel = pixel_size_m(scene.source)
-        warp = resample and spec.gsd is not None and max(pixel / spec.gsd, spec.gsd / pixel) > GSD_TOLERANCE
-        described = scene_metadata(scene.source, scene.path, metadata)
-        if warp:
-            assert spec.gsd is not None
-            scene.resample(spec.gsd, pixel)
-            described = dataclasses.replace(described, gsd=spec.gsd)
-        else:
-            check_gsd(scene.source, spec)
-        try:
-            grid = TileGrid(scene.height, scene.width, tile, overlap)
-        except ValueError as err:
-            raise RasterError(f"cannot tile {scene.path}: {err}") from err
-        need = _memory_needed(grid, len(spec.bands), len(config.classes), batch_size, probabilities)
-        allowed = memory_budget(memory_budget_gb)
-        if need > allowed:
-            raise ResourceError(
-                f"{scene.path} ({scene.width:,} x {scene.height:,} px) with {tile} px tiles in batches of "
-                f"{batch_size} needs about {need / 2**30:.1f} GiB, over the budget of "
-                f"{allowed / 2**30:.1f} GiB "
-                "(--memory-budget GB / GEOADAPTERS_MEMORY_GB; or smaller --tile-size / --batch-size)"
-            )
-        if scene.known_empty():
-            raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
-        tags |= {"tile_size": str(tile), "overlap": str(overlap), "source_bands": json.dumps(scene.indexes)}
+    with _prepared(
+        source, runner, tile_size, overlap, batch_size, probabilities, metadata, resample, bands, scale,
+        nodata, geotiff_only, memory_budget_gb,
+    ) as plan:  # fmt: skip
+        scene, grid, batch_size, fill, factor, described = (
+            plan.scene, plan.grid, plan.batch_size, plan.fill, plan.factor, plan.described
+        )  # fmt: skip
+        warp = plan.warp
+        tags |= {"tile_size": str(grid.tile), "overlap": str(grid.overlap)}
+        tags |= {"source_bands": json.dumps(scene.indexes)}
         with contextlib.ExitStack() as outputs:
             polygons = None
             if vector is not None:
@@ -380,7 +436,13 @@ def predict_raster(
                 if polygons is not None:
                     polygons.write(row, labels, valid)
 
-            if warp:  # predict on the adapter's grid, then warp the probabilities back to the scene's
+            if blocks is not None:  # computed by `predict_block`s
+                computed = 0
+                for block in blocks:
+                    computed += computed_tiles(block)
+                    for strip in read_strips(block):
+                        strip_sink(*strip)
+            elif warp:  # predict on the adapter's grid, then warp the probabilities back to the scene's
                 folder = outputs.enter_context(
                     tempfile.TemporaryDirectory(prefix=".geoadapters-warp-", dir=output.parent)
                 )
@@ -406,3 +468,41 @@ def predict_raster(
         probability_path(output) if probabilities else None,
         Path(vector) if vector is not None else None,
     )
+
+
+def predict_block(
+    source: str | Path,
+    path: str | Path,
+    runner: Runner,
+    tile_rows: tuple[int, int],
+    *,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    batch_size: int | None = None,
+    probabilities: bool = False,
+    metadata: SceneMetadata | None = None,
+    bands: Sequence[str] | None = None,
+    scale: float | None = None,
+    nodata: float | None = None,
+    geotiff_only: bool = False,
+    memory_budget_gb: float | None = None,
+) -> int:
+    """Compute the strips of a block of a scene's tile rows [k, m) into the file `path`.
+
+    The blocks of a scene are then written by `predict_raster` (`blocks`); the options are its own (a
+    resampled scene is not split).
+
+    Returns:
+        The block's tiles computed.
+    """
+    with _prepared(
+        source, runner, tile_size, overlap, batch_size, probabilities, metadata, False, bands, scale, nodata,
+        geotiff_only, memory_budget_gb,
+    ) as plan:  # fmt: skip
+        strips = StripFile(path)
+        computed = predict_tiles(
+            plan.scene, plan.grid, runner, plan.batch_size, plan.fill, plan.factor, plan.described, strips,
+            tile_rows=tile_rows,
+        )  # fmt: skip
+        strips.finish(computed)
+    return computed

@@ -1,0 +1,56 @@
+"""A scene computed in blocks of tile rows and written from their strip files equals the whole scene."""
+
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+from rasterio.windows import Window
+
+from geoadapters.inference.predict import predict_block, predict_raster
+from geoadapters.inference.runners import TorchRunner
+from geoadapters.inference.tiling import TileGrid
+from tests.conftest import perturbed_model
+from tests.inference.test_predict import chip_pixels, write_like
+
+
+@pytest.fixture(scope="module")
+def runner(checkpoint):
+    return TorchRunner(perturbed_model("lora", "linear", checkpoint))
+
+
+def outputs(path):
+    with rasterio.open(path) as dst, rasterio.open(path.with_name(f"{path.stem}_proba.tif")) as proba:
+        return dst.read(), proba.read(), dst.tags(ns="IMAGE_STRUCTURE")["LAYOUT"]
+
+
+@pytest.mark.parametrize(
+    ("height", "blocks"),
+    [(300, [(0, 3), (3, 5), (5, 9)]), (300, [(0, 1), (1, 8), (8, 9)]), (97, [(0, 2), (2, 3)])],
+)
+def test_blocks_of_tile_rows_give_the_whole_scene_exactly(tmp_path, runner, height, blocks):
+    # With 64 px tiles and overlap 32, 300 rows have 9 tile rows 29.5 px apart and 97 rows 3 tile rows
+    # 16.5 px apart: three tile rows share pixels (the second block of 97 rows needs tile row 0). Batches
+    # of 4 tiles over 3 tile columns straddle tile rows, and block borders.
+    scene = write_like(tmp_path / "scene.tif", chip_pixels(Window(0, 0, 100, height)))
+    options = {"overlap": 32, "batch_size": 4, "probabilities": True, "probability_dtype": "float32"}
+    grid = TileGrid(height, 100, 64, 32)
+    assert blocks[-1][1] == len(grid.rows)
+    whole = predict_raster(scene, tmp_path / "whole.tif", runner, vector=tmp_path / "whole.gpkg", **options)
+    files = [tmp_path / f"block{k}.strips" for k, _ in enumerate(blocks)]
+    computed = [
+        predict_block(scene, f, runner, rows, overlap=32, batch_size=4)
+        for f, rows in zip(files, blocks, strict=True)
+    ]
+    split = predict_raster(
+        scene, tmp_path / "split.tif", runner, vector=tmp_path / "split.gpkg", blocks=files, **options
+    )
+    assert sum(computed) == split.computed == whole.computed == len(grid)
+    assert split.class_pixels == whole.class_pixels
+    (one, one_proba, _), (other, other_proba, layout) = outputs(whole.output), outputs(split.output)
+    assert np.array_equal(one, other) and np.array_equal(one_proba, other_proba, equal_nan=True)
+    assert layout == "COG"
+    (_, _, shapes, fields), (_, _, other_shapes, other_fields) = (
+        pyogrio.raw.read(tmp_path / f"{name}.gpkg") for name in ("whole", "split")
+    )
+    assert len(shapes) > 1 and list(shapes) == list(other_shapes)  # WKB bytes
+    assert all(np.array_equal(f, g) for f, g in zip(fields, other_fields, strict=True))
