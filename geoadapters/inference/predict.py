@@ -474,8 +474,9 @@ def predict_block(
     source: str | Path,
     path: str | Path,
     runner: Runner,
-    tile_rows: tuple[int, int],
+    part: tuple[int, int],
     *,
+    progress: Progress | None = None,
     tile_size: int | None = None,
     overlap: int | None = None,
     batch_size: int | None = None,
@@ -487,22 +488,29 @@ def predict_block(
     geotiff_only: bool = False,
     memory_budget_gb: float | None = None,
 ) -> int:
-    """Compute the strips of a block of a scene's tile rows [k, m) into the file `path`.
+    """Compute the strips of one block of a scene's tile rows into the file `path`.
 
-    The blocks of a scene are then written by `predict_raster` (`blocks`); the options are its own (a
-    resampled scene is not split).
+    `part` (index, count) is the index-th of `count` blocks of consecutive tile rows, as equal as they
+    can be (a block may be empty). The files of a scene's blocks, in order, are then written by
+    `predict_raster` (`blocks`). The options are `predict_raster`'s (a resampled scene is not split);
+    `progress` is called with (tiles done, tiles of the block).
 
     Returns:
         The block's tiles computed.
     """
+    index, count = part
     with _prepared(
         source, runner, tile_size, overlap, batch_size, probabilities, metadata, False, bands, scale, nodata,
         geotiff_only, memory_budget_gb,
     ) as plan:  # fmt: skip
+        rows = len(plan.grid.rows)
+        tile_rows = (index * rows // count, (index + 1) * rows // count)
         strips = StripFile(path)
-        computed = predict_tiles(
-            plan.scene, plan.grid, runner, plan.batch_size, plan.fill, plan.factor, plan.described, strips,
-            tile_rows=tile_rows,
-        )  # fmt: skip
+        computed = 0
+        if tile_rows[0] < tile_rows[1]:
+            computed = predict_tiles(
+                plan.scene, plan.grid, runner, plan.batch_size, plan.fill, plan.factor, plan.described,
+                strips, progress, tile_rows,
+            )  # fmt: skip
         strips.finish(computed)
     return computed
