@@ -156,7 +156,7 @@ def predict_tiles(
     rows = grid.rows
     first, stop = tile_rows or (0, len(rows))
     # the first tile row that reaches the block's first scene row (rows[0] is 0)
-    needed = 0 if first == 0 else next(j for j in range(first) if rows[j] + grid.tile > rows[first])
+    needed = 0 if first == 0 else next(j for j in range(first + 1) if rows[j] + grid.tile > rows[first])
     strip = StripAccumulator(grid, len(runner.config.classes), in_flight, top=rows[needed])
     computed = done = 0  # tiles of the block computed, tiles of the block seen
     emitted = needed  # tile rows whose finished rows are out

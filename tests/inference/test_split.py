@@ -23,18 +23,22 @@ def outputs(path):
         return dst.read(), proba.read(), dst.tags(ns="IMAGE_STRUCTURE")["LAYOUT"]
 
 
-@pytest.mark.parametrize(("height", "count"), [(300, 3), (300, 10), (97, 3)])
-def test_blocks_of_tile_rows_give_the_whole_scene_exactly(tmp_path, runner, height, count):
+@pytest.mark.parametrize(
+    ("height", "count", "overlap"), [(300, 3, 32), (300, 10, 32), (97, 3, 32), (256, 2, 0)]
+)
+def test_blocks_of_tile_rows_give_the_whole_scene_exactly(tmp_path, runner, height, count, overlap):
     # With 64 px tiles and overlap 32, 300 rows have 9 tile rows 29.5 px apart (10 blocks: one empty)
     # and 97 rows 3 tile rows 16.5 px apart: three tile rows share pixels (the third block of 97 rows
-    # needs tile row 0). Batches of 4 tiles over 3 tile columns straddle tile rows, and block borders.
+    # needs tile row 0); without overlap, blocks share no tile rows. Batches of 4 tiles over 3 (2) tile
+    # columns straddle tile rows, and block borders.
     scene = write_like(tmp_path / "scene.tif", chip_pixels(Window(0, 0, 100, height)))
-    options = {"overlap": 32, "batch_size": 4, "probabilities": True, "probability_dtype": "float32"}
-    grid = TileGrid(height, 100, 64, 32)
+    options = {"overlap": overlap, "batch_size": 4, "probabilities": True, "probability_dtype": "float32"}
+    grid = TileGrid(height, 100, 64, overlap)
     whole = predict_raster(scene, tmp_path / "whole.tif", runner, vector=tmp_path / "whole.gpkg", **options)
     files = [tmp_path / f"block{k}.strips" for k in range(count)]
     computed = [
-        predict_block(scene, f, runner, (k, count), overlap=32, batch_size=4) for k, f in enumerate(files)
+        predict_block(scene, f, runner, (k, count), overlap=overlap, batch_size=4)
+        for k, f in enumerate(files)
     ]
     split = predict_raster(
         scene, tmp_path / "split.tif", runner, vector=tmp_path / "split.gpkg", blocks=files, **options
