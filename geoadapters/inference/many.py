@@ -337,8 +337,9 @@ def predict_many(
         overwrite: Replace existing outputs, even up-to-date ones.
         split: Blocks of tile rows each scene is cut into, computed as tasks of their own (on several
             workers) and then written into the scene's outputs, which equal the unsplit ones exactly:
-            for scenes too large for one worker. The blocks' files are staged beside the output (a
-            remote cluster's workers need a shared folder). Not with ``resample``.
+            for scenes too large for one worker. The blocks' files (4 x classes + 1 bytes per pixel) are
+            staged beside the output (a remote cluster's workers need a shared folder). Not with
+            ``resample``.
         progress: Called with each scene's result as it ends (skipped scenes first).
         tiles: Called with (tiles done, tiles of the tasks started) as the workers report them.
         **options: Keyword options of `geoadapters.inference.predict.predict_raster` (tile_size,

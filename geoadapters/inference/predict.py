@@ -83,15 +83,17 @@ class PredictReport:
     vector: Path | None = None
 
 
-def _batches(grid: TileGrid, size: int, start: int, stop: int) -> Iterator[list[tuple[int, int, int, int]]]:
-    """(row index, column index, y, x) of the grid's tiles in raster order, `size` at a time.
-
-    Only the batches holding a tile of raster index in [start, stop), whole.
-    """
-    rows, cols = grid.rows, grid.cols
-    for first in range(start - start % size, stop, size):
-        tiles = [divmod(i, len(cols)) for i in range(first, min(first + size, len(grid)))]
-        yield [(r, c, rows[r], cols[c]) for r, c in tiles]
+def _batches(grid: TileGrid, size: int) -> Iterator[list[tuple[int, int, int, int]]]:
+    """(row index, column index, y, x) of the grid's tiles in raster order, `size` at a time."""
+    batch = []
+    for r, row in grid.row_tiles():
+        for c, (y, x) in enumerate(row):
+            batch.append((r, c, y, x))
+            if len(batch) == size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
 class TileSource(Protocol):
@@ -160,7 +162,9 @@ def predict_tiles(
     strip = StripAccumulator(grid, len(runner.config.classes), in_flight, top=rows[needed])
     computed = done = 0  # tiles of the block computed, tiles of the block seen
     emitted = needed  # tile rows whose finished rows are out
-    for batch in _batches(grid, batch_size, needed * cols, stop * cols):
+    # the scene's own batches (the model sees the same inputs) that hold a tile of rows [needed, stop)
+    batches = (b for b in _batches(grid, batch_size) if b[-1][0] >= needed and b[0][0] < stop)
+    for batch in batches:
         reads = [source.read(y, x, grid.tile, fill) for _, _, y, x in batch]
         with_data = [i for i, (_, valid) in enumerate(reads) if valid.any()]
         if with_data:
