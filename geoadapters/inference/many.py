@@ -7,7 +7,9 @@ with ``torch.set_num_threads`` set to the host's cores divided by the workers on
 workers do not fight for cores. A scene that fails is reported with its one-line error and the others
 go on. Resume: each output records its source (path, size, modification time) and the run (a digest of
 the adapter's files, the base weights and the options) in its tags; a scene whose output records the
-same is skipped unless ``overwrite``. Dask and torch are imported only when a prediction runs.
+same is skipped unless ``overwrite``. A scene too large for one worker can be split into blocks of
+tile rows, tasks of their own whose strips one more task writes (`predict_many`'s ``split``). Workers
+report their tiles done as Dask events. Dask and torch are imported only when a prediction runs.
 """
 
 import contextlib
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from geoadapters._staging import check_overwrite
 from geoadapters.errors import GeoAdaptersError, OutputExistsError
 from geoadapters.raster.remote import gdal_path
 
@@ -365,9 +368,12 @@ def predict_many(
     run = run_identity(model, options)
     results: dict[int, SceneResult] = {}
     pending = []
-    for i, (source, out, vec) in enumerate(zip(names, outputs, vectors, strict=True)):
-        extras = [probability_path(out)] * bool(options.get("probabilities")) + [vec] * (vec is not None)
-        if not overwrite and up_to_date(out, source, run, [e for e in extras if e is not None]):
+    extras = [  # the outputs beside each class map
+        [str(probability_path(out))] * bool(options.get("probabilities")) + ([vec] if vec is not None else [])
+        for out, vec in zip(outputs, vectors, strict=True)
+    ]
+    for i, (source, out) in enumerate(zip(names, outputs, strict=True)):
+        if not overwrite and up_to_date(out, source, run, extras[i]):
             results[i] = SceneResult(source, out, "skipped")
             if progress is not None:
                 progress(results[i])
@@ -396,6 +402,12 @@ def predict_many(
                 key = f"{i}-{run[:12]}"
                 blocks: list[Any] = []
                 if split > 1:
+                    try:  # before its blocks are computed, not after
+                        for path in [outputs[i], *extras[i]]:
+                            check_overwrite(Path(path), overwrite)
+                    except OutputExistsError as err:
+                        results[i] = SceneResult(names[i], outputs[i], "failed", error=str(err))
+                        continue
                     folder = _staging(outputs[i])
                     cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
                     blocks = [

@@ -238,6 +238,10 @@ def test_a_scene_split_across_two_workers_equals_one_process(tmp_path, adapter, 
     assert not [p for p in (tmp_path / "split").iterdir() if p.name.startswith(".")]  # nothing staged left
     again = predict_many([source], ref, tmp_path / "split", vector="gpkg", client=cluster, split=3, **options)
     assert again.summary() == "0 done, 1 skipped, 0 failed of 1 scenes"
+    other = predict_many(
+        [source], ref, tmp_path / "split", client=cluster, split=3, **options | {"overlap": 16}
+    )
+    assert "exists; pass --overwrite" in other.results[0].error  # refused before any block runs
 
     bad = tall_scene(tmp_path / "in" / "bad.tif", corrupt_bottom=True)  # the last block cannot read
     failed = predict_many([bad], ref, tmp_path / "bad", client=cluster, split=3, **options)
