@@ -319,6 +319,14 @@ def _default_line() -> str:
 @click.option(
     "--scheduler", metavar="ADDRESS", help="Predict the scenes on this Dask cluster (tcp://HOST:PORT)."
 )
+@click.option(
+    "--split",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --workers/--scheduler: cut each scene into N blocks of tile rows that run on several "
+    "workers (for a huge scene; the output is the same).",
+)
 @checkpoint_opt
 @overwrite_opt
 def predict_command(
@@ -348,6 +356,7 @@ def predict_command(
     memory_budget: float | None,
     workers: int | None,
     scheduler: str | None,
+    split: int,
     checkpoint: Path | None,
     overwrite: bool,
 ) -> None:
@@ -371,6 +380,10 @@ def predict_command(
         raise click.UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
     if frames and (workers is not None or scheduler is not None):
         raise click.UsageError("--frames predicts one scene here; it does not run on a Dask cluster")
+    if split > 1 and workers is None and scheduler is None:
+        raise click.UsageError("--split runs blocks on a Dask cluster: give --workers or --scheduler")
+    if split > 1 and resample:
+        raise click.UsageError("--split and --resample do not combine: a resampled scene is not split")
     sources = _sources(scenes)
     jobs = _jobs(sources, output, vector, probabilities, frames)
     many = len(jobs) > 1
@@ -444,7 +457,7 @@ def predict_command(
             continue
         checked.append(job)
     if checked and ref is not None:
-        failed += _run_many(checked, ref, vector, scheduler, workers, overwrite, options)
+        failed += _run_many(checked, ref, vector, scheduler, workers, split, overwrite, options)
     elif checked:
         what = adapter if onnx_file else f"{config.base.name} + {adapter}"
         if sys.stderr.isatty():  # like the progress bar: on a terminal only, so errors stay one line
@@ -482,6 +495,7 @@ def _run_many(
     vector: str | None,
     scheduler: str | None,
     workers: int | None,
+    split: int,
     overwrite: bool,
     options: dict[str, object],
 ) -> list[tuple[Path | str, GeoAdaptersError]]:
@@ -502,7 +516,15 @@ def _run_many(
             raise DeviceError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err
     failed: list[tuple[Path | str, GeoAdaptersError]] = []
     sources = {str(job.source): job.source for job in jobs}
-    with tqdm(total=len(jobs), unit="scene", disable=not sys.stderr.isatty(), leave=False) as bar:
+    quiet = not sys.stderr.isatty()
+    with (
+        tqdm(total=len(jobs), unit="scene", disable=quiet, leave=False, position=0) as bar,
+        tqdm(total=0, unit="tile", disable=quiet, leave=False, position=1) as tile_bar,
+    ):
+
+        def tiles(done: int, total: int) -> None:
+            tile_bar.total = total
+            tile_bar.update(done - tile_bar.n)
 
         def progress(result: SceneResult) -> None:
             bar.update()
@@ -523,7 +545,8 @@ def _run_many(
             vectors = [job.vector for job in jobs] if vector is not None else None
             predict_many(
                 [job.source for job in jobs], ref, [job.output for job in jobs], vector=vectors,
-                client=client, workers=workers, overwrite=overwrite, progress=progress, **options,
+                client=client, workers=workers, overwrite=overwrite, split=split, progress=progress,
+                tiles=None if quiet else tiles, **options,
             )  # fmt: skip
         finally:
             if client is not None:

@@ -7,7 +7,9 @@ with ``torch.set_num_threads`` set to the host's cores divided by the workers on
 workers do not fight for cores. A scene that fails is reported with its one-line error and the others
 go on. Resume: each output records its source (path, size, modification time) and the run (a digest of
 the adapter's files, the base weights and the options) in its tags; a scene whose output records the
-same is skipped unless ``overwrite``. Dask and torch are imported only when a prediction runs.
+same is skipped unless ``overwrite``. A scene too large for one worker can be split into blocks of
+tile rows, tasks of their own whose strips one more task writes (`predict_many`'s ``split``). Workers
+report their tiles done as Dask events. Dask and torch are imported only when a prediction runs.
 """
 
 import contextlib
@@ -15,14 +17,18 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from geoadapters._staging import check_overwrite
 from geoadapters.errors import GeoAdaptersError, OutputExistsError
 from geoadapters.raster.remote import gdal_path
 
@@ -45,6 +51,8 @@ __all__ = [
 SOURCE_TAG = "geoadapters_source"
 RUN_TAG = "geoadapters_run"
 _CHUNK = 1 << 20
+# Seconds between two tile progress events of a task.
+_EVENT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,7 @@ class SceneResult:
         output: Its class map.
         status: ``done``, ``skipped`` (its output is up to date) or ``failed``.
         error: The one-line error of a failed scene.
-        seconds: Wall time of the prediction on its worker.
+        seconds: Wall time of the prediction on its worker (summed over a split scene's tasks).
         tiles: Tiles in the grid (0 unless done).
         computed: Tiles run through the model.
         class_pixels: Pixels of each class (done only).
@@ -213,11 +221,49 @@ def _runner(model: ModelRef, threads: dict[str, int]) -> "Runner":
         return _RUNNERS[model]
 
 
+def _tile_events(topic: str | None, task: str) -> "Callable[[int, int], None] | None":
+    """A `predict_tiles` progress that sends (task, tiles done, tiles) to `topic`, twice a second at most."""
+    if topic is None:
+        return None
+    from distributed import get_worker
+
+    worker = get_worker()
+    sent = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - sent[0] >= _EVENT_SECONDS:
+            sent[0] = now
+            worker.log_event(topic, (task, done, total))
+
+    return report
+
+
+def _predict_block(
+    source: str, path: str, part: tuple[int, int], model: ModelRef, threads: dict[str, int],
+    options: dict[str, Any], topic: str | None,
+) -> tuple[str, str, float]:  # fmt: skip
+    """One block of a split scene on a worker: (its strip file, its one-line error or '', its seconds)."""
+    from geoadapters.inference.predict import predict_block
+
+    started = time.perf_counter()
+    block = {k: v for k, v in options.items() if k not in ("probability_dtype", "resample", "overwrite")}
+    progress = _tile_events(topic, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the scene's task, which writes it, reports them
+        try:
+            predict_block(source, path, _runner(model, threads), part, progress=progress, **block)
+        except GeoAdaptersError as err:
+            return path, str(err), 0.0
+    return path, "", time.perf_counter() - started
+
+
 def _predict_scene(
     source: str, output: str, vector: str | None, model: ModelRef, threads: dict[str, int],
-    tags: dict[str, str], options: dict[str, Any],
+    tags: dict[str, str], options: dict[str, Any], topic: str | None = None,
+    blocks: Sequence[tuple[str, str, float]] = (),
 ) -> SceneResult:  # fmt: skip
-    """One scene on a worker (the task of `predict_many`).
+    """One scene on a worker (the task of `predict_many`); a split scene is written from its `blocks`.
 
     Dask runs a task again when its worker is lost, which may be after the first attempt published the
     outputs: an existing output that this very run made from this scene counts as done.
@@ -225,12 +271,18 @@ def _predict_scene(
     from geoadapters.inference.predict import predict_raster
     from geoadapters.raster.write import probability_path
 
+    failed = [error for _, error, _ in blocks if error]
+    if failed:
+        return SceneResult(source, output, "failed", error=failed[0])
+    files = [Path(path) for path, _, _ in blocks] or None
+    progress = None if files else _tile_events(topic, output)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             report = predict_raster(
-                source, output, _runner(model, threads), vector=vector, tags=tags, **options
-            )
+                source, output, _runner(model, threads), vector=vector, tags=tags, progress=progress,
+                blocks=files, **options,
+            )  # fmt: skip
         except OutputExistsError as err:
             extras = [probability_path(output)] * bool(options.get("probabilities")) + [vector] * bool(vector)
             if up_to_date(output, source, tags[RUN_TAG], [e for e in extras if e is not None]):
@@ -239,8 +291,9 @@ def _predict_scene(
         except GeoAdaptersError as err:
             return SceneResult(source, output, "failed", error=str(err))
     said = tuple(dict.fromkeys(str(w.message) for w in caught))
+    seconds = report.seconds + sum(s for _, _, s in blocks)
     return SceneResult(
-        source, output, "done", seconds=report.seconds, tiles=report.tiles, computed=report.computed,
+        source, output, "done", seconds=seconds, tiles=report.tiles, computed=report.computed,
         class_pixels=dict(report.class_pixels), warnings=said,
     )  # fmt: skip
 
@@ -269,7 +322,9 @@ def predict_many(
     client: "Client | None" = None,
     workers: int | None = None,
     overwrite: bool = False,
+    split: int = 1,
     progress: Callable[[SceneResult], None] | None = None,
+    tiles: Callable[[int, int], None] | None = None,
     **options: Any,
 ) -> ManyReport:
     """Predict many scenes as tasks on a Dask cluster; failed scenes are reported, the others go on.
@@ -283,7 +338,13 @@ def predict_many(
         client: A ``distributed.Client``; None starts a `LocalCluster` of `workers` processes for this call.
         workers: Worker processes of the local cluster (default: the CPU count); one Dask thread each.
         overwrite: Replace existing outputs, even up-to-date ones.
+        split: Blocks of tile rows each scene is cut into, computed as tasks of their own (on several
+            workers) and then written into the scene's outputs, which equal the unsplit ones exactly:
+            for scenes too large for one worker. The blocks' files (4 x classes + 1 bytes per pixel) are
+            staged beside the output (a remote cluster's workers need a shared folder). Not with
+            ``resample``.
         progress: Called with each scene's result as it ends (skipped scenes first).
+        tiles: Called with (tiles done, tiles of the tasks started) as the workers report them.
         **options: Keyword options of `geoadapters.inference.predict.predict_raster` (tile_size,
             overlap, batch_size, probabilities, probability_dtype, metadata, resample, bands, scale,
             nodata, geotiff_only, memory_budget_gb).
@@ -300,47 +361,103 @@ def predict_many(
         vectors = [None if vector is None else str(Path(o).with_suffix(f".{vector}")) for o in outputs]
     else:
         vectors = [None if v is None else str(v) for v in vector]
+    if split < 1:
+        raise ValueError(f"split must be at least 1, got {split}")
+    if split > 1 and options.get("resample"):
+        raise ValueError("a resampled scene cannot be split: drop resample or split")
     run = run_identity(model, options)
     results: dict[int, SceneResult] = {}
     pending = []
-    for i, (source, out, vec) in enumerate(zip(names, outputs, vectors, strict=True)):
-        extras = [probability_path(out)] * bool(options.get("probabilities")) + [vec] * (vec is not None)
-        if not overwrite and up_to_date(out, source, run, [e for e in extras if e is not None]):
+    extras = [  # the outputs beside each class map
+        [str(probability_path(out))] * bool(options.get("probabilities")) + ([vec] if vec is not None else [])
+        for out, vec in zip(outputs, vectors, strict=True)
+    ]
+    for i, (source, out) in enumerate(zip(names, outputs, strict=True)):
+        if not overwrite and up_to_date(out, source, run, extras[i]):
             results[i] = SceneResult(source, out, "skipped")
             if progress is not None:
                 progress(results[i])
         else:
             pending.append(i)
     if pending:
-        with _client(client, workers) as dask:
-            from distributed import as_completed
+        with _client(client, workers) as dask, contextlib.ExitStack() as cleanup:
+            from distributed import as_completed, wait
 
             hosts: dict[str, int] = {}
             for info in dask.scheduler_info(n_workers=-1)["workers"].values():
                 hosts[info["host"]] = hosts.get(info["host"], 0) + 1
-            futures = {}
+            topic = None
+            if tiles is not None:
+                topic = f"geoadapters-tiles-{uuid.uuid4().hex}"
+                dask.subscribe_topic(topic, _tile_counter(tiles))  # type: ignore[no-untyped-call]
+                cleanup.callback(dask.unsubscribe_topic, topic)
+            scenes = {}  # the future of each scene's result
+            staged = {}  # a split scene's staging folder and block futures
             for i in pending:
                 try:
                     tags = {SOURCE_TAG: source_identity(names[i]), RUN_TAG: run}
                 except OSError as err:  # vanished since it was listed
                     results[i] = SceneResult(names[i], outputs[i], "failed", error=_one_line(err))
                     continue
+                key = f"{i}-{run[:12]}"
+                blocks: list[Any] = []
+                if split > 1:
+                    try:  # before its blocks are computed, not after
+                        for path in [outputs[i], *extras[i]]:
+                            check_overwrite(Path(path), overwrite)
+                    except OutputExistsError as err:
+                        results[i] = SceneResult(names[i], outputs[i], "failed", error=str(err))
+                        continue
+                    folder = _staging(outputs[i])
+                    cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+                    blocks = [
+                        dask.submit(
+                            _predict_block, names[i], str(folder / f"{b}.strips"), (b, split), model, hosts,
+                            options, topic, key=f"geoadapters-block-{key}-{b}", pure=False,
+                        )
+                        for b in range(split)
+                    ]  # fmt: skip
+                    staged[i] = (folder, blocks)
                 future = dask.submit(
                     _predict_scene, names[i], outputs[i], vectors[i], model, hosts, tags,
-                    options | {"overwrite": overwrite}, key=f"geoadapters-scene-{i}-{run[:12]}", pure=False,
+                    options | {"overwrite": overwrite}, topic, blocks, key=f"geoadapters-scene-{key}",
+                    pure=False,
                 )  # fmt: skip
-                futures[future] = i
-            for future in as_completed(futures):  # type: ignore[no-untyped-call]
-                i = futures[future]
+                scenes[future] = i
+            for future in as_completed(scenes):  # type: ignore[no-untyped-call]
+                i = scenes[future]
                 if future.status == "finished":
                     results[i] = future.result()
                 else:
                     results[i] = SceneResult(
                         names[i], outputs[i], "failed", error=_one_line(future.exception())
                     )
+                if i in staged:  # its blocks are over (a block that raised may leave others running)
+                    folder, blocks = staged.pop(i)
+                    wait(blocks)  # type: ignore[no-untyped-call]
+                    shutil.rmtree(folder, ignore_errors=True)
                 if progress is not None:
                     progress(results[i])
     return ManyReport([results[i] for i in range(len(names))], time.perf_counter() - started)
+
+
+def _staging(output: str) -> Path:
+    """A new folder for a split scene's blocks, beside its output."""
+    folder = Path(output).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".geoadapters-split-{Path(output).name}-", dir=folder))
+
+
+def _tile_counter(tiles: Callable[[int, int], None]) -> Callable[[tuple[float, Any]], None]:
+    """A handler of tile progress events that calls `tiles` with the sums over the tasks."""
+    counts: dict[str, tuple[int, int]] = {}
+
+    def handle(event: tuple[float, Any]) -> None:
+        task, done, total = event[1]
+        counts[task] = (max(done, counts.get(task, (0, 0))[0]), total)
+        tiles(sum(d for d, _ in counts.values()), sum(t for _, t in counts.values()))
+
+    return handle
 
 
 @contextlib.contextmanager

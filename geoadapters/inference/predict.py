@@ -31,6 +31,7 @@ from geoadapters._serde import finite
 from geoadapters.config import memory_budget
 from geoadapters.errors import AdapterError, RasterError, ResourceError
 from geoadapters.inference.runners import Runner
+from geoadapters.inference.strips import StripFile, computed_tiles, read_strips
 from geoadapters.inference.tiling import StripAccumulator, TileGrid
 from geoadapters.raster.metadata import (
     GSD_TOLERANCE,
@@ -44,7 +45,14 @@ from geoadapters.raster.vector import PolygonWriter
 from geoadapters.raster.write import PredictionWriter, default_output, probability_path
 from geoadapters.specs import SceneMetadata
 
-__all__ = ["PredictReport", "TileSource", "default_output", "predict_raster", "predict_tiles"]
+__all__ = [
+    "PredictReport",
+    "TileSource",
+    "default_output",
+    "predict_block",
+    "predict_raster",
+    "predict_tiles",
+]
 
 # GDAL's block cache (default 5 % of RAM) would otherwise grow with the scene.
 _GDAL_CACHE_MB = 256
@@ -127,8 +135,14 @@ def predict_tiles(
     scene: SceneMetadata | None,
     sink: Sink,
     progress: Progress | None = None,
+    tile_rows: tuple[int, int] | None = None,
 ) -> int:
     """Run every tile with data and pass each finished strip of rows to `sink`, top to bottom.
+
+    A block of tile rows [k, m) (`tile_rows`) gives exactly the strips of scene rows from ``rows[k]``
+    (0 for k = 0) to ``rows[m]`` (the height for the last) that the whole scene gives: it also runs the
+    earlier tile rows that overlap those rows, in the same batches of tiles as the whole scene, so the
+    model sees the same inputs and every pixel adds the same tiles in the same order.
 
     Args:
         source: Where tiles are read from.
@@ -140,16 +154,23 @@ def predict_tiles(
         scene: Metadata passed to the runner.
         sink: Called with (first row, mean logits (classes, rows, width), mask of valid pixels).
         progress: Called with (tiles done, tiles in all) after each batch.
+        tile_rows: Only the block of tile rows [k, m); its tiles are the ones counted.
 
     Returns:
         The number of tiles computed (0: no tile had data).
     """
     cols = len(grid.cols)
     in_flight = 1 + math.ceil((batch_size - 1) / cols)  # tile rows one batch can span
-    strip = StripAccumulator(grid, len(runner.config.classes), in_flight)
     rows = grid.rows
-    computed = done = emitted = 0  # tiles computed, tiles seen; tile rows whose finished rows are out
-    for batch in _batches(grid, batch_size):
+    first, stop = tile_rows or (0, len(rows))
+    # the first tile row that reaches the block's first scene row (rows[0] is 0)
+    needed = 0 if first == 0 else next(j for j in range(first + 1) if rows[j] + grid.tile > rows[first])
+    strip = StripAccumulator(grid, len(runner.config.classes), in_flight, top=rows[needed])
+    computed = done = 0  # tiles of the block computed, tiles of the block seen
+    emitted = needed  # tile rows whose finished rows are out
+    # the scene's own batches (the model sees the same inputs) that hold a tile of rows [needed, stop)
+    batches = (b for b in _batches(grid, batch_size) if b[-1][0] >= needed and b[0][0] < stop)
+    for batch in batches:
         reads = [source.read(y, x, grid.tile, fill) for _, _, y, x in batch]
         with_data = [i for i, (_, valid) in enumerate(reads) if valid.any()]
         if with_data:
@@ -157,16 +178,19 @@ def predict_tiles(
             logits = runner(raw, scene)
             for k, i in enumerate(with_data):
                 r, c, y, x = batch[i]
-                strip.add(y, x, logits[k], grid.weights(r, c), reads[i][1])
-            computed += len(with_data)
-        done += len(batch)
+                if needed <= r < stop:
+                    strip.add(y, x, logits[k], grid.weights(r, c), reads[i][1])
+                    computed += first <= r
+        done += sum(first <= r < stop for r, _, _, _ in batch)
         if progress is not None:
-            progress(done, len(grid))
+            progress(done, (stop - first) * cols)
         last_r, last_c, _, _ = batch[-1]
         complete = last_r if last_c == cols - 1 else last_r - 1  # last tile row fully added
-        while emitted <= complete:
+        while emitted <= min(complete, stop - 1):
             until = rows[emitted + 1] if emitted + 1 < len(rows) else source.height
-            sink(*strip.emit(until))
+            finished = strip.emit(until)
+            if emitted >= first:
+                sink(*finished)
             emitted += 1
     return computed
 
@@ -244,75 +268,27 @@ def _same_file(output: Path, source: Path) -> bool:
         return False
 
 
-def predict_raster(
-    source: str | Path | Sequence[str | Path],
-    output: str | Path | None,
-    runner: Runner,
-    *,
-    tile_size: int | None = None,
-    overlap: int | None = None,
-    batch_size: int | None = None,
-    probabilities: bool = False,
-    probability_dtype: str = "uint8",
-    vector: str | Path | None = None,
-    metadata: SceneMetadata | None = None,
-    resample: bool = False,
-    bands: Sequence[str] | None = None,
-    scale: float | None = None,
-    nodata: float | None = None,
-    overwrite: bool = False,
-    progress: Progress | None = None,
-    geotiff_only: bool = False,
-    memory_budget_gb: float | None = None,
-    tags: Mapping[str, str] | None = None,
-) -> PredictReport:
-    """Predict a scene and write a georeferenced class map as a COG (and probabilities, polygons).
+@dataclass(frozen=True)
+class _Plan:
+    """An open scene and how it is predicted."""
 
-    Args:
-        source: Input raster; for a model of several frames (`AdapterConfig.frames`), one file per frame
-            in time order (a sequence, all on one grid) or one multi-date stack whose bands are the
-            frames' bands, frame after frame (see `geoadapters.raster.read.Scene`).
-        output: Output path; None writes ``<stem>_pred.tif`` next to the source (the first frame).
-        runner: Model runtime; its config is the adapter's input contract and tiling defaults.
-        tile_size: Tile side; default from the adapter.
-        overlap: Overlap of neighbouring tiles (at most half a tile); default from the adapter.
-        batch_size: Tiles per forward pass; default from the adapter.
-        probabilities: Also write ``<stem>_proba.tif``: one band of softmax probability per class.
-        probability_dtype: ``uint8`` (percent, summing to 100 per pixel; nodata 255) or ``float32``
-            (0 to 1; nodata NaN).
-        vector: Also write the class map's polygons into this ``.gpkg`` or ``.geojson`` file (class,
-            value, pixels and area in square CRS units; merged across tile borders; scene CRS).
-        metadata: Dates (one per frame), centre and GSD for models that take them (-TL, Clay); fields
-            left unset are derived from the scene: each frame's date from its tags or file name (a
-            stack's from its bands' tags; none unless every frame has one), the centre and GSD from the
-            grid (`geoadapters.raster.metadata`).
-        resample: When the scene's pixel size differs from the adapter's GSD by more than 1.5x, read it
-            warped to that GSD (a windowed bilinear VRT) and warp the probabilities back: the outputs
-            are on the scene's grid. Otherwise such a scene gets a `GsdWarning`.
-        bands: File bands to use: numbers in the model's band order, or names of all the file's bands
-            (see `geoadapters.raster.read.resolve_bands`); default from the band descriptions.
-        scale: Factor from the file's values to the units the adapter normalises (replaces the
-            adapter's ``input.scale``, e.g. 0.0001 for reflectance x 10000 when it expects reflectance).
-        nodata: The file's nodata value, overriding its metadata.
-        overwrite: Replace an existing output.
-        progress: Called with (tiles done, tiles in all) after each batch.
-        geotiff_only: Accept GeoTIFF (COG) inputs only; VRTs can make GDAL read any local file.
-        memory_budget_gb: Most memory the scene's buffers may take; default `memory_budget`.
-        tags: More tags of the class map (`geoadapters.inference.many` records the source and run).
+    scene: Scene
+    grid: TileGrid
+    batch_size: int
+    fill: npt.NDArray[np.float32]
+    factor: float
+    described: SceneMetadata
+    warp: bool
 
-    Raises:
-        RasterError: Unreadable, unreferenced or all-nodata scene, unwritable output, an output that
-            is the input itself, or frames not as many as the model takes or not on one grid.
-        ResourceError: The scene, tile size and batch need more memory than the budget.
-        BandError: The model's bands cannot be found in the file.
-        OutputExistsError: An output exists and `overwrite` is False.
-        ValueError: `scale` is not a finite positive number, or `metadata` has dates not one per frame.
 
-    Warns:
-        GsdWarning: The scene's pixels differ from the adapter's GSD by more than 1.5x.
-        FrameDateWarning: Some frames have an acquisition date and others none (none is used).
-    """
-    started = time.perf_counter()
+@contextlib.contextmanager
+def _prepared(
+    source: str | Path | Sequence[str | Path], runner: Runner, tile_size: int | None, overlap: int | None,
+    batch_size: int | None, probabilities: bool, metadata: SceneMetadata | None, resample: bool,
+    bands: Sequence[str] | None, scale: float | None, nodata: float | None, geotiff_only: bool,
+    memory_budget_gb: float | None,
+) -> Iterator[_Plan]:  # fmt: skip
+    """The scene (or its frames) opened, checked and tiled as `predict_raster` describes its arguments."""
     config = runner.config
     if config.task != "segmentation":
         raise AdapterError(f"predict writes per-pixel maps; this adapter's task is {config.task}")
@@ -320,11 +296,7 @@ def predict_raster(
     tile = tile_size or config.inference.tile_size
     overlap = config.inference.overlap if overlap is None else overlap
     batch_size = batch_size or config.inference.batch_size
-    sources = [source] if isinstance(source, str | Path) else list(source)
     frames = config.frames
-    output = Path(output) if output is not None else default_output(sources[0])
-    if any(_same_file(output, Path(s)) for s in sources):
-        raise RasterError(f"the output {output} is the input scene itself: give another output path")
     if metadata is not None and metadata.dates and len(metadata.dates) != frames:
         raise ValueError(f"{len(metadata.dates)} dates given; the model takes {frames} frame(s), a date each")
     if scale is not None:
@@ -336,14 +308,6 @@ def predict_raster(
     else:
         fill = np.full(len(spec.bands), spec.nodata_fill / factor, np.float32)
     fill = np.tile(fill, frames)  # tiles hold the bands of every frame, frame after frame
-    tags = dict(tags or {}) | {
-        "geoadapters_version": __version__,
-        "model": config.base.name,
-        "adapter": config.name or "",
-        "method": config.method.name,
-        "runner": runner.description,
-        "input_bands": json.dumps(list(spec.bands)),
-    }
     with (
         rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB << 20),  # in bytes (rasterio: GDALSetCacheMax64)
         Scene(
@@ -378,9 +342,105 @@ def predict_raster(
             )
         if scene.known_empty():
             raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
-        tags |= {"tile_size": str(tile), "overlap": str(overlap)}
+        yield _Plan(scene, grid, batch_size, fill, factor, described, warp)
+
+
+def predict_raster(
+    source: str | Path | Sequence[str | Path],
+    output: str | Path | None,
+    runner: Runner,
+    *,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    batch_size: int | None = None,
+    probabilities: bool = False,
+    probability_dtype: str = "uint8",
+    vector: str | Path | None = None,
+    metadata: SceneMetadata | None = None,
+    resample: bool = False,
+    bands: Sequence[str] | None = None,
+    scale: float | None = None,
+    nodata: float | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    geotiff_only: bool = False,
+    memory_budget_gb: float | None = None,
+    tags: Mapping[str, str] | None = None,
+    blocks: Sequence[Path] | None = None,
+) -> PredictReport:
+    """Predict a scene and write a georeferenced class map as a COG (and probabilities, polygons).
+
+    Args:
+        source: Input raster; for a model of several frames (`AdapterConfig.frames`), one file per frame
+            in time order (a sequence, all on one grid) or one multi-date stack whose bands are the
+            frames' bands, frame after frame (see `geoadapters.raster.read.Scene`).
+        output: Output path; None writes ``<stem>_pred.tif`` next to the source (the first frame).
+        runner: Model runtime; its config is the adapter's input contract and tiling defaults.
+        tile_size: Tile side; default from the adapter.
+        overlap: Overlap of neighbouring tiles (at most half a tile); default from the adapter.
+        batch_size: Tiles per forward pass; default from the adapter.
+        probabilities: Also write ``<stem>_proba.tif``: one band of softmax probability per class.
+        probability_dtype: ``uint8`` (percent, summing to 100 per pixel; nodata 255) or ``float32``
+            (0 to 1; nodata NaN).
+        vector: Also write the class map's polygons into this ``.gpkg`` or ``.geojson`` file (class,
+            value, pixels and area in square CRS units; merged across tile borders; scene CRS).
+        metadata: Dates (one per frame), centre and GSD for models that take them (-TL, Clay); fields
+            left unset are derived from the scene: each frame's date from its tags or file name (a
+            stack's from its bands' tags; none unless every frame has one), the centre and GSD from the
+            grid (`geoadapters.raster.metadata`).
+        resample: When the scene's pixel size differs from the adapter's GSD by more than 1.5x, read it
+            warped to that GSD (a windowed bilinear VRT) and warp the probabilities back: the outputs
+            are on the scene's grid. Otherwise such a scene gets a `GsdWarning`.
+        bands: File bands to use: numbers in the model's band order, or names of all the file's bands
+            (see `geoadapters.raster.read.resolve_bands`); default from the band descriptions.
+        scale: Factor from the file's values to the units the adapter normalises (replaces the
+            adapter's ``input.scale``, e.g. 0.0001 for reflectance x 10000 when it expects reflectance).
+        nodata: The file's nodata value, overriding its metadata.
+        overwrite: Replace an existing output.
+        progress: Called with (tiles done, tiles in all) after each batch.
+        geotiff_only: Accept GeoTIFF (COG) inputs only; VRTs can make GDAL read any local file.
+        memory_budget_gb: Most memory the scene's buffers may take; default `memory_budget`.
+        tags: More tags of the class map (`geoadapters.inference.many` records the source and run).
+        blocks: The scene's strips computed by `predict_block` for consecutive blocks of tile rows from
+            the first to the last, with the same options: they are written instead of running the model.
+
+    Raises:
+        RasterError: Unreadable, unreferenced or all-nodata scene, unwritable output, an output that
+            is the input itself, or frames not as many as the model takes or not on one grid.
+        ResourceError: The scene, tile size and batch need more memory than the budget.
+        BandError: The model's bands cannot be found in the file.
+        OutputExistsError: An output exists and `overwrite` is False.
+        ValueError: `scale` is not a finite positive number, or `metadata` has dates not one per frame.
+
+    Warns:
+        GsdWarning: The scene's pixels differ from the adapter's GSD by more than 1.5x.
+        FrameDateWarning: Some frames have an acquisition date and others none (none is used).
+    """
+    started = time.perf_counter()
+    config = runner.config
+    sources = [source] if isinstance(source, str | Path) else list(source)
+    output = Path(output) if output is not None else default_output(sources[0])
+    if any(_same_file(output, Path(s)) for s in sources):
+        raise RasterError(f"the output {output} is the input scene itself: give another output path")
+    tags = dict(tags or {}) | {
+        "geoadapters_version": __version__,
+        "model": config.base.name,
+        "adapter": config.name or "",
+        "method": config.method.name,
+        "runner": runner.description,
+        "input_bands": json.dumps(list(config.input.bands)),
+    }
+    with _prepared(
+        source, runner, tile_size, overlap, batch_size, probabilities, metadata, resample, bands, scale,
+        nodata, geotiff_only, memory_budget_gb,
+    ) as plan:  # fmt: skip
+        scene, grid, batch_size, fill, factor, described = (
+            plan.scene, plan.grid, plan.batch_size, plan.fill, plan.factor, plan.described
+        )  # fmt: skip
+        warp = plan.warp
+        tags |= {"tile_size": str(grid.tile), "overlap": str(grid.overlap)}
         tags["source_bands"] = json.dumps(scene.source_bands)
-        if frames > 1:
+        if config.frames > 1:
             tags["frames"] = json.dumps([str(f) for f in scene.frames])
             tags["frame_dates"] = json.dumps([d.isoformat() for d in described.dates])
         with contextlib.ExitStack() as outputs:
@@ -406,7 +466,13 @@ def predict_raster(
                 if polygons is not None:
                     polygons.write(row, labels, valid)
 
-            if warp:  # predict on the adapter's grid, then warp the probabilities back to the scene's
+            if blocks is not None:  # computed by `predict_block`s
+                computed = 0
+                for block in blocks:
+                    computed += computed_tiles(block)
+                    for strip in read_strips(block):
+                        strip_sink(*strip)
+            elif warp:  # predict on the adapter's grid, then warp the probabilities back to the scene's
                 folder = outputs.enter_context(
                     tempfile.TemporaryDirectory(prefix=".geoadapters-warp-", dir=output.parent)
                 )
@@ -432,3 +498,49 @@ def predict_raster(
         probability_path(output) if probabilities else None,
         Path(vector) if vector is not None else None,
     )
+
+
+def predict_block(
+    source: str | Path,
+    path: str | Path,
+    runner: Runner,
+    part: tuple[int, int],
+    *,
+    progress: Progress | None = None,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    batch_size: int | None = None,
+    probabilities: bool = False,
+    metadata: SceneMetadata | None = None,
+    bands: Sequence[str] | None = None,
+    scale: float | None = None,
+    nodata: float | None = None,
+    geotiff_only: bool = False,
+    memory_budget_gb: float | None = None,
+) -> int:
+    """Compute the strips of one block of a scene's tile rows into the file `path`.
+
+    `part` (index, count) is the index-th of `count` blocks of consecutive tile rows, as equal as they
+    can be (a block may be empty). The files of a scene's blocks, in order, are then written by
+    `predict_raster` (`blocks`). The options are `predict_raster`'s (a resampled scene is not split);
+    `progress` is called with (tiles done, tiles of the block).
+
+    Returns:
+        The block's tiles computed.
+    """
+    index, count = part
+    with _prepared(
+        source, runner, tile_size, overlap, batch_size, probabilities, metadata, False, bands, scale, nodata,
+        geotiff_only, memory_budget_gb,
+    ) as plan:  # fmt: skip
+        rows = len(plan.grid.rows)
+        tile_rows = (index * rows // count, (index + 1) * rows // count)
+        strips = StripFile(path)
+        computed = 0
+        if tile_rows[0] < tile_rows[1]:
+            computed = predict_tiles(
+                plan.scene, plan.grid, runner, plan.batch_size, plan.fill, plan.factor, plan.described,
+                strips, progress, tile_rows,
+            )  # fmt: skip
+        strips.finish(computed)
+    return computed

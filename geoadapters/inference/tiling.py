@@ -130,16 +130,17 @@ class StripAccumulator:
         grid: The scene's tiles.
         classes: Number of logit channels.
         rows_in_flight: Tile rows that can have tiles added before the first of them is emitted.
+        top: Scene row of the first row (a block of tile rows starts below the scene's top).
     """
 
-    def __init__(self, grid: TileGrid, classes: int, rows_in_flight: int = 1) -> None:
+    def __init__(self, grid: TileGrid, classes: int, rows_in_flight: int = 1, top: int = 0) -> None:
         self.grid = grid
         steps = np.diff(grid.rows)
         rows = min(grid.height, grid.tile + (rows_in_flight - 1) * int(steps.max(initial=0)))
         self.logits = np.zeros((classes, rows, grid.width), np.float32)
         self.weight = np.zeros((rows, grid.width), np.float32)
         self.valid = np.zeros((rows, grid.width), bool)
-        self.top = 0  # scene row of the strip's first row
+        self.top = top  # scene row of the strip's first row
 
     def add(
         self,

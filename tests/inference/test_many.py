@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 import numpy as np
+import pyogrio
 import pytest
 import rasterio
 import torch
@@ -165,13 +166,16 @@ def test_a_task_run_again_after_its_output_was_published_is_done(tmp_path, adapt
 
 
 def test_the_cli_runs_scenes_on_workers_and_resumes(tmp_path, capsys):
-    """``predict --workers 2`` with the bundled model: a summary, exit 1 for the bad scene, then a resume."""
+    """``predict --workers 2 --split 2``, bundled model: a summary, exit 1 for the bad scene, a resume."""
     from geoadapters.cli.main import main
 
     sources = scenes(tmp_path / "in")[:2]
     bad = tmp_path / "in" / "bad.tif"
     bad.write_bytes(b"II*\x00 not a tiff")
-    args = ["predict", *map(str, [*sources, bad]), "-o", str(tmp_path / "out"), "--workers", "2"]
+    out = str(tmp_path / "out")
+    args = ["predict", *map(str, [*sources, bad]), "-o", out, "--workers", "2", "--split", "2"]
+    assert main([*args[:6], "--split", "2"]) == 2  # --split without a cluster
+    assert "give --workers or --scheduler" in capsys.readouterr().err
     assert main(args) == 1
     captured = capsys.readouterr()
     assert "2 done, 0 skipped, 1 failed of 3 scenes" in captured.err and "bad.tif" in captured.err
@@ -180,3 +184,68 @@ def test_the_cli_runs_scenes_on_workers_and_resumes(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "0 done, 2 skipped, 0 failed of 2 scenes" in captured.err
     assert captured.out.count("up to date, skipped") == 2
+
+
+def tall_scene(path: Path, *, corrupt_bottom: bool = False) -> Path:
+    """300 x 128 px of the chip in 16 px deflate tiles; the bottom tile of band 2 garbled if asked."""
+    with rasterio.open(S2_CHIP) as src:
+        window = Window(0, 0, 128, 300)
+        profile = src.profile | {"width": 128, "height": 300, "transform": src.window_transform(window)}
+        profile |= {"tiled": True, "blockxsize": 16, "blockysize": 16, "compress": "deflate"}
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(src.read(window=window))
+            dst.descriptions = src.descriptions
+    if corrupt_bottom:
+        with rasterio.open(path) as src:
+            offset, size = (
+                int(src.get_tag_item(f"BLOCK_{k}_0_18", "TIFF", bidx=2)) for k in ("OFFSET", "SIZE")
+            )
+        data = bytearray(path.read_bytes())
+        data[offset : offset + size] = b"\xff" * size
+        path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_scene_split_across_two_workers_equals_one_process(tmp_path, adapter, checkpoint, cluster):
+    (tmp_path / "in").mkdir()
+    source = tall_scene(tmp_path / "in" / "tall.tif")
+    ref = ModelRef(str(adapter), TEST_BASE, str(checkpoint))
+    options = {"probabilities": True, "probability_dtype": "float32", "overlap": 32, "batch_size": 5}
+    tiles = []
+    report = predict_many(
+        [source], ref, tmp_path / "split", vector="gpkg", client=cluster, split=3,
+        tiles=lambda done, total: tiles.append((done, total)), **options,
+    )  # fmt: skip
+    assert report.summary() == "1 done, 0 skipped, 0 failed of 1 scenes", report.failed
+    result = report.results[0]
+    assert result.tiles == result.computed == 9 * 3  # 9 tile rows of 3 tiles, each computed once
+    assert tiles and tiles[-1] == (27, 27)  # the three blocks' tiles, as the workers reported them
+    sequential(
+        [source], tmp_path / "one", adapter, checkpoint, vector=tmp_path / "one" / "tall.gpkg", **options
+    )
+    for name in ("tall_pred.tif", "tall_pred_proba.tif"):
+        split, _ = pixels(tmp_path / "split" / name)
+        one, _ = pixels(tmp_path / "one" / name)
+        assert np.array_equal(split, one, equal_nan=True), name
+        with rasterio.open(tmp_path / "split" / name) as done:
+            assert done.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+    assert SOURCE_TAG in pixels(tmp_path / "split" / "tall_pred.tif")[1]
+    split_shapes, one_shapes = (
+        pyogrio.raw.read(p)[2]
+        for p in (tmp_path / "split" / "tall_pred.gpkg", tmp_path / "one" / "tall.gpkg")
+    )
+    assert len(one_shapes) > 1 and list(split_shapes) == list(one_shapes)
+    assert not [p for p in (tmp_path / "split").iterdir() if p.name.startswith(".")]  # nothing staged left
+    again = predict_many([source], ref, tmp_path / "split", vector="gpkg", client=cluster, split=3, **options)
+    assert again.summary() == "0 done, 1 skipped, 0 failed of 1 scenes"
+    other = predict_many(
+        [source], ref, tmp_path / "split", client=cluster, split=3, **options | {"overlap": 16}
+    )
+    assert "exists; pass --overwrite" in other.results[0].error  # refused before any block runs
+
+    bad = tall_scene(tmp_path / "in" / "bad.tif", corrupt_bottom=True)  # the last block cannot read
+    failed = predict_many([bad], ref, tmp_path / "bad", client=cluster, split=3, **options)
+    assert failed.summary() == "0 done, 0 skipped, 1 failed of 1 scenes"
+    error = failed.results[0].error
+    assert "bad.tif: reading rows" in error and "\n" not in error, error
+    assert list((tmp_path / "bad").iterdir()) == []  # nothing published, nothing staged
