@@ -264,9 +264,15 @@ def main() -> None:
         sys.stdout.flush()
         os._exit(0)  # as the CLI does: no interpreter teardown
 
+    with tempfile.TemporaryDirectory(prefix="geoadapters-bench-") as work:
+        args.work = Path(work)
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Run every step in `args.work` and print the report."""
     began = time.perf_counter()
     rooflines = [matmul_gflops() for _ in range(3)]
-    args.work = Path(tempfile.mkdtemp(prefix="geoadapters-bench-"))
     args.adapter = args.work / "adapter"
     setup = run_step(args, "setup")
     scenes = {f"{args.scene} x {args.scene}": make_scene(args.work / "small.tif", args.scene)}
