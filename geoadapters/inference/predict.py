@@ -2,7 +2,8 @@
 
 Tiles are read in windows, run through a runner (torch or ONNX, see `geoadapters.inference.runners`),
 their logits blended with smooth windows (`geoadapters.inference.tiling`) and every finished strip of
-rows is written at once; memory is a few tiles plus one strip of logits, whatever the scene's height.
+rows is written at once; memory is a few tiles plus a few strips of logits, whatever the scene's height.
+The next tiles are read and finished strips written in background threads while the model runs.
 Tiles with no data are not computed. The output keeps the input's CRS and transform, and appears only
 when complete. Scenes come from strangers: the memory a scene's size, the tile size and the batch need
 is estimated before anything is allocated and refused above a budget (`memory_budget`), a sparse
@@ -30,6 +31,7 @@ from geoadapters import __version__
 from geoadapters._serde import finite
 from geoadapters.config import memory_budget
 from geoadapters.errors import AdapterError, RasterError, ResourceError
+from geoadapters.inference.background import WRITE_DEPTH, read_ahead, write_behind
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.strips import StripFile, computed_tiles, read_strips
 from geoadapters.inference.tiling import StripAccumulator, TileGrid
@@ -144,6 +146,10 @@ def predict_tiles(
     earlier tile rows that overlap those rows, in the same batches of tiles as the whole scene, so the
     model sees the same inputs and every pixel adds the same tiles in the same order.
 
+    The next batch's tiles are read in a background thread while the model runs, and `sink` is called
+    in another (`geoadapters.inference.background`): until this returns, `source` and `sink` are each
+    used by their thread alone. Their errors are raised here.
+
     Args:
         source: Where tiles are read from.
         grid: The tile grid over `source`.
@@ -170,28 +176,35 @@ def predict_tiles(
     emitted = needed  # tile rows whose finished rows are out
     # the scene's own batches (the model sees the same inputs) that hold a tile of rows [needed, stop)
     batches = (b for b in _batches(grid, batch_size) if b[-1][0] >= needed and b[0][0] < stop)
-    for batch in batches:
-        reads = [source.read(y, x, grid.tile, fill) for _, _, y, x in batch]
-        with_data = [i for i, (_, valid) in enumerate(reads) if valid.any()]
-        if with_data:
-            raw = np.stack([reads[i][0] for i in with_data]) * np.float32(factor)
-            logits = runner(raw, scene)
-            for k, i in enumerate(with_data):
-                r, c, y, x = batch[i]
-                if needed <= r < stop:
-                    strip.add(y, x, logits[k], grid.weights(r, c), reads[i][1])
-                    computed += first <= r
-        done += sum(first <= r < stop for r, _, _, _ in batch)
-        if progress is not None:
-            progress(done, (stop - first) * cols)
-        last_r, last_c, _, _ = batch[-1]
-        complete = last_r if last_c == cols - 1 else last_r - 1  # last tile row fully added
-        while emitted <= min(complete, stop - 1):
-            until = rows[emitted + 1] if emitted + 1 < len(rows) else source.height
-            finished = strip.emit(until)
-            if emitted >= first:
-                sink(*finished)
-            emitted += 1
+
+    def read(
+        batch: list[tuple[int, int, int, int]],
+    ) -> list[tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]]:
+        return [source.read(y, x, grid.tile, fill) for _, _, y, x in batch]
+
+    # the next batch is read and finished strips are written in background threads (`background`)
+    with read_ahead(batches, read) as reading, write_behind(sink) as write:
+        for batch, reads in reading:
+            with_data = [i for i, (_, valid) in enumerate(reads) if valid.any()]
+            if with_data:
+                raw = np.stack([reads[i][0] for i in with_data]) * np.float32(factor)
+                logits = runner(raw, scene)
+                for k, i in enumerate(with_data):
+                    r, c, y, x = batch[i]
+                    if needed <= r < stop:
+                        strip.add(y, x, logits[k], grid.weights(r, c), reads[i][1])
+                        computed += first <= r
+            done += sum(first <= r < stop for r, _, _, _ in batch)
+            if progress is not None:
+                progress(done, (stop - first) * cols)
+            last_r, last_c, _, _ = batch[-1]
+            complete = last_r if last_c == cols - 1 else last_r - 1  # last tile row fully added
+            while emitted <= min(complete, stop - 1):
+                until = rows[emitted + 1] if emitted + 1 < len(rows) else source.height
+                finished = strip.emit(until)
+                if emitted >= first:
+                    write(*finished)
+                emitted += 1
     return computed
 
 
@@ -249,7 +262,8 @@ def _memory_needed(grid: TileGrid, bands: int, classes: int, batch_size: int, pr
     """Bytes of the buffers a prediction holds at once.
 
     The strip of rows in progress (logits, weights, mask, and their copies when rows are emitted and
-    written) and one batch of tiles (read, stacked, logits).
+    written), the finished strips queued for the writer thread, one batch of tiles (read, stacked,
+    logits) and the two batches the reader thread holds (queued and being read).
     """
     cols = len(grid.cols)
     in_flight = 1 + math.ceil((batch_size - 1) / cols)
@@ -257,8 +271,9 @@ def _memory_needed(grid: TileGrid, bands: int, classes: int, batch_size: int, pr
     rows = min(grid.height, grid.tile + (in_flight - 1) * int(steps.max(initial=0)))
     strip = (classes + 2) * rows * grid.width * 4
     written = (classes if probabilities else 1) * rows * grid.width * 4 * 3
-    batch = batch_size * (2 * bands + classes + 2) * grid.tile**2 * 4
-    return 2 * strip + written + batch
+    queued = (WRITE_DEPTH + 1) * (classes + 1) * rows * grid.width * 4
+    batch = batch_size * (2 * bands + classes + 2 + 2 * (bands + 1)) * grid.tile**2 * 4
+    return 2 * strip + written + queued + batch
 
 
 def _same_file(output: Path, source: Path) -> bool:
