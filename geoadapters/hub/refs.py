@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 
 from geoadapters.errors import AdapterError, WeightsNotFoundError
-from geoadapters.hub.client import download_files
 from geoadapters.hub.folder import CARD, CONFIG, WEIGHTS
 from geoadapters.specs import check_repo_id, check_revision
 
@@ -85,6 +84,8 @@ def resolve_adapter(reference: str | Path, base: str | None, *, revision: str | 
         wanted = check_revision(revision or pinned) if (revision or pinned) else None
     except ValueError as err:
         raise AdapterError(f"adapter reference {shown!r}: {err}") from err
+    from geoadapters.hub.client import download_files  # huggingface_hub: 0.3 s, for Hub references only
+
     try:
         files = download_files(repo_id, [CONFIG, WEIGHTS], revision=wanted, optional=_OPTIONAL)
     except WeightsNotFoundError as err:

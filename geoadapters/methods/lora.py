@@ -283,13 +283,22 @@ def load_merged(encoder: Encoder, settings: LoraSettings, state: Mapping[str, Te
     check_tensors(expected, state)
     targets, tensors = _layout(encoder, settings)
     scaling = settings.lora_alpha / settings.r
+    copied: set[int] = set()
+
+    def writable(slot: _Slot) -> Tensor:
+        # Weights from a memory-mapped checkpoint are copied on write page by page, ten times slower than
+        # writing a copy of the whole tensor: copy each tensor once before changing it.
+        if id(slot.tensor) not in copied:
+            slot.tensor.data = slot.tensor.data.clone()
+            copied.add(id(slot.tensor))
+        return slot.tensor[slot.rows]
+
     with torch.no_grad():
         for name in settings.replaced_tensors:
-            slot = tensors[name]
-            slot.tensor[slot.rows] = state[name]
+            writable(tensors[name])[...] = state[name]
         for name, slot in targets.items():
-            delta = state[f"{name}.lora_B.weight"] @ state[f"{name}.lora_A.weight"]
-            slot.tensor[slot.rows] += (delta * scaling).to(slot.tensor.dtype)
+            b, a = (state[f"{name}.lora_{x}.weight"].to(slot.tensor.dtype) for x in "BA")
+            writable(slot).addmm_(b, a, alpha=scaling)  # W + (B @ A) * scaling, in one pass
 
 
 register_method(
