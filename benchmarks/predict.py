@@ -27,6 +27,7 @@ Run: python benchmarks/predict.py [--model prithvi-100] [--scene 512] [--onnx] [
 """
 
 import argparse
+import inspect
 import itertools
 import json
 import os
@@ -204,9 +205,11 @@ def step_phases(args: argparse.Namespace) -> dict[str, Any]:
     from geoadapters.inference.runners import TorchRunner
 
     stamps["import geoadapters"] = time.time()
-    # the steps of `geoadapters.load(..., merged=True)`, as the CLI loads
-    folder, config = read_adapter(None, str(args.adapter), merged=True)
-    model = build_model(config, checkpoint=args.checkpoint, merged=True)
+    # the steps of `geoadapters.load(..., merged=True)`, as the CLI loads (a --before checkout may
+    # predate merged loading: then as it loads)
+    merged: dict[str, Any] = {"merged": True} if "merged" in inspect.signature(build_model).parameters else {}
+    folder, config = read_adapter(None, str(args.adapter), **merged)
+    model = build_model(config, checkpoint=args.checkpoint, **merged)
     stamps["build"] = time.time()
     model.load_adapter_state_dict(read_tensors(folder))
     runner = TorchRunner(model.eval())
@@ -226,13 +229,14 @@ STEPS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
 }
 
 
-def run_step(args: argparse.Namespace, step: str, **extra: object) -> dict[str, Any]:
-    """Run `step` in a fresh process; its JSON result, with ``exited``: the wall clock at its exit."""
+def run_step(args: argparse.Namespace, step: str, checkout: Path = ROOT, **extra: object) -> dict[str, Any]:
+    """Run `step` in a fresh process with `checkout`'s geoadapters; its JSON result, with ``exited``."""
     options = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k in _SHARED]
     options += [f"--{k.replace('_', '-')}={v}" for k, v in extra.items()]
     command = [sys.executable, __file__, f"--step={step}", *options]
     command += [flag for flag in ("--onnx", "--int8") if getattr(args, flag[2:])]
-    result = subprocess.run(command, capture_output=True, text=True, check=False, env=_ENV)
+    env = _ENV | {"PYTHONPATH": os.pathsep.join([str(checkout), str(ROOT)])}
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     exited = time.time()
     if result.returncode:
         raise RuntimeError(f"step {step} failed:\n{result.stderr[-3000:]}")
@@ -332,9 +336,12 @@ def measure(args: argparse.Namespace) -> None:
             for _ in range(2):
                 before.append(time_cli(scene, args, args.work / "before.tif", args.before))
                 seconds.append(time_cli(scene, args, args.work / "cli.tif"))
-        launched = time.time()
-        phases = run_step(args, "phases", scene_file=scene, out=args.work / "phases.tif")
-        whole.append((label, seconds, before, launched, phases))
+        phases = []
+        for checkout in [ROOT] + ([args.before] if args.before is not None else []):
+            launched = time.time()
+            stamps = run_step(args, "phases", checkout, scene_file=scene, out=args.work / "phases.tif")
+            phases.append((checkout, launched, stamps))
+        whole.append((label, seconds, before, phases))
         print(f"  {label} geoadapters predict: {min(seconds):.1f} s", file=sys.stderr)
     rooflines += [matmul_gflops() for _ in range(3)]
     report(args, setup, rooflines, rows, whole, time.perf_counter() - began)
@@ -345,7 +352,7 @@ def report(
     setup: dict[str, Any],
     rooflines: list[float],
     rows: list[dict[str, Any]],
-    whole: list[tuple[str, list[float], list[float], float, dict[str, Any]]],
+    whole: list[tuple[str, list[float], list[float], list[tuple[Path, float, dict[str, Any]]]]],
     total: float,
 ) -> None:
     """Print the tables."""
@@ -385,9 +392,7 @@ def report(
             f"int8: {agreement(fp32['out'], int8['out']):.2%} of pixels have the class of fp32 "
             "(random weights)"
         )
-    for label, seconds, before, launched, stamps in whole:
-        names = [name for name in stamps if name != "exited"]
-        cells = [f"{b} {stamps[b] - stamps[a]:.2f}" for a, b in itertools.pairwise(names)]
+    for label, seconds, before, phases in whole:
         runs = ", ".join(f"{s:.1f}" for s in seconds)
         print(f"\n{label}: `geoadapters predict`, process start to exit: {runs} s")
         if before:
@@ -396,11 +401,15 @@ def report(
                 + ", ".join(f"{s:.1f}" for s in before)
                 + f" s (best {min(before) / min(seconds):.2f}x this one's)"
             )
-        print(
-            f"{label} in one process: interpreter start {stamps['start'] - launched:.2f}, "
-            + ", ".join(cells)
-            + f", exit {_exited(stamps):.2f} s"
-        )
+        for checkout, launched, stamps in phases:
+            names = [name for name in stamps if name != "exited"]
+            cells = [f"{b} {stamps[b] - stamps[a]:.2f}" for a, b in itertools.pairwise(names)]
+            where = "this checkout" if checkout == ROOT else checkout
+            print(
+                f"{label} in one process ({where}): interpreter start {stamps['start'] - launched:.2f}, "
+                + ", ".join(cells)
+                + f", exit {_exited(stamps):.2f} s"
+            )
     print(
         f"\nbenchmark process peak memory {peak_memory_mb():.0f} MB (setup step: {setup['peak_mb']:.0f} MB)"
     )
