@@ -2,10 +2,13 @@
 
 A numpy array (bands, rows, cols) in the adapter's band order, or an xarray DataArray with dims
 (band, y, x) as ``rioxarray.open_rasterio`` gives it: its band descriptions (``long_name``) pick the
-bands, and its CRS and transform (``.rio``) give the scene's place for the models that take it. The
-tiles, blending and runner are those of `predict_raster` (`predict_tiles`); nothing is written to disk.
+bands, and its CRS and transform (``.rio``) give the scene's place for the models that take it. For a
+model of several frames the array has a leading time axis, (time, band, y, x) as odc-stac and stackstac
+give it, and a DataArray's ``time`` coordinate gives each frame's date. The tiles, blending and runner
+are those of `predict_raster` (`predict_tiles`); nothing is written to disk.
 """
 
+import datetime
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +19,7 @@ from geoadapters.errors import AdapterError, BandError, MissingDependencyError, 
 from geoadapters.inference.predict import Progress, predict_tiles
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.tiling import TileGrid
-from geoadapters.raster.metadata import grid_metadata
+from geoadapters.raster.metadata import check_frame_dates, grid_metadata
 from geoadapters.raster.read import prepare_tile, resolve_bands
 from geoadapters.specs import SceneMetadata
 
@@ -73,7 +76,9 @@ def predict_array(
 
     Args:
         data: numpy array (bands, rows, cols) in the adapter's band order, or an xarray DataArray
-            (band, y, x); a DataArray's ``long_name`` band descriptions pick the bands.
+            (band, y, x); a DataArray's ``long_name`` band descriptions pick the bands. For a model of
+            several frames: (time, bands, rows, cols), a DataArray (time, band, y, x) whose ``time``
+            coordinate gives the dates.
         runner: Model runtime.
         tile_size: Tile side; default from the adapter.
         overlap: Overlap of neighbouring tiles; default from the adapter.
@@ -93,41 +98,44 @@ def predict_array(
 
     Raises:
         BandError: The bands cannot be matched.
-        RasterError: The array is not (bands, rows, cols), or has no valid pixel.
-        AdapterError: The model is no segmentation model, or takes several frames.
+        RasterError: The array is not (bands, rows, cols) (with the frames first for a model of
+            several frames), or has no valid pixel.
+        AdapterError: The model is no segmentation model.
     """
     config = runner.config
     if config.task != "segmentation":
         raise AdapterError(f"predict writes per-pixel maps; this adapter's task is {config.task}")
-    if config.frames > 1:
-        raise AdapterError(
-            f"predict_array takes single-date arrays; this model takes {config.frames} frames: give their "
-            "files to predict_raster"
-        )
     spec = config.input
+    frames = config.frames
     is_xarray = type(data).__module__.startswith("xarray")
     values = data.values if is_xarray else np.asarray(data)
-    if values.ndim != 3:
-        raise RasterError(f"expected an array (bands, rows, cols), got shape {values.shape}")
+    shape = "(bands, rows, cols)" if frames == 1 else f"({frames} frames, bands, rows, cols)"
+    if values.ndim != (3 if frames == 1 else 4) or (frames > 1 and values.shape[0] != frames):
+        raise RasterError(f"this model takes an array {shape}, got shape {values.shape}")
+    stack = values if frames > 1 else values[None]  # (frames, bands, rows, cols)
+    count = stack.shape[1]
     scene = metadata
     if is_xarray:
         descriptions = data.attrs.get("long_name")
         if isinstance(descriptions, str):
             descriptions = (descriptions,)
-        descriptions = list(descriptions) if descriptions is not None else [None] * values.shape[0]
-        if len(descriptions) != values.shape[0]:
-            raise BandError(f"{len(descriptions)} band descriptions for {values.shape[0]} bands")
-        values = values[[i - 1 for i in resolve_bands(descriptions, spec.bands, bands)]]
+        descriptions = list(descriptions) if descriptions is not None else [None] * count
+        if len(descriptions) != count:
+            raise BandError(f"{len(descriptions)} band descriptions for {count} bands")
+        stack = stack[:, [i - 1 for i in resolve_bands(descriptions, spec.bands, bands)]]
         rio = getattr(data, "rio", None)
         if nodata is None and rio is not None:
             nodata = rio.nodata
         if rio is not None and rio.crs is not None:
-            height, width = values.shape[1:]
-            scene = grid_metadata(rio.crs, rio.transform(), height, width, [None], metadata)
+            dates = _dates(data, frames)
+            check_frame_dates(dates, metadata)
+            height, width = stack.shape[2:]
+            scene = grid_metadata(rio.crs, rio.transform(), height, width, dates, metadata)
     elif bands is not None:
-        values = values[[i - 1 for i in resolve_bands([None] * values.shape[0], spec.bands, bands)]]
-    elif values.shape[0] != len(spec.bands):
-        raise BandError(f"the array has {values.shape[0]} bands; the model needs {len(spec.bands)}")
+        stack = stack[:, [i - 1 for i in resolve_bands([None] * count, spec.bands, bands)]]
+    elif count != len(spec.bands):
+        raise BandError(f"the array has {count} bands; the model needs {len(spec.bands)}")
+    values = stack.reshape(-1, *stack.shape[2:])  # the bands of every frame, frame after frame
     tile = tile_size or config.inference.tile_size
     overlap = config.inference.overlap if overlap is None else overlap
     try:
@@ -137,7 +145,7 @@ def predict_array(
     except ValueError as err:
         raise RasterError(f"cannot tile the array: {err}") from err
     factor = 1.0 if scale is None else scale / spec.scale
-    fill = (np.asarray(spec.mean, np.float32) / (spec.scale * factor)).astype(np.float32)
+    fill = np.tile(np.asarray(spec.mean, np.float32) / (spec.scale * factor), frames).astype(np.float32)
     classes = np.full(values.shape[1:], _CLASS_NODATA, np.uint8)
     proba = np.full((len(config.classes), *values.shape[1:]), np.nan, np.float32) if probabilities else None
 
@@ -157,17 +165,26 @@ def predict_array(
     return _as_dataarrays(data, classes, proba, config.classes)
 
 
+def _dates(data: Any, frames: int) -> list[datetime.date | None]:
+    """Each frame's date from a DataArray's ``time`` coordinate (one value per frame); None without."""
+    times = data.coords.get("time")
+    if times is None or times.size != frames or not np.issubdtype(times.dtype, np.datetime64):
+        return [None] * frames
+    days = np.atleast_1d(times.values).astype("datetime64[D]")
+    return [datetime.date.fromisoformat(str(day)) if not np.isnat(day) else None for day in days]
+
+
 def _as_dataarrays(
     like: Any, classes: npt.NDArray[np.uint8], proba: npt.NDArray[np.float32] | None, names: Sequence[str]
 ) -> Any:
     xarray = _import_xarray()
-    band_dim = like.dims[0]
-    coords = {k: v for k, v in like.coords.items() if band_dim not in v.dims}
-    out = xarray.DataArray(classes, dims=like.dims[1:], coords=coords, name="class")
+    dims = like.dims[-2:]  # y, x: the band (and time) dims are gone
+    coords = {k: v for k, v in like.coords.items() if set(v.dims) <= set(dims)}
+    out = xarray.DataArray(classes, dims=dims, coords=coords, name="class")
     out.attrs = {"classes": list(names), "_FillValue": _CLASS_NODATA}
     if proba is None:
         return out
     probability = xarray.DataArray(
-        proba, dims=("class", *like.dims[1:]), coords={"class": list(names), **coords}, name="probability"
+        proba, dims=("class", *dims), coords={"class": list(names), **coords}, name="probability"
     )
     return out, probability

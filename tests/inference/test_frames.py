@@ -17,7 +17,7 @@ from rasterio.windows import Window
 import geoadapters
 from geoadapters.cli.main import main
 from geoadapters.config import Inference
-from geoadapters.errors import AdapterError, BandError
+from geoadapters.errors import BandError, RasterError
 from geoadapters.inference.array import predict_array
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.runners import TorchRunner
@@ -175,9 +175,31 @@ def test_a_stack_that_is_no_multiple_of_the_frames_is_refused(tmp_path, frames, 
     assert not (tmp_path / "out.tif").exists()
 
 
-def test_predict_array_refuses_a_model_of_frames(model):
-    with pytest.raises(AdapterError, match="takes 3 frames"):
-        predict_array(np.zeros((18, SIZE, SIZE), np.float32), TorchRunner(model))
+def test_predict_array_on_frames_equals_predict_raster(tmp_path, frames, model):
+    xarray = pytest.importorskip("xarray")
+    rioxarray = pytest.importorskip("rioxarray")
+    runner = TorchRunner(model)
+    expected = probabilities(frames, model, tmp_path / "out.tif")
+    # (time, band, y, x) as odc-stac and stackstac give it: the dates come from the time coordinate
+    days = [np.datetime64("2018-01-01") + np.timedelta64(d - 1, "D") for d in DAYS]
+    cube = xarray.concat([rioxarray.open_rasterio(f) for f in frames], dim="time").assign_coords(time=days)
+    classes, proba = predict_array(cube, runner, probabilities=True)
+    np.testing.assert_allclose(proba.values, expected, atol=1e-6, equal_nan=True)
+    assert classes.dims == ("y", "x") and classes.rio.crs == cube.rio.crs
+    # without the time coordinate the model gets no dates, as from undated files
+    undated = predict_array(cube.drop_vars("time"), runner, probabilities=True)[1]
+    np.testing.assert_allclose(undated.values, reference(model, dates=False), atol=1e-5)
+    # numpy (time, bands, rows, cols) in the model's band order; the place and dates as metadata
+    with rasterio.open(frames[0]) as first:
+        place = SceneMetadata(
+            tuple(datetime.date.fromisoformat(str(d)) for d in days),
+            *centre_lat_lon(first.crs, first.transform, SIZE, SIZE),
+        )
+    raw = np.stack([frame_pixels(k)[1:] for k in range(3)])
+    _, plain = predict_array(raw, runner, probabilities=True, nodata=-9999, metadata=place)
+    np.testing.assert_allclose(plain, expected, atol=1e-6, equal_nan=True)
+    with pytest.raises(RasterError, match=r"takes an array \(3 frames, bands, rows, cols\)"):
+        predict_array(raw.reshape(18, SIZE, SIZE), runner)
 
 
 def shifted(path, folder):
