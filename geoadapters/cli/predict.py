@@ -378,15 +378,14 @@ def predict_command(
         click.echo(_default_line())
     if workers is not None and scheduler is not None:
         raise click.UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
-    if frames and (workers is not None or scheduler is not None):
-        raise click.UsageError("--frames predicts one scene here; it does not run on a Dask cluster")
     if split > 1 and workers is None and scheduler is None:
         raise click.UsageError("--split runs blocks on a Dask cluster: give --workers or --scheduler")
     if split > 1 and resample:
         raise click.UsageError("--split and --resample do not combine: a resampled scene is not split")
     sources = _sources(scenes)
     jobs = _jobs(sources, output, vector, probabilities, frames)
-    many = len(jobs) > 1
+    total = len(jobs)  # scenes (the files of one with --frames)
+    many = total > 1
     band_list = [b.strip() for b in bands.split(",")] if bands else None
     metadata = SceneMetadata(tuple(d.date() for d in date), lat, lon)
     options: dict[str, object] = dict(
@@ -408,7 +407,7 @@ def predict_command(
         if not overwrite:  # resume: outputs made from the same scenes by the same run are kept
             run = run_identity(ref, options)
             skipped = [
-                job for job in jobs if up_to_date(job.output, job.source, run, _extras(job, probabilities))
+                job for job in jobs if up_to_date(job.output, job.scene, run, _extras(job, probabilities))
             ]
             jobs = [job for job in jobs if job not in skipped]
             for job in skipped:
@@ -468,18 +467,16 @@ def predict_command(
         )  # fmt: skip
     if ref is not None:
         done = len(jobs) - len(failed)  # failed: in the checks or on the cluster
-        click.echo(
-            f"{done} done, {len(skipped)} skipped, {len(failed)} failed of {len(sources)} scenes", err=True
-        )
+        click.echo(f"{done} done, {len(skipped)} skipped, {len(failed)} failed of {total} scenes", err=True)
         if failed:
             names = ", ".join(str(source) for source, _ in failed)
-            raise RasterError(f"{len(failed)} of {len(sources)} scenes failed: {names}")
+            raise RasterError(f"{len(failed)} of {total} scenes failed: {names}")
         return
     if many:
-        click.echo(f"{len(sources) - len(failed)} of {len(sources)} scenes written", err=True)
+        click.echo(f"{total - len(failed)} of {total} scenes written", err=True)
     if failed:
         names = ", ".join(str(source) for source, _ in failed)
-        raise RasterError(f"{len(failed)} of {len(sources)} scenes failed: {names}")
+        raise RasterError(f"{len(failed)} of {total} scenes failed: {names}")
 
 
 def _extras(job: _Job, probabilities: bool) -> list[Path]:
@@ -544,7 +541,7 @@ def _run_many(
         try:
             vectors = [job.vector for job in jobs] if vector is not None else None
             predict_many(
-                [job.source for job in jobs], ref, [job.output for job in jobs], vector=vectors,
+                [job.scene for job in jobs], ref, [job.output for job in jobs], vector=vectors,
                 client=client, workers=workers, overwrite=overwrite, split=split, progress=progress,
                 tiles=None if quiet else tiles, **options,
             )  # fmt: skip

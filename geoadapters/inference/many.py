@@ -41,12 +41,15 @@ __all__ = [
     "ManyReport",
     "ModelRef",
     "SceneResult",
+    "SceneSource",
     "predict_many",
     "run_identity",
     "source_identity",
     "up_to_date",
 ]
 
+# A scene: one file (path, URL, GDAL path), or the files of its frames for a model of several frames.
+SceneSource = str | Path | Sequence[str | Path]
 # Tags of an output that say what it was made from (see `up_to_date`).
 SOURCE_TAG = "geoadapters_source"
 RUN_TAG = "geoadapters_run"
@@ -101,7 +104,7 @@ class SceneResult:
     """What became of one scene.
 
     Attributes:
-        source: The scene as given.
+        source: The scene as given (the first file of a scene of frames).
         output: Its class map.
         status: ``done``, ``skipped`` (its output is up to date) or ``failed``.
         error: The one-line error of a failed scene.
@@ -156,8 +159,18 @@ def _stat(path: str | Path) -> dict[str, object]:
     return {"path": os.path.abspath(path), "size": info.st_size, "mtime_ns": info.st_mtime_ns}
 
 
-def source_identity(source: str | Path) -> str:
-    """What identifies a scene's content cheaply: absolute path, size and mtime; a URL for remote ones."""
+def _files(source: SceneSource) -> list[str]:
+    """The scene's files: the one, or its frames'."""
+    return [str(source)] if isinstance(source, str | Path) else [str(f) for f in source]
+
+
+def source_identity(source: SceneSource) -> str:
+    """What identifies a scene's content cheaply: absolute path, size and mtime; a URL for remote ones.
+
+    A scene of frames: the list of its files' identities.
+    """
+    if not isinstance(source, str | Path):
+        return json.dumps([json.loads(source_identity(f)) for f in source])
     remote = gdal_path(source)
     if remote is not None:
         return json.dumps({"path": remote}, sort_keys=True)
@@ -188,7 +201,7 @@ def run_identity(model: ModelRef, options: dict[str, object]) -> str:
     return digest.hexdigest()
 
 
-def up_to_date(output: str | Path, source: str | Path, run: str, extras: Sequence[str | Path] = ()) -> bool:
+def up_to_date(output: str | Path, source: SceneSource, run: str, extras: Sequence[str | Path] = ()) -> bool:
     """Whether `output` exists, was made from `source` as it is now by the run `run`, and `extras` exist."""
     import rasterio
 
@@ -240,7 +253,7 @@ def _tile_events(topic: str | None, task: str) -> "Callable[[int, int], None] | 
 
 
 def _predict_block(
-    source: str, path: str, part: tuple[int, int], model: ModelRef, threads: dict[str, int],
+    source: str | list[str], path: str, part: tuple[int, int], model: ModelRef, threads: dict[str, int],
     options: dict[str, Any], topic: str | None,
 ) -> tuple[str, str, float]:  # fmt: skip
     """One block of a split scene on a worker: (its strip file, its one-line error or '', its seconds)."""
@@ -259,7 +272,7 @@ def _predict_block(
 
 
 def _predict_scene(
-    source: str, output: str, vector: str | None, model: ModelRef, threads: dict[str, int],
+    source: str | list[str], output: str, vector: str | None, model: ModelRef, threads: dict[str, int],
     tags: dict[str, str], options: dict[str, Any], topic: str | None = None,
     blocks: Sequence[tuple[str, str, float]] = (),
 ) -> SceneResult:  # fmt: skip
@@ -271,9 +284,10 @@ def _predict_scene(
     from geoadapters.inference.predict import predict_raster
     from geoadapters.raster.write import probability_path
 
+    name = _files(source)[0]  # a scene of frames is named by its first file
     failed = [error for _, error, _ in blocks if error]
     if failed:
-        return SceneResult(source, output, "failed", error=failed[0])
+        return SceneResult(name, output, "failed", error=failed[0])
     files = [Path(path) for path, _, _ in blocks] or None
     progress = None if files else _tile_events(topic, output)
     with warnings.catch_warnings(record=True) as caught:
@@ -286,23 +300,23 @@ def _predict_scene(
         except OutputExistsError as err:
             extras = [probability_path(output)] * bool(options.get("probabilities")) + [vector] * bool(vector)
             if up_to_date(output, source, tags[RUN_TAG], [e for e in extras if e is not None]):
-                return SceneResult(source, output, "done")
-            return SceneResult(source, output, "failed", error=str(err))
+                return SceneResult(name, output, "done")
+            return SceneResult(name, output, "failed", error=str(err))
         except GeoAdaptersError as err:
-            return SceneResult(source, output, "failed", error=str(err))
+            return SceneResult(name, output, "failed", error=str(err))
     said = tuple(dict.fromkeys(str(w.message) for w in caught))
     seconds = report.seconds + sum(s for _, _, s in blocks)
     return SceneResult(
-        source, output, "done", seconds=seconds, tiles=report.tiles, computed=report.computed,
+        name, output, "done", seconds=seconds, tiles=report.tiles, computed=report.computed,
         class_pixels=dict(report.class_pixels), warnings=said,
     )  # fmt: skip
 
 
-def _outputs(sources: Sequence[str | Path], output: str | Path | Sequence[str | Path] | None) -> list[str]:
+def _outputs(sources: Sequence[SceneSource], output: str | Path | Sequence[str | Path] | None) -> list[str]:
     from geoadapters.raster.write import default_output
 
-    if output is None or isinstance(output, (str, Path)):
-        return [str(default_output(s, output)) for s in sources]
+    if output is None or isinstance(output, (str, Path)):  # named after a scene's (first) file
+        return [str(default_output(_files(s)[0], output)) for s in sources]
     if len(output) != len(sources):
         raise ValueError(f"{len(output)} outputs for {len(sources)} scenes")
     return [str(o) for o in output]
@@ -314,7 +328,7 @@ def _one_line(error: BaseException) -> str:
 
 
 def predict_many(
-    sources: Sequence[str | Path],
+    sources: Sequence[SceneSource],
     model: ModelRef,
     output: str | Path | Sequence[str | Path] | None = None,
     *,
@@ -330,7 +344,8 @@ def predict_many(
     """Predict many scenes as tasks on a Dask cluster; failed scenes are reported, the others go on.
 
     Args:
-        sources: Scenes (paths, URLs, GDAL ``/vsi`` paths); with a remote cluster, paths its workers read.
+        sources: Scenes (paths, URLs, GDAL ``/vsi`` paths), or for a model of several frames a scene's
+            frames' files (a list); with a remote cluster, paths its workers read.
         model: The model each worker loads once.
         output: A folder, one output file per source, or None (``<stem>_pred.tif`` beside each scene).
         vector: A format name (``gpkg``, ``geojson``: ``<output stem>.<format>``), or one file (or
@@ -350,12 +365,14 @@ def predict_many(
             nodata, geotiff_only, memory_budget_gb).
 
     Returns:
-        Every scene's result, in the order of `sources`.
+        Every scene's result, in the order of `sources` (a scene of frames named by its first file).
     """
     from geoadapters.raster.write import probability_path
 
     started = time.perf_counter()
-    names = [str(s) for s in sources]
+    files = [_files(s) for s in sources]
+    names = [f[0] for f in files]
+    given = [f[0] if len(f) == 1 else f for f in files]  # what each task passes to predict_raster
     outputs = _outputs(sources, output)
     if vector is None or isinstance(vector, str):
         vectors = [None if vector is None else str(Path(o).with_suffix(f".{vector}")) for o in outputs]
@@ -372,9 +389,9 @@ def predict_many(
         [str(probability_path(out))] * bool(options.get("probabilities")) + ([vec] if vec is not None else [])
         for out, vec in zip(outputs, vectors, strict=True)
     ]
-    for i, (source, out) in enumerate(zip(names, outputs, strict=True)):
-        if not overwrite and up_to_date(out, source, run, extras[i]):
-            results[i] = SceneResult(source, out, "skipped")
+    for i, (scene, out) in enumerate(zip(given, outputs, strict=True)):
+        if not overwrite and up_to_date(out, scene, run, extras[i]):
+            results[i] = SceneResult(names[i], out, "skipped")
             if progress is not None:
                 progress(results[i])
         else:
@@ -395,7 +412,7 @@ def predict_many(
             staged = {}  # a split scene's staging folder and block futures
             for i in pending:
                 try:
-                    tags = {SOURCE_TAG: source_identity(names[i]), RUN_TAG: run}
+                    tags = {SOURCE_TAG: source_identity(given[i]), RUN_TAG: run}
                 except OSError as err:  # vanished since it was listed
                     results[i] = SceneResult(names[i], outputs[i], "failed", error=_one_line(err))
                     continue
@@ -412,14 +429,14 @@ def predict_many(
                     cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
                     blocks = [
                         dask.submit(
-                            _predict_block, names[i], str(folder / f"{b}.strips"), (b, split), model, hosts,
+                            _predict_block, given[i], str(folder / f"{b}.strips"), (b, split), model, hosts,
                             options, topic, key=f"geoadapters-block-{key}-{b}", pure=False,
                         )
                         for b in range(split)
                     ]  # fmt: skip
                     staged[i] = (folder, blocks)
                 future = dask.submit(
-                    _predict_scene, names[i], outputs[i], vectors[i], model, hosts, tags,
+                    _predict_scene, given[i], outputs[i], vectors[i], model, hosts, tags,
                     options | {"overwrite": overwrite}, topic, blocks, key=f"geoadapters-scene-{key}",
                     pure=False,
                 )  # fmt: skip

@@ -516,7 +516,7 @@ def predict_raster(
 
 
 def predict_block(
-    source: str | Path,
+    source: str | Path | Sequence[str | Path],
     path: str | Path,
     runner: Runner,
     part: tuple[int, int],

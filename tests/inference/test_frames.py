@@ -289,10 +289,25 @@ def test_a_pixel_without_data_in_any_frame_is_nodata(tmp_path, frames, model):
     assert (classes[:10, :12] == 255).all() and (classes == 255).sum() == 120
 
 
-def test_frames_are_not_sent_to_a_dask_cluster(tmp_path, frames, adapter, capsys):
-    args = ["predict", "--frames", *map(str, frames), "--adapter", str(adapter), "--workers", "2"]
-    assert main(args) == 2
-    assert "--frames predicts one scene here" in capsys.readouterr().err
+@pytest.mark.slow
+def test_frames_on_a_dask_worker_equal_one_process(tmp_path, frames, adapter, model, capsys):
+    pytest.importorskip("distributed")
+    expected = predict_raster(frames, tmp_path / "one.tif", TorchRunner(model), probabilities=True)
+    args = ["predict", "--frames", *map(str, frames), "--adapter", str(adapter), "--workers", "1"]
+    args += ["-o", str(tmp_path / "many.tif"), "--probabilities"]
+    assert main(args) == 0
+    for one, many in [
+        (expected.output, tmp_path / "many.tif"),
+        (expected.probabilities, tmp_path / "many_proba.tif"),
+    ]:
+        with rasterio.open(one) as a, rasterio.open(many) as b:
+            np.testing.assert_array_equal(a.read(), b.read())
+    with rasterio.open(tmp_path / "many.tif") as out:  # resume: the identity of every frame's file
+        assert [f["path"] for f in json.loads(out.tags()["geoadapters_source"])] == [str(f) for f in frames]
+    capsys.readouterr()
+    assert main(args) == 0
+    said = capsys.readouterr()
+    assert "(up to date, skipped)" in said.out and "0 done, 1 skipped, 0 failed of 1 scenes" in said.err
 
 
 def test_frames_on_other_grids_are_reported_before_torch_is_imported(tmp_path, frames, adapter):
