@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from predict import make_scene
 
 from geoadapters.default import DEFAULT_ADAPTER
-from geoadapters.inference.many import ModelRef, predict_many
+from geoadapters.inference.many import ModelRef, local_client, predict_many
 from geoadapters.inference.predict import predict_raster
 
 EMPTY_TASKS = 50
@@ -53,15 +53,8 @@ def on_cluster(
     ref: ModelRef, scenes: list[Path], out: Path, workers: int, repeats: int, split: int = 1
 ) -> dict[str, float]:
     """Start-up, first run, best warm run and empty-task round trip (s) on a local cluster."""
-    from distributed import Client, LocalCluster
-
     start = time.perf_counter()
-    with (
-        LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_client(workers) as client:  # as predict_many starts one
         client.wait_for_workers(workers)
         startup = time.perf_counter() - start
         runs = []
