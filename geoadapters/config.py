@@ -412,6 +412,11 @@ class AdapterConfig:
         """
         return int(getattr(self.base_spec().arch, "num_frames", 1))
 
+    @property
+    def input_multiple(self) -> int:
+        """The base's patch grid: input sides are multiples of it, and tiles start on it."""
+        return self.base_spec().arch.input_multiple
+
     def base_spec(self) -> BaseSpec:
         """The catalog entry of the base (with its weights) and this adapter's overrides and bands."""
         return get_base(self.base.name).with_overrides(bands=self.input.bands, **self.base.overrides)

@@ -119,14 +119,10 @@ def _jobs(
     for scene in scenes:
         target = _output(scene[0], output, many)
         jobs.append(_Job(scene[0], target, _vector(target, vector, many), scene))
-    from geoadapters.raster.write import probability_path
-
     seen: dict[str, Path | str] = {}
     inputs = {_identity(source): source for source in sources} | {None: Path()}
     for job in jobs:
-        extra = [probability_path(job.output)] * probabilities + [job.vector] * (job.vector is not None)
-        for path in [job.output, *extra]:
-            assert path is not None
+        for path in [job.output, *_extras(job, probabilities)]:
             key = os.path.normcase(os.path.abspath(path))
             if key in seen:
                 raise OutputExistsError(
@@ -206,9 +202,7 @@ def _check(
             check_gsd(scene.dataset, config.input, scene.path)
         check_frame_dates(scene.dates, metadata)
         try:
-            TileGrid(
-                scene.height, scene.width, tile_size, overlap, align=config.base_spec().arch.input_multiple
-            )
+            TileGrid(scene.height, scene.width, tile_size, overlap, align=config.input_multiple)
         except ValueError as err:
             raise RasterError(f"cannot tile {scene.path}: {err}") from err
     for path in (job.output, job.vector):
@@ -413,13 +407,8 @@ def predict_command(
             for job in skipped:
                 click.echo(f"{job.output}  (up to date, skipped)")
     for job in jobs:
-        for path in (job.output, job.vector):
-            if path is not None:
-                check_overwrite(path, overwrite)  # before the first prediction, not after some
-        if probabilities:
-            from geoadapters.raster.write import probability_path
-
-            check_overwrite(probability_path(job.output), overwrite)
+        for path in [job.output, *_extras(job, probabilities)]:
+            check_overwrite(path, overwrite)  # before the first prediction, not after some
     onnx_file = is_onnx_file(adapter)
     runtime = runtime or ("onnx" if onnx_file else "torch")
     if onnx_file and runtime != "onnx":
@@ -481,9 +470,9 @@ def predict_command(
 
 def _extras(job: _Job, probabilities: bool) -> list[Path]:
     """The outputs of a job beside its class map."""
-    from geoadapters.raster.write import probability_path
+    from geoadapters.raster.write import outputs_beside
 
-    return [probability_path(job.output)] * probabilities + ([job.vector] if job.vector is not None else [])
+    return outputs_beside(job.output, probabilities, job.vector)
 
 
 def _run_many(

@@ -139,9 +139,7 @@ def predict_array(
     tile = tile_size or config.inference.tile_size
     overlap = config.inference.overlap if overlap is None else overlap
     try:
-        grid = TileGrid(
-            values.shape[1], values.shape[2], tile, overlap, align=config.base_spec().arch.input_multiple
-        )
+        grid = TileGrid(values.shape[1], values.shape[2], tile, overlap, align=config.input_multiple)
     except ValueError as err:
         raise RasterError(f"cannot tile the array: {err}") from err
     factor = 1.0 if scale is None else scale / spec.scale

@@ -283,7 +283,7 @@ def _predict_scene(
     outputs: an existing output that this very run made from this scene counts as done.
     """
     from geoadapters.inference.predict import predict_raster
-    from geoadapters.raster.write import probability_path
+    from geoadapters.raster.write import outputs_beside
 
     name = _files(source)[0]  # a scene of frames is named by its first file
     failed = [error for _, error, _ in blocks if error]
@@ -299,8 +299,8 @@ def _predict_scene(
                 blocks=files, **options,
             )  # fmt: skip
         except OutputExistsError as err:
-            extras = [probability_path(output)] * bool(options.get("probabilities")) + [vector] * bool(vector)
-            if up_to_date(output, source, tags[RUN_TAG], [e for e in extras if e is not None]):
+            extras = outputs_beside(output, bool(options.get("probabilities")), vector)
+            if up_to_date(output, source, tags[RUN_TAG], extras):
                 return SceneResult(name, output, "done")
             return SceneResult(name, output, "failed", error=str(err))
         except GeoAdaptersError as err:
@@ -368,7 +368,7 @@ def predict_many(
     Returns:
         Every scene's result, in the order of `sources` (a scene of frames named by its first file).
     """
-    from geoadapters.raster.write import probability_path
+    from geoadapters.raster.write import outputs_beside
 
     started = time.perf_counter()
     files = [_files(s) for s in sources]
@@ -386,8 +386,8 @@ def predict_many(
     run = run_identity(model, options)
     results: dict[int, SceneResult] = {}
     pending = []
-    extras = [  # the outputs beside each class map
-        [str(probability_path(out))] * bool(options.get("probabilities")) + ([vec] if vec is not None else [])
+    extras = [
+        outputs_beside(out, bool(options.get("probabilities")), vec)
         for out, vec in zip(outputs, vectors, strict=True)
     ]
     for i, (scene, out) in enumerate(zip(given, outputs, strict=True)):
@@ -421,8 +421,8 @@ def predict_many(
                 blocks: list[Any] = []
                 if split > 1:
                     try:  # before its blocks are computed, not after
-                        for path in [outputs[i], *extras[i]]:
-                            check_overwrite(Path(path), overwrite)
+                        for path in [Path(outputs[i]), *extras[i]]:
+                            check_overwrite(path, overwrite)
                     except OutputExistsError as err:
                         results[i] = SceneResult(names[i], outputs[i], "failed", error=str(err))
                         continue

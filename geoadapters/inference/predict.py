@@ -341,9 +341,7 @@ def _prepared(
         else:
             check_gsd(scene.source, spec, scene.path)
         try:
-            grid = TileGrid(
-                scene.height, scene.width, tile, overlap, align=config.base_spec().arch.input_multiple
-            )
+            grid = TileGrid(scene.height, scene.width, tile, overlap, align=config.input_multiple)
         except ValueError as err:
             raise RasterError(f"cannot tile {scene.path}: {err}") from err
         need = _memory_needed(grid, len(fill), len(config.classes), batch_size, probabilities)

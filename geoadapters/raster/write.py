@@ -26,7 +26,14 @@ from geoadapters._staging import staged_file
 from geoadapters.errors import OutputExistsError, RasterError
 from geoadapters.raster.remote import gdal_path
 
-__all__ = ["PROBABILITY_DTYPES", "PredictionWriter", "class_colormap", "default_output", "probability_path"]
+__all__ = [
+    "PROBABILITY_DTYPES",
+    "PredictionWriter",
+    "class_colormap",
+    "default_output",
+    "outputs_beside",
+    "probability_path",
+]
 
 _BLOCK = 512
 _CLASS_NODATA = 255
@@ -61,6 +68,11 @@ def probability_path(output: str | Path) -> Path:
     """``<stem>_proba.tif`` beside a class map ``<stem>.tif``."""
     output = Path(output)
     return output.with_name(f"{output.stem}_proba{output.suffix or '.tif'}")
+
+
+def outputs_beside(output: str | Path, probabilities: bool, vector: str | Path | None) -> list[Path]:
+    """The files a prediction writes beside its class map `output`: probabilities, polygons."""
+    return [probability_path(output)] * probabilities + ([Path(vector)] if vector is not None else [])
 
 
 def _percent(probabilities: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:

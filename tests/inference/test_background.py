@@ -125,7 +125,7 @@ def test_written_class_map_probabilities_and_polygons_equal_the_sequential_loop(
     )  # fmt: skip
     with Scene(scene_path, runner.config.input.bands) as scene:
         config = runner.config.inference
-        align = runner.config.base_spec().arch.input_multiple  # as predict_raster tiles
+        align = runner.config.input_multiple  # as predict_raster tiles
         grid = TileGrid(scene.height, scene.width, config.tile_size, config.overlap, align=align)
         logits, valid = sequential(scene, grid, runner, config.batch_size, fill_of(runner))
         transform = scene.source.transform
