@@ -39,7 +39,6 @@ from geoadapters.raster.metadata import (
     GSD_TOLERANCE,
     check_frame_dates,
     check_gsd,
-    grid_metadata,
     pixel_size_m,
 )
 from geoadapters.raster.read import Scene, prepare_tile
@@ -331,9 +330,8 @@ def _prepared(
     ):
         pixel = pixel_size_m(scene.source)
         warp = resample and spec.gsd is not None and max(pixel / spec.gsd, spec.gsd / pixel) > GSD_TOLERANCE
-        src = scene.source
         check_frame_dates(scene.dates, metadata)
-        described = grid_metadata(src.crs, src.transform, src.height, src.width, scene.dates, metadata)
+        described = scene.metadata(metadata)
         if warp:
             assert spec.gsd is not None
             scene.resample(spec.gsd, pixel)

@@ -37,7 +37,6 @@ __all__ = [
     "grid_metadata",
     "grid_pixel_size_m",
     "pixel_size_m",
-    "scene_metadata",
 ]
 
 # Tags that hold an acquisition date (first match wins), as GDAL drivers and common tools write them.
@@ -186,11 +185,3 @@ def grid_metadata(
         return derived
     given = {f.name: getattr(overrides, f.name) for f in dataclasses.fields(overrides)}
     return dataclasses.replace(derived, **{k: v for k, v in given.items() if v not in (None, ())})
-
-
-def scene_metadata(
-    dataset: rasterio.DatasetReader, path: str | Path, overrides: SceneMetadata | None = None
-) -> SceneMetadata:
-    """Date (tags or file name), centre and GSD of a scene; the fields set in `overrides` replace them."""
-    date = acquisition_date(dataset, path)
-    return grid_metadata(dataset.crs, dataset.transform, dataset.height, dataset.width, [date], overrides)

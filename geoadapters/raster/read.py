@@ -24,10 +24,11 @@ from rasterio.windows import Window
 
 from geoadapters.bands import band_indices, canonical_bands
 from geoadapters.errors import BandError, GeoAdaptersError, RasterError
-from geoadapters.raster.metadata import acquisition_date, band_date
+from geoadapters.raster.metadata import acquisition_date, band_date, grid_metadata
 from geoadapters.raster.remote import REMOTE_OPTIONS, gdal_path
 from geoadapters.raster.stac import is_stac_item, stac_vrt
 from geoadapters.raster.vrt import VrtBand, grid_of, one_grid, stack_vrt
+from geoadapters.specs import SceneMetadata
 
 __all__ = ["Scene", "prepare_tile", "resolve_bands", "resolve_frame_bands"]
 
@@ -344,6 +345,11 @@ class Scene:
             raise RasterError(
                 f"{self.path} has bands of type {', '.join(src.dtypes)}; real-valued bands are needed"
             )
+
+    def metadata(self, overrides: SceneMetadata | None = None) -> SceneMetadata:
+        """Dates (one per frame), centre and GSD of the scene; the fields set in `overrides` replace them."""
+        src = self.source
+        return grid_metadata(src.crs, src.transform, src.height, src.width, self.dates, overrides)
 
     def known_empty(self) -> bool:
         """Whether the model's bands are known without reading them to hold no data at all.

@@ -13,7 +13,8 @@ import geoadapters
 from geoadapters.config import Inference
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.runners import TorchRunner
-from geoadapters.raster.metadata import acquisition_date, scene_metadata
+from geoadapters.raster.metadata import acquisition_date
+from geoadapters.raster.read import Scene
 from geoadapters.specs import SceneMetadata
 from tests.conftest import DATA, HLS_CHIP, S1F11
 from tests.heads.conftest import SMALL_CLAY
@@ -41,13 +42,13 @@ def hls_scene(tmp_path_factory):
 
 
 def test_date_and_centre_come_from_the_hls_name_and_the_transform(hls_scene):
-    with rasterio.open(hls_scene) as src:
-        scene = scene_metadata(src, hls_scene)
+    with Scene(hls_scene, S1F11.bands) as opened:
+        scene = opened.metadata()
+        overridden = opened.metadata(SceneMetadata((datetime.date(2020, 1, 2),), lat=1.0))
     assert scene.dates == (datetime.date(2018, 10, 12),)  # day 285 of 2018
     # MGRS tile 10TGS: UTM zone 10 (126-120 W), latitude band T (40-48 N), at the zone's east edge
     assert 40 <= scene.lat <= 48 and -121 <= scene.lon <= -119
     assert scene.gsd == 30
-    overridden = scene_metadata(src, hls_scene, SceneMetadata((datetime.date(2020, 1, 2),), lat=1.0))
     assert (
         overridden.dates == (datetime.date(2020, 1, 2),)
         and overridden.lat == 1
@@ -73,9 +74,9 @@ def test_tl_model_gets_the_scene_metadata(tmp_path, hls_scene):
     report = predict_raster(
         hls_scene, tmp_path / "out.tif", TorchRunner(model), probabilities=True, probability_dtype="float32"
     )
-    with rasterio.open(hls_scene) as src:
+    with rasterio.open(hls_scene) as src, Scene(hls_scene, S1F11.bands) as opened:
         raw = torch.from_numpy(src.read().astype("float32"))[None]
-        lat, lon = scene_metadata(src, hls_scene).lat, scene_metadata(src, hls_scene).lon
+        lat, lon = opened.metadata().lat, opened.metadata().lon
     x = model.normalize(raw)
     with torch.no_grad():
         given = model(
