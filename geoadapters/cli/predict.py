@@ -234,7 +234,11 @@ def _default_line() -> str:
 @click.option(
     "--overlap", type=click.IntRange(min=0), help="Overlap of neighbouring tiles (default: the adapter's)."
 )
-@click.option("--batch-size", type=click.IntRange(min=1), help="Tiles per forward pass.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Tiles per forward pass [default: what a GPU's free memory holds, else the adapter's].",
+)
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option(
     "--runtime",

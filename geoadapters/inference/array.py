@@ -82,7 +82,7 @@ def predict_array(
         runner: Model runtime.
         tile_size: Tile side; default from the adapter.
         overlap: Overlap of neighbouring tiles; default from the adapter.
-        batch_size: Tiles per forward pass; default from the adapter.
+        batch_size: Tiles per forward pass; default as `predict_raster`'s.
         probabilities: Also return the softmax probabilities (classes, rows, cols), float32.
         bands: As in `predict_raster`: numbers or names of the array's bands.
         scale: Factor from the array's values to the adapter's units (replaces ``input.scale``).
@@ -155,7 +155,7 @@ def predict_array(
             proba[:, rows] = np.where(valid, shifted / shifted.sum(axis=0, keepdims=True), np.nan)
 
     source = _ArraySource(values, nodata)
-    batch = batch_size or config.inference.batch_size
+    batch = batch_size or runner.fitting_batch(tile) or config.inference.batch_size
     if not predict_tiles(source, grid, runner, batch, fill, factor, scene, sink, progress):
         raise RasterError("the array has no valid pixels (all nodata or NaN): nothing to predict")
     if not is_xarray:

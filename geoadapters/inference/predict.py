@@ -1,8 +1,9 @@
 """Tiled prediction of GeoTIFF scenes of any size, streamed in and out with bounded memory.
 
 Tiles are read in windows, run through a runner (torch or ONNX, see `geoadapters.inference.runners`),
-their logits blended with smooth windows (`geoadapters.inference.tiling`) and every finished strip of
-rows is written at once; memory is a few tiles plus a few strips of logits, whatever the scene's height.
+their logits blended with smooth windows (`geoadapters.inference.blending`) on the device that computed
+them, and every finished strip of rows is written at once; memory is a few tiles plus a few strips of
+logits, whatever the scene's height.
 The next tiles are read and finished strips written in background threads while the model runs.
 Tiles with no data are not computed. The output keeps the input's CRS and transform, and appears only
 when complete. Scenes come from strangers: the memory a scene's size, the tile size and the batch need
@@ -32,9 +33,10 @@ from geoadapters._serde import finite
 from geoadapters.config import memory_budget
 from geoadapters.errors import AdapterError, RasterError, ResourceError
 from geoadapters.inference.background import WRITE_DEPTH, read_ahead, write_behind
+from geoadapters.inference.blending import StripAccumulator
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.strips import StripFile, computed_tiles, read_strips
-from geoadapters.inference.tiling import StripAccumulator, TileGrid
+from geoadapters.inference.tiling import TileGrid
 from geoadapters.raster.metadata import (
     GSD_TOLERANCE,
     check_frame_dates,
@@ -170,7 +172,7 @@ def predict_tiles(
     first, stop = tile_rows or (0, len(rows))
     # the first tile row that reaches the block's first scene row (rows[0] is 0)
     needed = 0 if first == 0 else next(j for j in range(first + 1) if rows[j] + grid.tile > rows[first])
-    strip = StripAccumulator(grid, len(runner.config.classes), in_flight, top=rows[needed])
+    strip = StripAccumulator(grid, len(runner.config.classes), in_flight, rows[needed], runner.device)
     computed = done = 0  # tiles of the block computed, tiles of the block seen
     emitted = needed  # tile rows whose finished rows are out
     # the scene's own batches (the model sees the same inputs) that hold a tile of rows [needed, stop)
@@ -189,9 +191,9 @@ def predict_tiles(
                 raw = np.stack([reads[i][0] for i in with_data]) * np.float32(factor)
                 logits = runner(raw, scene)
                 for k, i in enumerate(with_data):
-                    r, c, y, x = batch[i]
+                    r, c, _, _ = batch[i]
                     if needed <= r < stop:
-                        strip.add(y, x, logits[k], grid.weights(r, c), reads[i][1])
+                        strip.add(r, c, logits[k], reads[i][1])
                         computed += first <= r
             done += sum(first <= r < stop for r, _, _, _ in batch)
             if progress is not None:
@@ -309,7 +311,8 @@ def _prepared(
     spec = config.input
     tile = tile_size or config.inference.tile_size
     overlap = config.inference.overlap if overlap is None else overlap
-    batch_size = batch_size or config.inference.batch_size
+    fitted = None if batch_size else runner.fitting_batch(tile)  # on a GPU, from its free memory
+    batch_size = batch_size or fitted or config.inference.batch_size
     frames = config.frames
     if metadata is not None and metadata.dates and len(metadata.dates) != frames:
         raise ValueError(f"{len(metadata.dates)} dates given; the model takes {frames} frame(s), a date each")
@@ -342,8 +345,11 @@ def _prepared(
             grid = TileGrid(scene.height, scene.width, tile, overlap, align=config.input_multiple)
         except ValueError as err:
             raise RasterError(f"cannot tile {scene.path}: {err}") from err
-        need = _memory_needed(grid, len(fill), len(config.classes), batch_size, probabilities)
         allowed = memory_budget(memory_budget_gb)
+        need = _memory_needed(grid, len(fill), len(config.classes), batch_size, probabilities)
+        while fitted and batch_size > 1 and need > allowed:  # a fitted batch also fits the host's budget
+            batch_size //= 2
+            need = _memory_needed(grid, len(fill), len(config.classes), batch_size, probabilities)
         if need > allowed:
             raise ResourceError(
                 f"{scene.path} ({scene.width:,} x {scene.height:,} px) with {tile} px tiles in batches of "
@@ -389,7 +395,8 @@ def predict_raster(
         runner: Model runtime; its config is the adapter's input contract and tiling defaults.
         tile_size: Tile side; default from the adapter.
         overlap: Overlap of neighbouring tiles (at most half a tile); default from the adapter.
-        batch_size: Tiles per forward pass; default from the adapter.
+        batch_size: Tiles per forward pass; default: on a GPU as many as its free memory holds (at most
+            64, `Runner.fitting_batch`), else from the adapter.
         probabilities: Also write ``<stem>_proba.tif``: one band of softmax probability per class.
         probability_dtype: ``uint8`` (percent, summing to 100 per pixel; nodata 255) or ``float32``
             (0 to 1; nodata NaN).

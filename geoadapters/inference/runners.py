@@ -3,6 +3,8 @@
 A runner applies the adapter's input contract itself (scaling, normalisation, nodata), so callers pass
 band values as stored in the files, in the adapter's band order. Reduced precision is only used where
 the hardware has it and the user asks: fp16/bf16 autocast on CUDA, an int8 ONNX model on CPUs.
+Logits stay on the device that computed them (tiled prediction blends them there), and on CUDA a
+runner measures how many tiles its free memory holds (`TorchRunner.fitting_batch`).
 The metadata of ONNX files are defined in `geoadapters.inference.onnx_file` (torch-free).
 """
 
@@ -34,6 +36,7 @@ __all__ = [
     "OnnxRunner",
     "Runner",
     "TorchRunner",
+    "batch_for_memory",
     "frames_input",
     "onnx_metadata",
     "parse_metadata",
@@ -50,20 +53,24 @@ class Runner(Protocol):
     Attributes:
         config: The adapter's config: input contract, classes, tiling.
         description: Runtime, device and precision, e.g. "torch fp32 on cpu".
+        device: Where the logits come out (the CPU for onnxruntime, whatever its provider).
     """
 
     config: AdapterConfig
     description: str
+    device: torch.device
 
-    def __call__(
-        self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
-    ) -> npt.NDArray[np.float32]:
-        """Float32 logits (B, K, H, W) of float32 raw band values (B, C, H, W) in the adapter's band order.
+    def __call__(self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None) -> torch.Tensor:
+        """Float32 logits (B, K, H, W) on `device` of raw band values (B, C, H, W) in the adapter's order.
 
         For a model of T frames (`AdapterConfig.frames`) the bands are (B, T x C, H, W), frame after
         frame. `scene`: date (one per frame), place and GSD of the scene, for models that condition on
         them (-TL, Clay).
         """
+        ...
+
+    def fitting_batch(self, tile: int) -> int | None:
+        """Most tiles of `tile` px per batch that the device's free memory holds; None: no limit known."""
         ...
 
 
@@ -92,6 +99,15 @@ def resolve_device(device: str | None) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise DeviceError(f"device {device!r} was asked for, but there is no CUDA device: use cpu")
     return device
+
+
+def batch_for_memory(free: int, fixed: int, per_tile: int, most: int = 64) -> int:
+    """Tiles per batch whose memory, `fixed` + n x `per_tile` bytes, fits in 80 % of `free` bytes.
+
+    At least 1, at most `most`: beyond some tens of tiles a GPU is busy and larger batches only cost
+    memory.
+    """
+    return max(1, min(most, (int(0.8 * free) - fixed) // max(per_tile, 1)))
 
 
 def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -137,10 +153,8 @@ class TorchRunner:
         self._frames = model.config.frames
         self.description = f"torch {precision} on {self.device}"
 
-    def __call__(
-        self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
-    ) -> npt.NDArray[np.float32]:
-        """Float32 logits (B, K, H, W) of raw band values (B, [T x] C, H, W), conditioned on `scene`."""
+    def __call__(self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None) -> torch.Tensor:
+        """Float32 logits (B, K, H, W) on the device of raw band values (B, [T x] C, H, W), given `scene`."""
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)).to(self.device)
         x = frames_input(x, self._frames)
         autocast = (
@@ -156,7 +170,27 @@ class TorchRunner:
             }
         with torch.inference_mode(), autocast:
             logits: torch.Tensor = self.model(self.model.normalize(x), **metadata)
-        return logits.float().cpu().numpy()
+        return logits.float()
+
+    def fitting_batch(self, tile: int) -> int | None:
+        """Tiles per batch that fit in 80 % of the free CUDA memory (`batch_for_memory`); None off CUDA.
+
+        The memory of a batch is measured: the peak of a forward pass of one tile and of two.
+        """
+        if self.device.type != "cuda":
+            return None
+        bands = len(self.config.input.bands) * self._frames
+        peaks = []
+        for n in (1, 2):
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            before = torch.cuda.memory_allocated(self.device)
+            self(np.zeros((n, bands, tile, tile), np.float32))
+            peaks.append(torch.cuda.max_memory_allocated(self.device) - before)
+        free, _ = torch.cuda.mem_get_info(self.device)
+        free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
+        per_tile = max(peaks[1] - peaks[0], 1)
+        return batch_for_memory(free, peaks[0] - per_tile, per_tile)
 
 
 def _cores() -> int:
@@ -221,11 +255,10 @@ class OnnxRunner:
         self.config, self.tile_size, self.precision = parse_metadata(props, path)
         self._input_shape = tuple(self.session.get_inputs()[0].shape)
         self.description = f"onnxruntime {provider} {self.precision}"
+        self.device = torch.device("cpu")  # where session.run returns the logits
 
-    def __call__(
-        self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
-    ) -> npt.NDArray[np.float32]:
-        """Float32 logits (B, K, H, W) of float32 raw band values (B, [T x] C, H, W).
+    def __call__(self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None) -> torch.Tensor:
+        """Float32 logits (B, K, H, W) on the CPU of float32 raw band values (B, [T x] C, H, W).
 
         The graph takes no scene metadata: `scene` is not used (export fixes the model's defaults). It
         takes the frames of a model of several frames as runners do, (B, T x C, H, W).
@@ -240,5 +273,8 @@ class OnnxRunner:
                 f"got {raw.shape}; its tile size is fixed at export (geoadapters export --tile-size)"
             )
         feed = {"raw": np.ascontiguousarray(raw, dtype=np.float32)}
-        logits: npt.NDArray[np.float32] = self.session.run(None, feed)[0]
-        return logits
+        return torch.from_numpy(self.session.run(None, feed)[0])
+
+    def fitting_batch(self, tile: int) -> None:
+        """None: onnxruntime's memory is not measured."""
+        return None

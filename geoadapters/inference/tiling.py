@@ -1,4 +1,4 @@
-"""The tile grid over a scene and the blending windows that make tiles add up without seams.
+"""The tile grid over a scene and the blending windows that make tiles add up without seams (torch-free).
 
 Tiles of a fixed size overlap their neighbours; along each axis their origins are spread evenly from
 the first to the last pixel, so every overlap is at least the one asked for. Origins are multiples of
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["StripAccumulator", "TileGrid", "axis_weights", "tile_origins"]
+__all__ = ["TileGrid", "axis_weights", "tile_origins"]
 
 
 def tile_origins(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -104,77 +104,22 @@ class TileGrid:
     def __len__(self) -> int:
         return len(self.rows) * len(self.cols)
 
+    def axis_windows(self) -> tuple[list[npt.NDArray[np.float64]], list[npt.NDArray[np.float64]]]:
+        """Blending weights along the rows of each tile row, and along the columns of each tile column."""
+        margin = self.overlap // 4 if self.margin is None else self.margin
+        rows, cols = self.rows, self.cols
+        return (
+            [axis_weights(rows, r, self.tile, margin) for r in range(len(rows))],
+            [axis_weights(cols, c, self.tile, margin) for c in range(len(cols))],
+        )
+
     def weights(self, row: int, col: int) -> npt.NDArray[np.float32]:
         """(tile, tile) float32 blending window of the tile at row index `row`, column index `col`."""
-        margin = self.overlap // 4 if self.margin is None else self.margin
-        wy = axis_weights(self.rows, row, self.tile, margin)
-        wx = axis_weights(self.cols, col, self.tile, margin)
-        return np.outer(wy, wx).astype(np.float32)
+        wy, wx = self.axis_windows()
+        return np.outer(wy[row], wx[col]).astype(np.float32)
 
     def row_tiles(self) -> Iterator[tuple[int, list[tuple[int, int]]]]:
         """For each tile row: its index and the (y, x) origins of its tiles, left to right."""
         cols = self.cols
         for r, y in enumerate(self.rows):
             yield r, [(y, x) for x in cols]
-
-
-class StripAccumulator:
-    """Weighted logits of the tile rows in progress, emitting the scene rows no later tile can change.
-
-    Tiles are added in raster order; with `rows_in_flight` tile rows in progress at once (a batch of
-    tiles may span several), memory is (classes + 2) x (tile + (rows_in_flight - 1) x step) x width
-    values: independent of the scene's height, and linear in its width. Rows are finished in order,
-    so the output is written as a stream.
-
-    Args:
-        grid: The scene's tiles.
-        classes: Number of logit channels.
-        rows_in_flight: Tile rows that can have tiles added before the first of them is emitted.
-        top: Scene row of the first row (a block of tile rows starts below the scene's top).
-    """
-
-    def __init__(self, grid: TileGrid, classes: int, rows_in_flight: int = 1, top: int = 0) -> None:
-        self.grid = grid
-        steps = np.diff(grid.rows)
-        rows = min(grid.height, grid.tile + (rows_in_flight - 1) * int(steps.max(initial=0)))
-        self.logits = np.zeros((classes, rows, grid.width), np.float32)
-        self.weight = np.zeros((rows, grid.width), np.float32)
-        self.valid = np.zeros((rows, grid.width), bool)
-        self.top = top  # scene row of the strip's first row
-
-    def add(
-        self,
-        y: int,
-        x: int,
-        logits: npt.NDArray[np.float32],
-        weight: npt.NDArray[np.float32],
-        valid: npt.NDArray[np.bool_],
-    ) -> None:
-        """Add one tile's (classes, tile, tile) logits with its window; `valid` marks data pixels.
-
-        Parts of the tile outside the scene (a scene smaller than a tile) are ignored.
-        """
-        h = min(self.grid.tile, self.grid.height - y)
-        w = min(self.grid.tile, self.grid.width - x)
-        rows = slice(y - self.top, y - self.top + h)
-        weight = weight[:h, :w] * valid[:h, :w]
-        self.logits[:, rows, x : x + w] += logits[:, :h, :w] * weight
-        self.weight[rows, x : x + w] += weight
-        self.valid[rows, x : x + w] |= valid[:h, :w]
-
-    def emit(self, until: int) -> tuple[int, npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
-        """Finish scene rows [top, until): return (first row, mean logits, valid mask) and move on.
-
-        Mean logits are the accumulated logits divided by the accumulated weight; pixels that no
-        tile with data covered have no valid weight and are marked invalid.
-        """
-        n = until - self.top
-        weight = self.weight[:n]
-        covered = weight > 0
-        mean = np.divide(self.logits[:, :n], weight, out=np.zeros_like(self.logits[:, :n]), where=covered)
-        out = (self.top, mean, self.valid[:n] & covered)
-        for array in (self.logits, self.weight, self.valid):
-            array[..., : array.shape[-2] - n, :] = array[..., n:, :].copy()
-            array[..., array.shape[-2] - n :, :] = 0
-        self.top = until
-        return out

@@ -16,9 +16,10 @@ from rasterio.features import shapes
 from rasterio.windows import Window
 
 from geoadapters.errors import RasterError
+from geoadapters.inference.blending import StripAccumulator
 from geoadapters.inference.predict import predict_raster, predict_tiles
 from geoadapters.inference.runners import TorchRunner
-from geoadapters.inference.tiling import StripAccumulator, TileGrid
+from geoadapters.inference.tiling import TileGrid
 from geoadapters.raster.read import Scene
 from tests.conftest import S2_CHIP, perturbed_model
 from tests.inference.test_predict import chip_pixels, write_like
@@ -50,8 +51,8 @@ def sequential(source, grid, runner, batch_size, fill):
         if keep:
             logits = runner(np.stack([reads[k][0] for k in keep]), None)
             for j, k in enumerate(keep):
-                r, c, y, x = batch[k]
-                strip.add(y, x, logits[j], grid.weights(r, c), reads[k][1])
+                r, c, _, _ = batch[k]
+                strip.add(r, c, logits[j], reads[k][1])
     _, logits, valid = strip.emit(grid.height)
     return logits, valid
 

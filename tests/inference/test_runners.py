@@ -8,7 +8,7 @@ import torch
 
 from geoadapters.errors import CheckpointError, GeoAdaptersError, InputShapeError, WeightsNotFoundError
 from geoadapters.inference.onnx import export_onnx
-from geoadapters.inference.runners import OnnxRunner, TorchRunner, resolve_device
+from geoadapters.inference.runners import OnnxRunner, TorchRunner, batch_for_memory, resolve_device
 from geoadapters.inference.runtime import make_runner
 from tests.conftest import perturbed_model as make
 
@@ -43,10 +43,11 @@ def test_onnx_runner_runs_on_the_cpu_provider_here(onnx_path, model):
 
 
 def test_torch_and_onnx_runners_agree_on_the_real_chip(onnx_path, model, raw):
-    expected = TorchRunner(model, "cpu")(raw)
-    got = OnnxRunner(onnx_path, "cpu")(raw)
-    assert expected.dtype == got.dtype == np.float32 and expected.shape == (2, 2, 64, 64)
-    assert np.abs(got - expected).max() < 1e-4
+    torch_runner, onnx_runner = TorchRunner(model, "cpu"), OnnxRunner(onnx_path, "cpu")
+    expected, got = torch_runner(raw), onnx_runner(raw)
+    assert expected.dtype == got.dtype == torch.float32 and expected.shape == (2, 2, 64, 64)
+    assert expected.device == torch_runner.device and got.device == onnx_runner.device == torch.device("cpu")
+    assert (got - expected).abs().max() < 1e-4
 
 
 def test_torch_runner_applies_the_input_contract(model, raw):
@@ -54,7 +55,7 @@ def test_torch_runner_applies_the_input_contract(model, raw):
         expected = model(model.normalize(torch.from_numpy(raw))).numpy()
     runner = TorchRunner(model, "cpu")
     assert runner.description == "torch fp32 on cpu"
-    np.testing.assert_array_equal(runner(raw), expected)
+    np.testing.assert_array_equal(runner(raw).numpy(), expected)
 
 
 @no_cuda
@@ -114,7 +115,21 @@ def test_make_runner_exports_and_quantises_a_model_on_request(checkpoint, raw):
     assert runner.description == f"onnxruntime {runner.session.get_providers()[0]} int8"
     expected = TorchRunner(model, "cpu")(raw)
     got = runner(raw)
-    assert got.shape == expected.shape == (2, 2) and np.abs(got - expected).max() < 0.05
+    assert got.shape == expected.shape == (2, 2) and (got - expected).abs().max() < 0.05
+
+
+def test_a_batch_fills_four_fifths_of_the_free_memory_within_bounds():
+    mib = 2**20
+    assert batch_for_memory(free=1000 * mib, fixed=100 * mib, per_tile=50 * mib) == 14  # (800 - 100) / 50
+    assert batch_for_memory(free=1000 * mib, fixed=900 * mib, per_tile=50 * mib) == 1  # never below one
+    assert batch_for_memory(free=10**12, fixed=0, per_tile=mib) == 64  # nor above the cap
+    assert batch_for_memory(free=10**12, fixed=0, per_tile=mib, most=8) == 8
+
+
+@no_cuda
+def test_batches_are_not_fitted_to_memory_on_the_cpu(model, onnx_path):
+    assert TorchRunner(model, "cpu").fitting_batch(64) is None
+    assert OnnxRunner(onnx_path, "cpu").fitting_batch(64) is None
 
 
 @needs_cuda
@@ -122,10 +137,13 @@ def test_cuda_runs_fp16_and_onnxruntime_on_the_gpu(model, onnx_path, raw):
     expected = TorchRunner(model, "cpu")(raw)
     half = TorchRunner(copy.deepcopy(model), precision="fp16")
     assert half.description == "torch fp16 on cuda"
-    assert np.abs(half(raw) - expected).max() < 0.05
+    logits = half(raw)
+    assert logits.device.type == "cuda" and (logits.cpu() - expected).abs().max() < 0.05
+    fitted = half.fitting_batch(64)
+    assert fitted is not None and 1 <= fitted <= 64
     runner = OnnxRunner(onnx_path)
     assert runner.description == "onnxruntime CUDAExecutionProvider fp32"
-    assert np.abs(runner(raw) - expected).max() < 1e-3
+    assert (runner(raw) - expected).abs().max() < 1e-3
 
 
 def test_scene_metadata_reach_the_model_only_as_the_adapter_was_trained():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from geoadapters.inference.tiling import StripAccumulator, TileGrid, tile_origins
+from geoadapters.inference.tiling import TileGrid, tile_origins
 
 
 @pytest.mark.parametrize(
@@ -83,49 +83,3 @@ def test_interior_edges_have_a_zero_margin_and_scene_edges_do_not():
     assert (w[:8, :] == 0).all() and (w[-8:, :] == 0).all()  # shared top and bottom edges
     assert (w[100, :8] == 1).all()  # left scene edge keeps full weight
     assert np.all(np.diff(w[8:40, 100]) > 0)  # a smooth ramp up
-
-
-def local_model(tile):
-    """A local operator (3 x 3 mean of each band, two 'classes'): its output needs 1 px of context."""
-    padded = np.pad(tile, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    h, w = tile.shape[1:]
-    mean = sum(padded[:, i : i + h, j : j + w] for i in range(3) for j in range(3)) / 9
-    return np.stack([mean.sum(0), -mean.sum(0)])
-
-
-def test_tiled_equals_single_pass_for_a_local_model():
-    rng = np.random.default_rng(0)
-    scene = rng.normal(size=(3, 500, 610)).astype(np.float32)
-    grid = TileGrid(500, 610, 128, 32)  # margin 8 >= the model's 1 px of context
-    strip = StripAccumulator(grid, 2)
-    out = np.zeros((2, 500, 610), np.float32)
-    rows = grid.rows
-    for r, tiles in grid.row_tiles():
-        for c, (y, x) in enumerate(tiles):
-            logits = local_model(scene[:, y : y + 128, x : x + 128])
-            strip.add(y, x, logits, grid.weights(r, c), np.ones((128, 128), bool))
-        top, mean, valid = strip.emit(rows[r + 1] if r + 1 < len(rows) else 500)
-        out[:, top : top + mean.shape[1]] = mean
-        assert valid.all()
-    np.testing.assert_allclose(out, local_model(scene), atol=1e-5)
-    assert strip.logits.shape == (2, 128, 610)  # one strip, whatever the height
-
-
-def test_pixels_without_data_stay_invalid():
-    grid = TileGrid(100, 100, 64, 16)
-    strip = StripAccumulator(grid, 2)
-    valid = np.ones((64, 64), bool)
-    valid[:10] = False
-    for r, tiles in grid.row_tiles():
-        for c, (y, x) in enumerate(tiles):
-            strip.add(
-                y,
-                x,
-                np.ones((2, 64, 64), np.float32),
-                grid.weights(r, c),
-                valid if y == 0 else np.ones_like(valid),
-            )
-        top, mean, ok = strip.emit(grid.rows[r + 1] if r + 1 < len(grid.rows) else 100)
-        if top == 0:
-            assert not ok[:10].any() and ok[10:].all()
-            np.testing.assert_allclose(mean[:, 10:], 1.0)
