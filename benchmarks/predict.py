@@ -31,7 +31,7 @@ linear head, on the base's checkpoint written in its official layout to a local 
 predicts offline (``--checkpoint``). The default run takes 3 to 4 minutes on a 2-core CPU.
 
 With ``--before`` or ``--terratorch`` the CLIs run in 3 rounds (this one's, the other checkout's,
-TerraTorch's); the best of each is reported. ``--terratorch --whole-large`` takes about 15 minutes.
+TerraTorch's); the best of each is reported. ``--whole-large --terratorch`` takes about 8 minutes.
 
 Run: python benchmarks/predict.py [--model prithvi-100] [--scene 512] [--onnx] [--int8] [--whole-large]
     [--before CHECKOUT] [--terratorch PYTHON]
