@@ -12,6 +12,14 @@ For one model, on a scene and on one 4 times its side, the script measures in on
   model, load its weights, the first tile, the rest of the prediction, exit; ``--whole-large`` adds
   the large scene; ``--before CHECKOUT`` times that checkout's CLI too (another commit of this
   repository), alternated with this one's;
+- with ``--terratorch PYTHON`` (the python of a virtual environment with TerraTorch), TerraTorch's own
+  CLI on the same scenes the same way, alternated with ours: ``terratorch predict -c config.yaml
+  --ckpt_path CKPT`` with the config a TerraTorch user writes for this model (the same backbone,
+  bands, base checkpoint file and normalisation, LoRA through its ``peft_config``, its
+  ``LinearDecoder``, tiled inference at our tile, stride and batch, the generic GeoTIFF datamodule;
+  ``benchmarks/terratorch_side.py``) on a fine-tuned checkpoint that TerraTorch itself writes in a
+  setup step; each written class map is checked to cover the whole scene, and the ratios of the best
+  runs are printed;
 - with ``--onnx``, onnxruntime fp32 on the small scene; ``--int8`` adds the int8 model, with the share
   of pixels whose class is the same as with fp32.
 
@@ -22,8 +30,11 @@ speed and memory do not depend on them. The adapter is a LoRA (r 16, the paper's
 linear head, on the base's checkpoint written in its official layout to a local file, as a user
 predicts offline (``--checkpoint``). The default run takes 3 to 4 minutes on a 2-core CPU.
 
+With ``--before`` or ``--terratorch`` the CLIs run in 3 rounds (this one's, the other checkout's,
+TerraTorch's); the best of each is reported. ``--whole-large --terratorch`` takes about 8 minutes.
+
 Run: python benchmarks/predict.py [--model prithvi-100] [--scene 512] [--onnx] [--int8] [--whole-large]
-    [--before CHECKOUT]
+    [--before CHECKOUT] [--terratorch PYTHON]
 """
 
 import argparse
@@ -259,6 +270,81 @@ def time_cli(scene: Path, args: argparse.Namespace, out: Path, checkout: Path = 
     return seconds
 
 
+def setup_terratorch(args: argparse.Namespace, scenes: dict[str, Path]) -> dict[str, Any]:
+    """TerraTorch's config for our adapter's model and contract, and its checkpoint written by TerraTorch."""
+    import yaml
+    from terratorch_side import terratorch_config  # beside this file
+
+    from geoadapters.bands import canonical
+    from geoadapters.config import AdapterConfig
+    from geoadapters.convert.terratorch import BACKBONES
+
+    config = AdapterConfig.read(args.adapter / "geoadapter.json")
+    spec, method = config.input, config.method
+    if method.name != "lora" or config.head.name != "linear":
+        raise SystemExit(f"--terratorch times LoRA + linear head, not {method.name} + {config.head.name}")
+    with rasterio.open(next(iter(scenes.values()))) as src:
+        scene_bands = [canonical(d) for d in src.descriptions]
+    tt = args.work / "terratorch"
+    tt.mkdir()
+    content = terratorch_config(
+        backbone={v: k for k, v in BACKBONES.items()}[args.model],
+        backbone_checkpoint=args.checkpoint,
+        scene_bands=scene_bands,
+        bands=spec.bands,
+        mean=[m / spec.scale for m in spec.mean],
+        std=[s / spec.scale for s in spec.std],
+        nodata=spec.nodata,
+        classes=len(config.classes),
+        patch=get_base(args.model).arch.patch_size,
+        rank=getattr(method, "r"),  # noqa: B009  (LoraSettings; MethodSettings has no rank)
+        alpha=getattr(method, "lora_alpha"),  # noqa: B009
+        tile=args.tile,
+        overlap=args.overlap,
+        batch=args.batch,
+        root=tt / "run",
+    )
+    (tt / "config.yaml").write_text(yaml.safe_dump(content, sort_keys=False))
+    for scene in scenes.values():  # the datamodule reads a folder: one per scene
+        folder = tt / scene.stem
+        folder.mkdir()
+        os.link(scene, folder / scene.name)
+    command = [str(args.terratorch), str(Path(__file__).with_name("terratorch_side.py")), "setup"]
+    command += [str(tt / "config.yaml"), str(tt / "model.ckpt")]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=_TT_ENV, cwd=tt)
+    if result.returncode:
+        raise RuntimeError(f"TerraTorch setup failed:\n{result.stderr[-3000:]}")
+    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def time_terratorch(scene: Path, args: argparse.Namespace) -> tuple[float, float]:
+    """Seconds of ``terratorch predict`` on `scene`'s folder, process start to exit, and the share of
+    class 1 in the class map it wrote, checked to cover the scene."""
+    tt = args.work / "terratorch"
+    out = tt / "out"
+    if out.exists():
+        for old in out.iterdir():
+            old.unlink()
+    command = [str(Path(args.terratorch).with_name("terratorch")), "predict", "-c", str(tt / "config.yaml")]
+    command += ["--ckpt_path", str(tt / "model.ckpt"), "--predict_output_dir", str(out)]
+    command += ["--data.init_args.predict_data_root", str(tt / scene.stem)]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=_TT_ENV, cwd=tt)
+    seconds = time.perf_counter() - start
+    if result.returncode:
+        raise RuntimeError(f"terratorch predict failed:\n{result.stderr[-3000:]}")
+    written = out / f"{scene.stem}_pred.tif"
+    with rasterio.open(scene) as src, rasterio.open(written) as dst:
+        classes = dst.read()
+        if (dst.count, dst.height, dst.width) != (1, src.height, src.width):
+            raise RuntimeError(f"TerraTorch wrote {dst.count} x {dst.height} x {dst.width} for {src.shape}")
+    missed = float(np.mean(~np.isin(classes, [0, 1])))  # -1 marks nodata: a missed pixel would show as one
+    if missed:
+        raise RuntimeError(f"TerraTorch left {missed:.2%} of the scene unclassified")
+    return seconds, float(np.mean(classes == 1))
+
+
 def agreement(a: Path, b: Path) -> float:
     """Share of pixels with the same class in two class maps."""
     with rasterio.open(a) as x, rasterio.open(b) as y:
@@ -267,6 +353,9 @@ def agreement(a: Path, b: Path) -> float:
 
 _SHARED = ("model", "tile", "overlap", "batch", "adapter", "checkpoint", "work")
 _ENV = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+# TerraTorch runs in its own environment, offline (nothing can be downloaded).
+_TT_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+_TT_ENV["HF_HUB_OFFLINE"] = "1"
 
 
 def main() -> None:
@@ -282,6 +371,9 @@ def main() -> None:
     parser.add_argument("--whole-large", action="store_true", help="also time the CLI on the large scene")
     parser.add_argument(
         "--before", type=Path, help="another checkout (git worktree) whose CLI is timed too, alternated"
+    )
+    parser.add_argument(
+        "--terratorch", type=Path, help="python of a TerraTorch environment: its CLI is timed too, alternated"
     )
     parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
     for name in ("adapter", "checkpoint", "work", "scene-file", "out", "onnx-file"):
@@ -326,22 +418,30 @@ def measure(args: argparse.Namespace) -> None:
             rows.append(result | {"scene": label, "name": name, "out": out})
             print(f"  {label} {name}: {result['seconds']:.1f} s", file=sys.stderr)
 
+    if args.terratorch is not None:
+        timed = {k: v for k, v in scenes.items() if k == small or args.whole_large}
+        setup["terratorch"] = setup_terratorch(args, timed)
     whole = []
     for label, scene in scenes.items():
         if label != small and not args.whole_large:
             continue
-        seconds = [time_cli(scene, args, args.work / "cli.tif")]
-        before = []
-        if args.before is not None:  # alternated: before, this one, before
-            for _ in range(2):
+        seconds: list[float] = []
+        before: list[float] = []
+        terratorch: list[float] = []
+        share = 0.0
+        for _ in range(3 if args.before is not None or args.terratorch is not None else 1):  # alternated
+            seconds.append(time_cli(scene, args, args.work / "cli.tif"))
+            if args.before is not None:
                 before.append(time_cli(scene, args, args.work / "before.tif", args.before))
-                seconds.append(time_cli(scene, args, args.work / "cli.tif"))
+            if args.terratorch is not None:
+                seconds_tt, share = time_terratorch(scene, args)
+                terratorch.append(seconds_tt)
         phases = []
         for checkout in [ROOT] + ([args.before] if args.before is not None else []):
             launched = time.time()
             stamps = run_step(args, "phases", checkout, scene_file=scene, out=args.work / "phases.tif")
             phases.append((checkout, launched, stamps))
-        whole.append((label, seconds, before, phases))
+        whole.append((label, seconds, before, (terratorch, share), phases))
         print(f"  {label} geoadapters predict: {min(seconds):.1f} s", file=sys.stderr)
     rooflines += [matmul_gflops() for _ in range(3)]
     report(args, setup, rooflines, rows, whole, time.perf_counter() - began)
@@ -352,7 +452,11 @@ def report(
     setup: dict[str, Any],
     rooflines: list[float],
     rows: list[dict[str, Any]],
-    whole: list[tuple[str, list[float], list[float], list[tuple[Path, float, dict[str, Any]]]]],
+    whole: list[
+        tuple[
+            str, list[float], list[float], tuple[list[float], float], list[tuple[Path, float, dict[str, Any]]]
+        ]
+    ],
     total: float,
 ) -> None:
     """Print the tables."""
@@ -392,7 +496,14 @@ def report(
             f"int8: {agreement(fp32['out'], int8['out']):.2%} of pixels have the class of fp32 "
             "(random weights)"
         )
-    for label, seconds, before, phases in whole:
+    if "terratorch" in setup:
+        tt = setup["terratorch"]
+        print(
+            f"\nTerraTorch ({args.terratorch}): {tt['parameters']:,} parameters ({tt['trainable']:,} "
+            f"trainable, {tt['lora_tensors']} LoRA tensors), checkpoint {tt['checkpoint_mb']:.0f} MB, "
+            "config:\n" + (args.work / "terratorch" / "config.yaml").read_text()
+        )
+    for label, seconds, before, (terratorch, share), phases in whole:
         runs = ", ".join(f"{s:.1f}" for s in seconds)
         print(f"\n{label}: `geoadapters predict`, process start to exit: {runs} s")
         if before:
@@ -400,6 +511,13 @@ def report(
                 f"{label}: the same with {args.before}: "
                 + ", ".join(f"{s:.1f}" for s in before)
                 + f" s (best {min(before) / min(seconds):.2f}x this one's)"
+            )
+        if terratorch:
+            print(
+                f"{label}: `terratorch predict`, process start to exit: "
+                + ", ".join(f"{s:.1f}" for s in terratorch)
+                + f" s: geoadapters {min(terratorch) / min(seconds):.2f}x faster (best runs); its class map "
+                f"covers the scene, {share:.1%} class 1"
             )
         for checkout, launched, stamps in phases:
             names = [name for name in stamps if name != "exited"]
