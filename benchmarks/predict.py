@@ -56,6 +56,7 @@ import rasterio
 from rasterio.windows import Window
 
 from geoadapters.catalog import get_base
+from geoadapters.specs import PrithviArch
 
 ROOT = Path(__file__).resolve().parents[1]
 CHIP = ROOT / "tests" / "data" / "sen1floods11" / "Spain_7370579_S2Hand.tif"
@@ -284,10 +285,14 @@ def setup_terratorch(args: argparse.Namespace, scenes: dict[str, Path]) -> dict[
     from geoadapters.bands import canonical
     from geoadapters.config import AdapterConfig
     from geoadapters.convert.terratorch import BACKBONES
+    from geoadapters.methods.settings import LoraSettings
 
     config = AdapterConfig.read(args.adapter / "geoadapter.json")
     spec, method = config.input, config.method
-    if method.name != "lora" or config.head.name != "linear":
+    arch = get_base(args.model).arch
+    if not isinstance(arch, PrithviArch):
+        raise SystemExit(f"--terratorch times Prithvi models, not {args.model}")
+    if not isinstance(method, LoraSettings) or config.head.name != "linear":
         raise SystemExit(f"--terratorch times LoRA + linear head, not {method.name} + {config.head.name}")
     with rasterio.open(next(iter(scenes.values()))) as src:
         scene_bands = [canonical(d) for d in src.descriptions]
@@ -302,9 +307,9 @@ def setup_terratorch(args: argparse.Namespace, scenes: dict[str, Path]) -> dict[
         std=[s / spec.scale for s in spec.std],
         nodata=spec.nodata,
         classes=len(config.classes),
-        patch=get_base(args.model).arch.patch_size,
-        rank=getattr(method, "r"),  # noqa: B009  (LoraSettings; MethodSettings has no rank)
-        alpha=getattr(method, "lora_alpha"),  # noqa: B009
+        patch=arch.patch_size,
+        rank=method.r,
+        alpha=method.lora_alpha,
         tile=args.tile,
         overlap=args.overlap,
         batch=args.batch,
@@ -494,9 +499,9 @@ def report(
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         rate = r["computed"] / r["seconds"]
-        share = "(int8)" if "int8" in r["name"] else f"{rate * gflop / roofline:.2f}"
+        of_roofline = "(int8)" if "int8" in r["name"] else f"{rate * gflop / roofline:.2f}"
         cells = [r["scene"], r["name"], r["computed"], f"{r['seconds']:.1f}", f"{rate:.2f}"]
-        cells += [f"{rate * gflop:.0f}", share, f"{r['peak_mb']:.0f}"]
+        cells += [f"{rate * gflop:.0f}", of_roofline, f"{r['peak_mb']:.0f}"]
         print("| " + " | ".join(map(str, cells)) + " |")
     by = {(r["scene"], r["name"]): r for r in rows}
     scenes = list(dict.fromkeys(r["scene"] for r in rows))
