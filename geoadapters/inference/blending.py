@@ -58,7 +58,7 @@ class StripAccumulator:
         y, x = self.grid.rows[row], self.grid.cols[col]
         h = min(self.grid.tile, self.grid.height - y)
         w = min(self.grid.tile, self.grid.width - x)
-        mask = torch.from_numpy(valid[:h, :w]).to(self.logits.device, non_blocking=True)
+        mask = torch.from_numpy(valid[:h, :w]).to(self.logits.device)
         weight = torch.outer(self._wy[row][:h], self._wx[col][:w]).float() * mask
         rows = slice(y - self.top, y - self.top + h)
         self.logits[:, rows, x : x + w] += logits[:, :h, :w] * weight
