@@ -45,6 +45,7 @@ class StripAccumulator:
         self.weight = torch.zeros((rows, grid.width), device=device)
         self.valid = torch.zeros((rows, grid.width), dtype=torch.bool, device=device)
         self.top = top  # scene row of the strip's first row
+        self._origins = grid.rows, grid.cols  # computed once: `add` runs per tile
         wy, wx = grid.axis_windows()
         self._wy = [torch.from_numpy(w).to(device) for w in wy]
         self._wx = [torch.from_numpy(w).to(device) for w in wx]
@@ -55,7 +56,7 @@ class StripAccumulator:
         `valid` marks its data pixels; parts of the tile outside the scene (a scene smaller than a tile,
         or the last tiles of an aligned grid) are ignored. Its blending window is `TileGrid.weights`.
         """
-        y, x = self.grid.rows[row], self.grid.cols[col]
+        y, x = self._origins[0][row], self._origins[1][col]
         h = min(self.grid.tile, self.grid.height - y)
         w = min(self.grid.tile, self.grid.width - x)
         mask = torch.from_numpy(valid[:h, :w]).to(self.logits.device)

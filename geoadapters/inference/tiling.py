@@ -104,19 +104,24 @@ class TileGrid:
     def __len__(self) -> int:
         return len(self.rows) * len(self.cols)
 
+    @property
+    def blend_margin(self) -> int:
+        """Pixels along a shared edge whose weight is 0: `margin`, or a quarter of the overlap."""
+        return self.overlap // 4 if self.margin is None else self.margin
+
     def axis_windows(self) -> tuple[list[npt.NDArray[np.float64]], list[npt.NDArray[np.float64]]]:
         """Blending weights along the rows of each tile row, and along the columns of each tile column."""
-        margin = self.overlap // 4 if self.margin is None else self.margin
         rows, cols = self.rows, self.cols
         return (
-            [axis_weights(rows, r, self.tile, margin) for r in range(len(rows))],
-            [axis_weights(cols, c, self.tile, margin) for c in range(len(cols))],
+            [axis_weights(rows, r, self.tile, self.blend_margin) for r in range(len(rows))],
+            [axis_weights(cols, c, self.tile, self.blend_margin) for c in range(len(cols))],
         )
 
     def weights(self, row: int, col: int) -> npt.NDArray[np.float32]:
         """(tile, tile) float32 blending window of the tile at row index `row`, column index `col`."""
-        wy, wx = self.axis_windows()
-        return np.outer(wy[row], wx[col]).astype(np.float32)
+        wy = axis_weights(self.rows, row, self.tile, self.blend_margin)
+        wx = axis_weights(self.cols, col, self.tile, self.blend_margin)
+        return np.outer(wy, wx).astype(np.float32)
 
     def row_tiles(self) -> Iterator[tuple[int, list[tuple[int, int]]]]:
         """For each tile row: its index and the (y, x) origins of its tiles, left to right."""
