@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 import torch
-from predict import DEMO_ADAPTER, make_scene
+from predict import DEMO_ADAPTER, agreement, make_scene
 
 import geoadapters
 from geoadapters.config import AdapterConfig
@@ -110,12 +109,6 @@ def check_deformable_attention(args: argparse.Namespace) -> dict[str, Any]:
     precision = "bf16" if device.type == "cuda" else "fp32"  # bf16 is ~100x slower on such CPUs
     result[f"train_{precision}"] = train_steps(model("vit_adapter", "upernet", args), args, precision)
     return result
-
-
-def agreement(a: Path, b: Path) -> float:
-    """Share of pixels with the same class in two class maps."""
-    with rasterio.open(a) as x, rasterio.open(b) as y:
-        return float((x.read(1) == y.read(1)).mean())
 
 
 def check_prediction(args: argparse.Namespace, work: Path) -> dict[str, Any]:
