@@ -152,6 +152,7 @@ class TorchRunner:
         self.config = model.config
         self._frames = model.config.frames
         self.description = f"torch {precision} on {self.device}"
+        self._fitted: dict[int, int] = {}  # `fitting_batch` by tile size
 
     def __call__(self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None) -> torch.Tensor:
         """Float32 logits (B, K, H, W) on the device of raw band values (B, [T x] C, H, W), given `scene`."""
@@ -175,10 +176,13 @@ class TorchRunner:
     def fitting_batch(self, tile: int) -> int | None:
         """Tiles per batch that fit in 80 % of the free CUDA memory (`batch_for_memory`); None off CUDA.
 
-        The memory of a batch is measured: the peak of a forward pass of one tile and of two.
+        The memory of a batch is measured once per tile size, for every scene after: the peak of a
+        forward pass of one tile and of two.
         """
         if self.device.type != "cuda":
             return None
+        if tile in self._fitted:
+            return self._fitted[tile]
         bands = len(self.config.input.bands) * self._frames
         peaks = []
         for n in (1, 2):
@@ -190,7 +194,8 @@ class TorchRunner:
         free, _ = torch.cuda.mem_get_info(self.device)
         free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
         per_tile = max(peaks[1] - peaks[0], 1)
-        return batch_for_memory(free, peaks[0] - per_tile, per_tile)
+        self._fitted[tile] = batch_for_memory(free, peaks[0] - per_tile, per_tile)
+        return self._fitted[tile]
 
 
 def _cores() -> int:
