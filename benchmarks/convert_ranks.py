@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 import geoadapters
+from geoadapters.backbone import create_backbone
 from geoadapters.cli.convert import chip_inputs
 from geoadapters.convert.lowrank import to_lora
-from geoadapters.models.build import create_backbone
 from tests.conftest import HLS_CHIP, S2_CHIP
 from tests.convert.terratorch_files import (
     BANDS,

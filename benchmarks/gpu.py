@@ -30,9 +30,10 @@ from predict import DEMO_ADAPTER, agreement, make_scene
 
 import geoadapters
 from geoadapters.config import AdapterConfig
-from geoadapters.inference.onnx import export_onnx
+from geoadapters.inference.export import export_onnx
+from geoadapters.inference.onnx_runner import OnnxRunner
 from geoadapters.inference.predict import predict_raster
-from geoadapters.inference.runners import OnnxRunner, TorchRunner
+from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.methods.vit_adapter.deform_attn import (
     deform_attn_backend,
     ms_deform_attn,

@@ -120,8 +120,8 @@ def step_setup(args: argparse.Namespace) -> dict[str, Any]:
 
     base = get_base(args.model)
     arch = base.arch
-    if arch.family != "prithvi":
-        raise SystemExit(f"the benchmark writes Prithvi checkpoints; {args.model} is {arch.family}")
+    if not isinstance(arch, PrithviArch):
+        raise SystemExit(f"the benchmark writes Prithvi checkpoints; {args.model} is no Prithvi")
     v1 = base.weights.filename.startswith("Prithvi_EO_V1")
     prithvi_checkpoint(args.checkpoint, dim=arch.embed_dim, depth=arch.depth, version=1 if v1 else 2)
     inference = Inference(tile_size=args.tile, overlap=args.overlap, batch_size=args.batch)
@@ -140,7 +140,7 @@ def step_setup(args: argparse.Namespace) -> dict[str, Any]:
         net.eval()(torch.zeros(1, len(spec.bands), args.tile, args.tile))
     result: dict[str, Any] = {"gflop": counter.get_total_flops() / 1e9}
     if args.onnx:
-        from geoadapters.inference.onnx import export_onnx, quantize_int8
+        from geoadapters.inference.export import export_onnx, quantize_int8
 
         exported = export_onnx(net, args.work / "model.onnx")
         result |= {"exporter": exported.exporter, "max_abs_diff": exported.max_abs_diff}
@@ -152,8 +152,9 @@ def step_setup(args: argparse.Namespace) -> dict[str, Any]:
 def step_predict(args: argparse.Namespace) -> dict[str, Any]:
     """One prediction (model loading excluded from time and peak memory)."""
     import geoadapters
+    from geoadapters.inference.onnx_runner import OnnxRunner
     from geoadapters.inference.predict import predict_raster
-    from geoadapters.inference.runners import OnnxRunner, TorchRunner
+    from geoadapters.inference.torch_runner import TorchRunner
 
     if args.runtime == "onnx":
         runner: Any = OnnxRunner(args.onnx_file, device="cpu")
@@ -212,16 +213,30 @@ def step_phases(args: argparse.Namespace) -> dict[str, Any]:
 
     stamps["import torch"] = time.time()
     from geoadapters.cli.main import main  # noqa: F401  (what the command imports first)
-    from geoadapters.factory import build_model, read_adapter
+    from geoadapters.factory import build_model
     from geoadapters.hub.folder import read_tensors
     from geoadapters.inference.predict import predict_raster
-    from geoadapters.inference.runners import TorchRunner
+
+    try:
+        from geoadapters.inference.torch_runner import TorchRunner
+    except ImportError:  # a --before checkout from before the runners' modules were split
+        from geoadapters.inference.runners import TorchRunner  # type: ignore[attr-defined, no-redef]
 
     stamps["import geoadapters"] = time.time()
     # the steps of `geoadapters.load(..., merged=True)`, as the CLI loads (a --before checkout may
     # predate merged loading: then as it loads)
     merged: dict[str, Any] = {"merged": True} if "merged" in inspect.signature(build_model).parameters else {}
-    folder, config = read_adapter(None, str(args.adapter), **merged)
+    try:  # the adapter resolved and checked as load does; a --before checkout may predate the resolver
+        from geoadapters.factory import check_buildable
+        from geoadapters.references import resolve_adapter
+
+        source = resolve_adapter(str(args.adapter))
+        folder, config = source.path, source.config
+        check_buildable(config, folder, **merged)
+    except ImportError:
+        from geoadapters.factory import read_adapter
+
+        folder, config = read_adapter(None, str(args.adapter), **merged)
     model = build_model(config, checkpoint=args.checkpoint, **merged)
     stamps["build"] = time.time()
     model.load_adapter_state_dict(read_tensors(folder))

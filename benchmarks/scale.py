@@ -30,8 +30,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from predict import make_scene
 
 from geoadapters.default import DEFAULT_ADAPTER
-from geoadapters.inference.many import ModelRef, local_client, predict_many
+from geoadapters.inference.cluster import local_client
 from geoadapters.inference.predict import predict_raster
+from geoadapters.inference.request import ModelRef
+from geoadapters.inference.scenes import predict_many
 
 EMPTY_TASKS = 50
 

@@ -38,8 +38,8 @@ import rasterio
 import geoadapters
 from geoadapters.hub.folder import read_config
 from geoadapters.inference.array import predict_array
-from geoadapters.inference.runners import TorchRunner
 from geoadapters.inference.tiling import TileGrid
+from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.raster.read import resolve_bands
 from training.offline import BLOCK
 

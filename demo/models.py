@@ -1,11 +1,12 @@
 """The adapters the demo offers, and their runners, loaded once per choice and kept.
 
-This is the one place that decides what the demo can run: the bundled offline model always
-(`geoadapters.DEFAULT_ADAPTER`); adapters in the local Hugging Face cache; and, when the Hub answers
-within a few seconds, the adapters its organisation publishes (`geoadapters.hub.refs.adapter_org`).
-A choice is a label; what a label loads is fixed here, so a visitor can only pick one of them (never
-type a path or a repository). All adapters of one base share that base's frozen weights
-(`geoadapters.AdapterSet`); a full fine-tune, which replaces every base weight, is a model of its own.
+This is the one place that decides what the demo can run: the bundled offline model always; adapters
+in the local Hugging Face cache; and, when the Hub answers within a few seconds, the adapters its
+organisation publishes (`geoadapters.references.adapter_org`). A choice is a label and the adapter
+reference it stands for, resolved by `geoadapters.references.resolve_adapter` as everywhere else; what a
+label loads is fixed here, so a visitor can only pick one of them (never type a path or a repository).
+All adapters of one base share that base's frozen weights (`geoadapters.AdapterSet`); a full
+fine-tune, which replaces every base weight, is a model of its own.
 """
 
 import contextlib
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geoadapters.default import DEFAULT_ADAPTER, DEFAULT_BASE
+from geoadapters.default import DEFAULT_BASE, DEFAULT_NAME
 from geoadapters.errors import AdapterError, GeoAdaptersError
 from geoadapters.inference.runners import Runner
+from geoadapters.references import resolve_adapter
 
 if TYPE_CHECKING:
     from geoadapters.adapter_set import AdapterSet
@@ -34,16 +36,14 @@ class Choice:
 
     Attributes:
         label: What the visitor picks.
-        base: Catalog name of the base model.
-        adapter: Adapter reference passed to `geoadapters.load` (a folder or a Hub id).
+        adapter: The adapter reference it loads (a name, a folder or a Hub id).
     """
 
     label: str
-    base: str
     adapter: str
 
 
-BUNDLED = Choice(f"{Path(DEFAULT_ADAPTER).name} on {DEFAULT_BASE} (bundled)", DEFAULT_BASE, DEFAULT_ADAPTER)
+BUNDLED = Choice(f"{DEFAULT_NAME} on {DEFAULT_BASE} (bundled)", DEFAULT_NAME)
 
 _choices: dict[str, Choice] = {BUNDLED.label: BUNDLED}
 _runners: dict[Choice, Runner] = {}
@@ -56,7 +56,7 @@ def _cached() -> list[Choice]:
     from huggingface_hub import constants, scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
-    from geoadapters.hub.folder import CONFIG, read_config
+    from geoadapters.hub.folder import CONFIG
 
     try:
         repos = scan_cache_dir(constants.HF_HUB_CACHE).repos  # as HF_HUB_CACHE is now, not at import
@@ -69,20 +69,22 @@ def _cached() -> list[Choice]:
         for revision in sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True):
             if any(f.file_name == CONFIG for f in revision.files):
                 try:
-                    base = read_config(revision.snapshot_path).base.name
+                    source = resolve_adapter(revision.snapshot_path)
                 except GeoAdaptersError:
                     continue
-                label = f"{repo.repo_id}@{revision.commit_hash[:8]} on {base} (cached)"
-                found.append(Choice(label, base, str(revision.snapshot_path)))
+                label = f"{repo.repo_id}@{revision.commit_hash[:8]} on {source.base} (cached)"
+                found.append(Choice(label, str(revision.snapshot_path)))
                 break
     return found
 
 
 def _published(timeout: float) -> list[Choice]:
-    """Adapters the Hub lists for the adapter organisation, if it answers within `timeout` seconds."""
-    from geoadapters.catalog import list_models
-    from geoadapters.hub.client import list_repos
-    from geoadapters.hub.refs import adapter_org
+    """Adapters the Hub lists for the adapter organisation, if it answers within `timeout` seconds.
+
+    Their base is known when one is chosen (its files are downloaded then), not from the name.
+    """
+    from geoadapters.hub.transport import list_repos
+    from geoadapters.references import adapter_org
 
     listed: list[str] = []
 
@@ -93,14 +95,7 @@ def _published(timeout: float) -> list[Choice]:
     thread = threading.Thread(target=ask, daemon=True)
     thread.start()
     thread.join(timeout)
-    bases = sorted(list_models(), key=len, reverse=True)  # the longest base name a repo starts with
-    found = []
-    for repo_id in list(listed):
-        name = repo_id.partition("/")[2]
-        base = next((b for b in bases if name.startswith(f"{b}-")), None)
-        if base is not None:
-            found.append(Choice(f"{repo_id} on {base} (Hub)", base, repo_id))
-    return found
+    return [Choice(f"{repo_id} (Hub)", repo_id) for repo_id in list(listed)]
 
 
 def find_choices(hub: bool = True, timeout: float = HUB_TIMEOUT) -> list[Choice]:
@@ -123,16 +118,16 @@ def find_choices(hub: bool = True, timeout: float = HUB_TIMEOUT) -> list[Choice]
 
 def _load(choice: Choice) -> Runner:
     from geoadapters.adapter_set import AdapterSet
-    from geoadapters.factory import load, read_adapter
-    from geoadapters.inference.runtime import make_runner
+    from geoadapters.factory import load
+    from geoadapters.inference.runners import make_runner
 
     if choice not in _runners:
-        folder, config = read_adapter(choice.base, choice.adapter)
-        if config.method.carries_base_weights:
-            model = load(choice.base, folder)
+        source = resolve_adapter(choice.adapter)
+        if source.config.method.carries_base_weights:
+            model = load(source)
         else:
-            models = _sets.setdefault(choice.base, AdapterSet(choice.base))
-            model = models.add(choice.label, folder)
+            models = _sets.setdefault(source.base, AdapterSet(source.base))
+            model = models.add(choice.label, source)
         _runners[choice] = make_runner(model)
     return _runners[choice]
 

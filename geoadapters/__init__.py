@@ -11,18 +11,17 @@ from geoadapters.catalog import get_base, list_models, register_base
 from geoadapters.default import DEFAULT_ADAPTER, DEFAULT_BASE
 from geoadapters.errors import GeoAdaptersError
 from geoadapters.specs import InputSpec
+from geoadapters.version import __version__
 
 if TYPE_CHECKING:
     from geoadapters.adapter_set import AdapterSet
+    from geoadapters.backbone import create_backbone
     from geoadapters.convert.terratorch import from_terratorch
     from geoadapters.factory import create, load, push
     from geoadapters.geomodel import GeoModel
     from geoadapters.inference.array import predict_array
     from geoadapters.inference.predict import predict_raster
     from geoadapters.methods.adapt import add_adapter
-    from geoadapters.models.build import create_backbone
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_ADAPTER",
@@ -51,7 +50,7 @@ _LAZY = {
     "GeoModel": "geoadapters.geomodel",
     "add_adapter": "geoadapters.methods.adapt",
     "create": "geoadapters.factory",
-    "create_backbone": "geoadapters.models.build",
+    "create_backbone": "geoadapters.backbone",
     "from_terratorch": "geoadapters.convert.terratorch",
     "load": "geoadapters.factory",
     "predict_array": "geoadapters.inference.array",

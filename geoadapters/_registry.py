@@ -1,14 +1,16 @@
-"""`Registry`: named entries of one kind (base models, adapter methods, heads), registered explicitly.
+"""`Registry`: named entries of one kind (base models, families, methods, heads), registered explicitly.
 
-Registering a name twice is an error, and a lookup that misses names the closest entries.
+Registering a name twice is an error, and a lookup that misses names the closest entries. Entries whose
+code needs torch name it as ``"module:attribute"`` (`import_target`), imported when it is used.
 """
 
 import difflib
-from typing import Generic, TypeVar
+from importlib import import_module
+from typing import Any, Generic, TypeVar
 
 from geoadapters.errors import UnknownNameError
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "import_target"]
 
 T = TypeVar("T")
 
@@ -57,3 +59,16 @@ class Registry(Generic[T]):
     def items(self) -> list[tuple[str, T]]:
         """(name, entry) pairs in registration order."""
         return list(self._entries.items())
+
+
+def import_target(target: str) -> Any:
+    """The object a ``"package.module:attribute"`` string names, importing its module.
+
+    Raises:
+        ValueError: The string is not of that form.
+        ImportError, AttributeError: The module or attribute does not exist.
+    """
+    module, colon, attribute = target.partition(":")
+    if not colon or not module or not attribute:
+        raise ValueError(f"{target!r} is not of the form 'package.module:attribute'")
+    return getattr(import_module(module), attribute)

@@ -18,15 +18,16 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from geoadapters.backbone import create_backbone
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError
-from geoadapters.factory import read_adapter
+from geoadapters.factory import check_buildable
 from geoadapters.geomodel import GeoModel
 from geoadapters.heads.build import build_head
 from geoadapters.hub.folder import read_tensors
 from geoadapters.methods.adapt import add_adapter
-from geoadapters.models.build import create_backbone
 from geoadapters.models.encoder import Encoder
+from geoadapters.references import AdapterSource, resolve_adapter
 
 __all__ = ["AdapterSet"]
 
@@ -121,25 +122,31 @@ class AdapterSet(nn.Module):
             )
         return self.base
 
-    def add(self, name: str, adapter: str | Path, *, revision: str | None = None) -> GeoModel:
+    def add(self, name: str, adapter: str | Path | AdapterSource, *, revision: str | None = None) -> GeoModel:
         """Load an adapter onto the shared base under `name` and return its model (in eval mode).
 
         Args:
             name: The name calls choose it by.
-            adapter: Adapter reference: folder, ``org/repo[@revision]`` or short name (as for `load`).
+            adapter: Adapter reference (as for `geoadapters.load`), or the `AdapterSource` it resolved to.
             revision: Hub revision of the adapter.
 
         Raises:
-            AdapterError: The name is taken, the adapter is a full fine-tune, needs other base
-                overrides or bands than the set's, or is incomplete, corrupt or for another base.
+            AdapterError: The name is taken, the reference resolves to nothing or to an ONNX file, the
+                adapter is a full fine-tune, needs other base overrides or bands than the set's, or is
+                incomplete, corrupt or for another base.
             ResourceError: The declared model needs more memory than the budget.
         """
         if name in self.models:
             raise AdapterError(f"this set has an adapter named {name!r} already")
-        folder, config = read_adapter(
-            self.base_name, adapter, revision=revision, memory_budget_gb=self.memory_budget_gb
-        )
-        base = self._base_for(config, str(adapter))
+        if isinstance(adapter, AdapterSource):
+            source = adapter
+            source.config.check_base(self.base_name, source.reference)
+        else:
+            source = resolve_adapter(adapter, self.base_name, revision=revision)
+        folder, config = source.folder("AdapterSet"), source.config
+        source.check_loadable()
+        check_buildable(config, folder, self.memory_budget_gb)
+        base = self._base_for(config, source.reference)
         state = read_tensors(folder)
         if config.method.name == "linear_probe":
             encoder = base  # the encoder unchanged: one pass serves every linear probe

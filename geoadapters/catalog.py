@@ -9,12 +9,26 @@ Revisions are "main" where no commit id of the official repository could be veri
 from dataclasses import dataclass
 
 from geoadapters._registry import Registry
+from geoadapters.families import family_of, register_family
 from geoadapters.specs import BaseSpec, ClayArch, HubFile, InputSpec, PrithviArch, ResNetArch
 
-__all__ = ["PublishedModel", "find_published", "get_base", "list_models", "list_published", "register_base",
-           "register_published"]  # fmt: skip
+__all__ = [
+    "PublishedModel",
+    "find_published",
+    "get_base",
+    "list_models",
+    "list_published",
+    "register_base",
+    "register_published",
+]
 
 _BASES: Registry[BaseSpec] = Registry("base model", "Run 'geoadapters list' to see them all.")
+
+# The families of the catalog; each module holds its encoder, whose facts (checkpoint layout, LoRA
+# targets, metadata) are its own.
+register_family("prithvi", PrithviArch, "geoadapters.models.prithvi:PrithviViT")
+register_family("clay", ClayArch, "geoadapters.models.clay:ClayEncoder")
+register_family("resnet", ResNetArch, "geoadapters.models.resnet:ResNetEncoder")
 
 
 def register_base(spec: BaseSpec) -> BaseSpec:
@@ -22,7 +36,9 @@ def register_base(spec: BaseSpec) -> BaseSpec:
 
     Raises:
         ValueError: A base of that name is registered already.
+        UnknownNameError: Its architecture is of no registered family.
     """
+    family_of(spec.arch)  # an architecture of no registered family is refused here, not when built
     return _BASES.register(spec.name, spec)
 
 
@@ -36,8 +52,8 @@ def get_base(name: str) -> BaseSpec:
 
 
 def list_models(family: str | None = None) -> list[str]:
-    """Names of the registered base models, optionally of one family (prithvi, clay, resnet)."""
-    return [name for name, spec in _BASES.items() if family is None or spec.family == family]
+    """Names of the registered base models, optionally of one family (prithvi, clay, resnet, ...)."""
+    return [name for name, spec in _BASES.items() if family is None or family_of(spec.arch).name == family]
 
 
 # --- Prithvi-EO ----------------------------------------------------------------------------------
@@ -226,9 +242,12 @@ def register_published(model: PublishedModel) -> PublishedModel:
     return model
 
 
-def find_published(base: str, name: str) -> PublishedModel | None:
-    """The published fine-tune of that short name on that base, if the catalog has one."""
-    return _PUBLISHED.get((base, name))
+def find_published(name: str, base: str | None = None) -> PublishedModel | None:
+    """The published fine-tune of that short name on `base`, or on any base when the name is unique."""
+    if base is not None:
+        return _PUBLISHED.get((base, name))
+    found = [model for (_, named), model in _PUBLISHED.items() if named == name]
+    return found[0] if len(found) == 1 else None
 
 
 def list_published() -> list[PublishedModel]:

@@ -7,8 +7,9 @@ scenes, metrics and provenance. It is versioned by ``format_version``; an unknow
 names it and the version of geoadapters that wrote the file.
 
 The file comes from a stranger: every section is validated when it is read (types, ranges, names),
-and what it may declare is bounded (`ARCH_LIMITS`, `MAX_TOKENS`, `MAX_CLASSES`, `MAX_TILE`), so that a
-1 kB file cannot make the process allocate without limit before its weights are compared with it.
+and what it may declare is bounded (architectures bound their own fields, `geoadapters.specs.bounded`;
+`MAX_CLASSES`, `MAX_TILE`), so that a 1 kB file cannot make the process allocate without limit before
+its weights are compared with it.
 The base revision it records is provenance only: the base weights come from the catalog's pinned
 revision or from one the user passes (`geoadapters.load`).
 """
@@ -26,16 +27,16 @@ from typing import Any
 from geoadapters._serde import Settings, check_type, finite, read_json
 from geoadapters.catalog import get_base
 from geoadapters.errors import AdapterError
-from geoadapters.heads.settings import HeadSettings, head_settings
-from geoadapters.methods.settings import MethodSettings, method_settings
+from geoadapters.heads.registry import head_settings
+from geoadapters.heads.settings import HeadSettings
+from geoadapters.methods.registry import method_settings
+from geoadapters.methods.settings import MethodSettings
 from geoadapters.specs import BaseSpec, InputSpec, check_repo_id, check_revision
 
 __all__ = [
-    "ARCH_LIMITS",
     "FORMAT_VERSION",
     "MAX_CLASSES",
     "MAX_TILE",
-    "MAX_TOKENS",
     "AdapterConfig",
     "BaseRef",
     "Inference",
@@ -46,28 +47,6 @@ __all__ = [
 FORMAT_VERSION = 1
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
-# Largest value of each architecture field an adapter may override: generous next to the catalog
-# (prithvi-600 is 1280 wide, 32 blocks deep, 16 heads; Clay has 128 latent tokens).
-ARCH_LIMITS: Mapping[str, float] = {
-    "embed_dim": 8192,
-    "dim": 8192,
-    "depth": 128,
-    "num_heads": 256,
-    "heads": 256,
-    "dim_head": 1024,
-    "mlp_ratio": 16,
-    "patch_size": 64,
-    "tubelet_size": 16,
-    "num_frames": 64,
-    "img_size": 4096,
-    "wave_dim": 4096,
-    "num_latent_tokens": 4096,
-    "drop_path": 1,
-}
-# Tokens of a ViT's position grid (frames x (img_size / patch_size)^2): 16 frames of 1024 px at 16 px.
-MAX_TOKENS = 1 << 16
-# Fields an adapter may not override: they choose another network than the base's.
-_FIXED = ("timm_name",)
 MAX_CLASSES = 1024
 MAX_TILE = 4096
 _MAX_BATCH = 1024
@@ -94,10 +73,10 @@ def memory_budget(gigabytes: float | None = None) -> int:
 
 
 def _check_overrides(name: str, overrides: Mapping[str, Any]) -> None:
-    """Refuse overrides that are no field of the base's architecture, of the wrong type or too large."""
+    """Refuse overrides that are no field of the base's architecture, of the wrong type or out of bounds."""
     arch = get_base(name).arch
     hints = typing.get_type_hints(type(arch))
-    fields = {f.name for f in dataclasses.fields(arch) if f.init} - set(_FIXED)
+    fields = {f.name for f in dataclasses.fields(arch) if f.init} - set(getattr(arch, "fixed", ()))
     unknown = sorted(map(str, set(overrides) - fields))
     if unknown:
         raise TypeError(
@@ -107,20 +86,10 @@ def _check_overrides(name: str, overrides: Mapping[str, Any]) -> None:
     values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     for key, value in values.items():
         check_type(f"base override {key}", value, hints[key])
-        if isinstance(value, float):
-            finite(f"base override {key}", value)
-        limit = ARCH_LIMITS.get(key)
-        if limit is not None and not 0 < value <= limit and not (key == "drop_path" and value == 0):
-            raise ValueError(f"base override {key} must be in (0, {limit:g}], got {value!r}")
-        if key == "coords_encoding" and not set(value) <= {"time", "location"}:
-            raise ValueError(f"coords_encoding holds 'time' and/or 'location', got {value!r}")
-        if key == "out_indices" and not set(value) <= {1, 2, 3, 4}:
-            raise ValueError(f"out_indices are stages 1 to 4, got {value!r}")
-    merged: Any = dataclasses.replace(arch, **values)
-    patch = getattr(merged, "patch_size", 1)
-    tokens = getattr(merged, "num_frames", 1) * (getattr(merged, "img_size", 0) // patch) ** 2
-    if tokens > MAX_TOKENS:
-        raise ValueError(f"the base overrides give {tokens:,} tokens; at most {MAX_TOKENS:,} allowed")
+    try:
+        dataclasses.replace(arch, **values)  # the architecture bounds its own fields
+    except ValueError as err:
+        raise ValueError(f"base overrides: {err}") from err
 
 
 @dataclass(frozen=True)
@@ -300,26 +269,30 @@ class AdapterConfig:
         """``segmentation`` (per-pixel classes) or ``multilabel`` (classes per image), from the head."""
         return self.head.task
 
-    def check_base(self, base: str | None, reference: str | Path, *, carries_weights: bool = False) -> None:
-        """Check that this adapter can be loaded onto `base` (None: the base it names) with its weights.
-
-        `carries_weights`: the reference holds every weight (an ONNX file), so none are loaded.
+    def check_base(self, base: str | None, reference: str | Path) -> None:
+        """Check that this adapter is for `base` (None: any).
 
         Raises:
-            AdapterError: It was made for another base, or trained on random base weights that it does
-                not carry, so no official weights can stand in for them.
+            AdapterError: It was made for another base.
         """
         if base is not None and self.base.name != base:
             raise AdapterError(
                 f"adapter {reference} was made for {self.base.name}, not {base}; "
-                f"leave out the base (--model) or give {self.base.name}"
+                f"leave out the base or give {self.base.name}"
             )
-        if not (self.base.pretrained or self.method.carries_base_weights or carries_weights):
-            raise AdapterError(
-                f"adapter {reference} was trained on randomly initialised {self.base.name} weights "
-                f"(pretrained=False), which it does not carry: on the official weights its "
-                f"{self.method.name} tensors would compute something else, so it is not loaded"
-            )
+
+    def unloadable(self, *, carries_weights: bool = False) -> str | None:
+        """Why this adapter cannot run on the official base weights, or None if it can.
+
+        `carries_weights`: its file holds every weight (an ONNX file), so none are loaded.
+        """
+        if self.base.pretrained or self.method.carries_base_weights or carries_weights:
+            return None
+        return (
+            f"it was trained on randomly initialised {self.base.name} weights (pretrained=False), which it "
+            f"does not carry: on the official weights its {self.method.name} tensors would compute "
+            "something else"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; nested settings as written in ``geoadapter.json``."""

@@ -9,12 +9,14 @@ __all__ = [
     "AdapterError",
     "BandError",
     "CheckpointError",
+    "ConversionError",
     "DeviceError",
     "GeoAdaptersError",
     "GeoAdaptersWarning",
     "InputShapeError",
     "MissingDependencyError",
     "NewBandWarning",
+    "OptionError",
     "OutputExistsError",
     "RasterError",
     "ResourceError",
@@ -53,6 +55,10 @@ class AdapterError(GeoAdaptersError, ValueError):
 
 class ConversionError(GeoAdaptersError, ValueError):
     """A model from another tool (a TerraTorch config and checkpoint) that cannot be converted."""
+
+
+class OptionError(GeoAdaptersError, ValueError):
+    """An option that does not fit the adapter (dates not one per frame, say) or is out of range."""
 
 
 class RasterError(GeoAdaptersError, ValueError):

@@ -1,10 +1,10 @@
 """`create` builds a new adapted model to train; `load` returns a ready one from an adapter reference.
 
-Adapter references are resolved by `geoadapters.hub.refs`: a folder, ``org/repo[@revision]``, or a
-short name ``<dataset>-<method>`` scoped by its base. An adapter comes from a stranger: `load` builds
-its architecture on the meta device first (no memory) and compares it with the tensor shapes in the
-weights file's header and with the memory budget before allocating anything, and the base weights
-come from the catalog's pinned revision or one the caller passes, never from the adapter's files.
+Adapter references are resolved by `geoadapters.references.resolve_adapter`. An adapter comes from a
+stranger: `load` builds its architecture on the meta device first (no memory) and compares it with the
+tensor shapes in the weights file's header and with the memory budget before allocating anything
+(`check_buildable`), and the base weights come from the catalog's pinned revision or one the caller
+passes, never from the adapter's files.
 """
 
 from pathlib import Path
@@ -12,20 +12,19 @@ from typing import Any
 
 import torch
 
-from geoadapters.catalog import find_published, get_base
+from geoadapters.backbone import create_backbone
 from geoadapters.config import AdapterConfig, BaseRef, Inference, memory_budget
 from geoadapters.errors import AdapterError, ResourceError
 from geoadapters.geomodel import GeoModel, build_model
 from geoadapters.heads.build import build_head
-from geoadapters.heads.settings import head_settings
-from geoadapters.hub.folder import read_config, read_shapes, read_tensors
-from geoadapters.hub.refs import is_hub_id, resolve_adapter
+from geoadapters.heads.registry import head_settings
+from geoadapters.hub.folder import read_shapes, read_tensors
 from geoadapters.methods.adapt import add_adapter
-from geoadapters.methods.settings import method_settings
-from geoadapters.models.build import create_backbone
-from geoadapters.specs import InputSpec
+from geoadapters.methods.registry import method_settings
+from geoadapters.references import AdapterSource, resolve_adapter
+from geoadapters.specs import InputSpec, check_repo_id
 
-__all__ = ["build_model", "create", "load", "push", "read_adapter"]
+__all__ = ["build_model", "check_buildable", "create", "load", "push"]
 
 
 def create(
@@ -102,8 +101,8 @@ def create(
     return GeoModel(encoder, head_module, config)
 
 
-def _check_before_building(
-    config: AdapterConfig, folder: Path, budget: float | None, *, merged: bool = False
+def check_buildable(
+    config: AdapterConfig, folder: Path, budget: float | None = None, *, merged: bool = False
 ) -> None:
     """Compare the architecture the config declares with the weights file and the memory budget.
 
@@ -137,43 +136,13 @@ def _check_before_building(
     if need > allowed:
         raise ResourceError(
             f"adapter {folder} declares a model of {need / 2**30:.1f} GiB (weights and their copy), over "
-            f"the memory budget of {allowed / 2**30:.1f} GiB (--memory-budget / GEOADAPTERS_MEMORY_GB)"
+            f"the memory budget of {allowed / 2**30:.1f} GiB (memory_budget_gb / GEOADAPTERS_MEMORY_GB)"
         )
 
 
-def read_adapter(
-    base: str | None,
-    adapter: str | Path,
-    *,
-    revision: str | None = None,
-    memory_budget_gb: float | None = None,
-    merged: bool = False,
-) -> tuple[Path, AdapterConfig]:
-    """The folder and validated config of an adapter reference for `base`, checked before building.
-
-    See `load` for the arguments and errors: the reference is resolved (a published TerraTorch
-    fine-tune is converted on first use), its config must name `base` (None: any), and the
-    architecture it declares must fit its weights file and the memory budget.
-    """
-    if base is not None:
-        get_base(base)
-    published = None if base is None else find_published(base, str(adapter).partition("@")[0])
-    if published is not None and not Path(adapter).expanduser().is_dir():
-        from geoadapters.convert.published import converted_folder
-
-        pinned = str(adapter).partition("@")[2] or None
-        folder = converted_folder(published, revision=revision or pinned)
-    else:
-        folder = resolve_adapter(adapter, base, revision=revision)
-    config = read_config(folder)
-    config.check_base(base, adapter)
-    _check_before_building(config, folder, memory_budget_gb, merged=merged)
-    return folder, config
-
-
 def load(
-    base: str | Path,
-    adapter: str | Path | None = None,
+    base: str | Path | AdapterSource,
+    adapter: str | Path | AdapterSource | None = None,
     *,
     revision: str | None = None,
     device: str | torch.device | None = None,
@@ -184,14 +153,14 @@ def load(
 ) -> GeoModel:
     """A ready model: base encoder + adapter + head, in eval mode, knowing its input contract.
 
-    ``load(adapter)`` takes the base the adapter names (a folder or Hub id); ``load(base, adapter)``
-    checks it, and is needed for short names. The base encoder alone comes from
-    `geoadapters.create_backbone`.
+    ``load(adapter)`` takes the base the adapter names; ``load(base, adapter)`` checks it, and is
+    needed for short names. The base encoder alone comes from `geoadapters.create_backbone`.
 
     Args:
         base: Catalog name of the base model (``prithvi-300``), or the adapter when `adapter` is None.
-        adapter: Adapter reference: folder, ``org/repo[@revision]``, ``<dataset>-<method>``, or the short
-            name of a published TerraTorch fine-tune (``burn_scars-terratorch``), converted on first use.
+        adapter: Adapter reference (`geoadapters.references`: a folder, the bundled model's or a
+            published fine-tune's name, ``<dataset>-<method>``, ``org/repo[@revision]``), or an
+            `AdapterSource` it resolved to.
         revision: Hub revision of the adapter (overrides an ``@revision`` in the reference).
         device: Where to put the model (default CPU).
         checkpoint: Local copy of the official base checkpoint, for offline use.
@@ -203,9 +172,9 @@ def load(
             cannot be saved or trained as an adapter). Other methods load as usual.
 
     Raises:
-        AdapterError: The adapter is incomplete, corrupt, made for another base model, its weights
-            do not fit the architecture it declares, or it was trained on random base weights but
-            needs the official ones.
+        AdapterError: The reference resolves to nothing or to an ONNX file; the adapter is
+            incomplete, corrupt, made for another base model, its weights do not fit the architecture
+            it declares, or it was trained on random base weights but needs the official ones.
         ResourceError: The declared model needs more memory than the budget (or than there is).
         WeightsNotFoundError: Base or adapter files are neither local, cached nor downloadable.
 
@@ -217,11 +186,18 @@ def load(
     name: str | None
     if adapter is None:
         name, adapter = None, base
+    elif isinstance(base, AdapterSource):
+        raise TypeError("give the AdapterSource as the adapter: load(source) or load(base, source)")
     else:
         name = str(base)
-    folder, config = read_adapter(
-        name, adapter, revision=revision, memory_budget_gb=memory_budget_gb, merged=merged
-    )
+    if isinstance(adapter, AdapterSource):
+        source = adapter
+        source.config.check_base(name, source.reference)
+    else:
+        source = resolve_adapter(adapter, name, revision=revision)
+    folder, config = source.folder("geoadapters.load"), source.config
+    source.check_loadable()
+    check_buildable(config, folder, memory_budget_gb, merged=merged)
     # an adapter that replaces every base weight needs no official weights
     full = config.method.carries_base_weights
     try:
@@ -240,37 +216,42 @@ def load(
 
 
 def push(
-    folder: str | Path,
+    adapter: str | Path,
     repo_id: str,
     *,
     private: bool = False,
     revision: str | None = None,
     message: str | None = None,
 ) -> str:
-    """Upload an adapter folder to the Hub as `repo_id` (``org/name``) and return the commit id.
+    """Upload an adapter's folder to the Hub as `repo_id` (``org/name``) and return the commit id.
 
-    The folder must load first: its config is validated and its tensors are loaded into the
+    The adapter must load first: its config is validated and its tensors are loaded into the
     architecture it declares (without downloading the base weights), so a broken or mismatched
     adapter never reaches the Hub.
 
     Args:
-        folder: The adapter folder (`GeoModel.save_pretrained`, ``python -m training fit``).
+        adapter: Adapter reference, usually a folder (`GeoModel.save_pretrained`, ``python -m
+            training fit``); see `geoadapters.references`.
         repo_id: The Hub repository ``org/name``; `geoadapters.load` finds it by its short name
-            when it is ``<org>/<base>-<dataset>-<method>`` (see `geoadapters.hub.refs`).
+            when it is ``<org>/<base>-<dataset>-<method>`` (see `geoadapters.references`).
         private: Create the repository private.
         revision: Branch to commit to (created from main if needed); default main.
         message: Commit message.
 
     Raises:
-        AdapterError: The folder is incomplete, corrupt, or its tensors do not fit its config.
+        AdapterError: The reference resolves to nothing or to an ONNX file, the folder is incomplete,
+            corrupt, or its tensors do not fit its config, or `repo_id` is no Hub id.
         WeightsNotFoundError: The upload failed.
     """
-    if not is_hub_id(repo_id):
-        raise AdapterError(f"{repo_id!r} is not a Hub repository id org/name")
-    config = read_config(folder)
-    _check_before_building(config, Path(folder), None)
+    try:
+        check_repo_id(repo_id)
+    except ValueError as err:
+        raise AdapterError(str(err)) from err
+    source = resolve_adapter(adapter)
+    folder = source.folder("geoadapters push")
+    check_buildable(source.config, folder)
     # random base weights: what is checked is that the adapter's tensors fit its architecture
-    build_model(config, pretrained=False).load_adapter_state_dict(read_tensors(folder))
-    from geoadapters.hub.client import upload_folder
+    build_model(source.config, pretrained=False).load_adapter_state_dict(read_tensors(folder))
+    from geoadapters.hub.transport import upload_folder
 
     return upload_folder(folder, repo_id, private=private, revision=revision, message=message)

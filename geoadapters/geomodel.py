@@ -15,14 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from geoadapters.backbone import create_backbone
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError
 from geoadapters.heads.build import build_head
 from geoadapters.heads.head import Head
 from geoadapters.hub.folder import write_adapter
-from geoadapters.methods.adapt import add_adapter, get_method
+from geoadapters.methods.adapt import add_adapter
 from geoadapters.methods.method import EncoderFn, Method, check_tensors
-from geoadapters.models.build import create_backbone
+from geoadapters.methods.registry import get_method
 from geoadapters.models.encoder import Encoder
 from geoadapters.specs import InputSpec
 

@@ -1,14 +1,17 @@
 """What a base model is, as data: architecture, weights on the Hub, and its input contract.
 
 Plain frozen dataclasses (no torch), so the catalog, the CLI listing and adapter configs can use them
-without importing model code. `geoadapters.models` turns a `BaseSpec` into an `Encoder` of its family.
+without importing model code. `geoadapters.models` turns a `BaseSpec` into an `Encoder` of its family
+(`geoadapters.families`). An architecture dataclass bounds its own fields (`bounded`), so that an
+adapter file that overrides them cannot make the process allocate without limit.
 """
 
 import dataclasses
 import datetime
 import re
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from geoadapters._serde import Settings, finite
 from geoadapters.bands import canonical_bands
@@ -23,6 +26,7 @@ __all__ = [
     "PrithviArch",
     "ResNetArch",
     "SceneMetadata",
+    "bounded",
     "check_repo_id",
     "check_revision",
 ]
@@ -177,6 +181,29 @@ class InputSpec(Settings):
         return dataclasses.replace(self, bands=wanted, mean=mean, std=std)
 
 
+# Tokens of a ViT's position grid (frames x (img_size / patch_size)^2): 16 frames of 1024 px at 16 px.
+MAX_TOKENS = 1 << 16
+
+
+def bounded(arch: Any, limits: Mapping[str, float]) -> None:
+    """Refuse fields of an architecture dataclass that are not in (0, limit] (0 allowed for rates).
+
+    Raises:
+        ValueError: Naming the field, its bound and the value.
+    """
+    for name, limit in limits.items():
+        value = getattr(arch, name)
+        finite(name, value)
+        if not 0 < value <= limit and not (name == "drop_path" and value == 0):
+            raise ValueError(f"{name} must be in (0, {limit:g}], got {value!r}")
+
+
+def _vit_tokens(frames: int, img_size: int, patch_size: int) -> None:
+    tokens = frames * (img_size // patch_size) ** 2
+    if tokens > MAX_TOKENS:
+        raise ValueError(f"the architecture has {tokens:,} position tokens; at most {MAX_TOKENS:,} allowed")
+
+
 @dataclass(frozen=True)
 class PrithviArch:
     """Prithvi-EO encoder: a ViT with 3D patch and position embeddings (arXiv 2412.02732).
@@ -206,7 +233,14 @@ class PrithviArch:
     coords_encoding: tuple[str, ...] = ()
     coords_scale_learn: bool = False
     drop_path: float = 0.0
-    family: Literal["prithvi"] = field(default="prithvi", init=False)
+
+    def __post_init__(self) -> None:
+        limits = {"embed_dim": 8192, "depth": 128, "num_heads": 256, "mlp_ratio": 16, "patch_size": 64}
+        bounded(self, limits | {"tubelet_size": 16, "num_frames": 64, "img_size": 4096, "drop_path": 1})
+        object.__setattr__(self, "coords_encoding", tuple(self.coords_encoding))
+        if not set(self.coords_encoding) <= set(SCENE_METADATA):
+            raise ValueError(f"coords_encoding holds 'time' and/or 'location', got {self.coords_encoding!r}")
+        _vit_tokens(self.num_frames, self.img_size, self.patch_size)
 
     @property
     def input_multiple(self) -> int:
@@ -241,7 +275,20 @@ class ClayArch:
     num_latent_tokens: int = 128
     img_size: int = 256
     drop_path: float = 0.0
-    family: Literal["clay"] = field(default="clay", init=False)
+
+    def __post_init__(self) -> None:
+        limits = {
+            "dim": 8192,
+            "depth": 128,
+            "heads": 256,
+            "dim_head": 1024,
+            "mlp_ratio": 16,
+            "patch_size": 64,
+        }
+        bounded(
+            self, limits | {"wave_dim": 4096, "num_latent_tokens": 4096, "img_size": 4096, "drop_path": 1}
+        )
+        _vit_tokens(1, self.img_size, self.patch_size)
 
     @property
     def input_multiple(self) -> int:
@@ -262,7 +309,14 @@ class ResNetArch:
     timm_name: str = "resnet50"
     out_indices: tuple[int, ...] = (1, 2, 3, 4)
     drop_path: float = 0.0
-    family: Literal["resnet"] = field(default="resnet", init=False)
+    # Fields an adapter may not override: they choose another network than the base's.
+    fixed: ClassVar[tuple[str, ...]] = ("timm_name",)
+
+    def __post_init__(self) -> None:
+        bounded(self, {"drop_path": 1})
+        object.__setattr__(self, "out_indices", tuple(self.out_indices))
+        if not self.out_indices or not set(self.out_indices) <= {1, 2, 3, 4}:
+            raise ValueError(f"out_indices are stages 1 to 4, got {self.out_indices!r}")
 
     @property
     def input_multiple(self) -> int:
@@ -270,7 +324,20 @@ class ResNetArch:
         return 32
 
 
-Arch = PrithviArch | ClayArch | ResNetArch
+class Arch(Protocol):
+    """What every architecture dataclass has: its fields, and the multiple input sides must be of.
+
+    Each family (`geoadapters.families`) has one frozen dataclass of its hyper-parameters, whose
+    ``__post_init__`` bounds them (`bounded`); a ``fixed`` class attribute names fields that adapters
+    may not override.
+    """
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def input_multiple(self) -> int:
+        """Input sides must be multiples of it; shifts by it leave the output unchanged."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -295,11 +362,6 @@ class BaseSpec:
     paper: str = ""
     license: str = ""
 
-    @property
-    def family(self) -> str:
-        """Architecture family: prithvi, clay or resnet."""
-        return self.arch.family
-
     def with_overrides(self, **overrides: Any) -> "BaseSpec":
         """A copy with architecture fields, bands or weights revision replaced.
 
@@ -323,7 +385,5 @@ class BaseSpec:
                     f"{spec.name} has no setting {', '.join(unknown)}; "
                     f"it takes {', '.join(sorted(names | {'bands', 'revision'}))}"
                 )
-            if "coords_encoding" in overrides:
-                overrides["coords_encoding"] = tuple(overrides["coords_encoding"])
             spec = dataclasses.replace(spec, arch=dataclasses.replace(spec.arch, **overrides))
         return spec

@@ -48,13 +48,15 @@ def test_info_describes_an_adapter_folder(tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["config"]["method"]["name"] == "lora"
     assert info["parameters"] == sum(t.numel() for t in model.adapter_state_dict().values())
+    assert info["loads"].startswith("it was trained on randomly initialised prithvi-300 weights")
     assert main(["info", str(folder)]) == 0
-    assert "lora  r=16" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "lora  r=16" in out and "loads    no: it was trained on randomly initialised" in out
 
 
-def test_info_on_a_short_name_without_base_is_a_usage_error(capsys):
-    assert main(["info", "burn_scars-lora"]) == 2
-    assert "--model BASE" in capsys.readouterr().err
+def test_info_on_a_short_name_without_base_says_it_needs_one(capsys):
+    assert main(["info", "burn_scars-lora"]) == 1
+    assert "is a short adapter name (<dataset>-<method>): give the base model" in capsys.readouterr().err
 
 
 def test_list_adapters_on_the_hub(fake_hub, capsys):
@@ -76,5 +78,6 @@ def test_offline_list_and_info_fail_fast_and_say_why(capsys):
 def test_a_short_name_that_is_not_published_says_so(fake_hub, capsys):
     assert main(["info", "burn_scars-lora", "--model", "prithvi-300"]) == 1
     err = capsys.readouterr().err
-    assert "'burn_scars-lora' stands for geoadapters/prithvi-300-burn_scars-lora" in err
+    assert "'burn_scars-lora' resolves to nothing: no local folder or .onnx file of that name" in err
+    assert "the Hub repository geoadapters/prithvi-300-burn_scars-lora" in err
     assert "does not exist on the Hub: no such repository is published" in err

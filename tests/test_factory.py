@@ -6,11 +6,11 @@ import torch
 from peft import PeftModel
 
 import geoadapters
+from geoadapters.backbone import create_backbone
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError, OutputExistsError
-from geoadapters.hub.client import upload_folder
+from geoadapters.hub.transport import upload_folder
 from geoadapters.methods.lora import QKVSplit
-from geoadapters.models import create_backbone
 from tests.conftest import S1F11, SMALL, train_steps
 
 CLASSES = ["not water", "water"]
@@ -138,7 +138,7 @@ def test_incomplete_and_corrupt_folders_are_clear_errors(tmp_path, checkpoint):
     (folder / "geoadapter.json").write_text(json.dumps(config))
     with pytest.raises(AdapterError, match="wrong shape"):
         geoadapters.load("prithvi-300", folder, checkpoint=checkpoint)
-    with pytest.raises(AdapterError, match="no adapter folder, Hub id"):
+    with pytest.raises(AdapterError, match="resolves to nothing"):
         geoadapters.load("prithvi-300", "not a reference!")
 
 

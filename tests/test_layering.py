@@ -1,7 +1,9 @@
 """The package's layers, checked statically from the source: imports point one way.
 
 Every import statement counts, function-level ones included (they are how heavy modules load lazily,
-but they are still dependencies); imports under ``if TYPE_CHECKING:`` do not run and do not count.
+but they are still dependencies), and so do the lazy tables of a package face (``_LAZY = {name:
+"module"}``) and the ``"module:attribute"`` targets of registrations; imports under ``if
+TYPE_CHECKING:`` do not run and do not count.
 """
 
 import ast
@@ -21,27 +23,39 @@ TORCH_FREE = [
     "geoadapters._serde",
     "geoadapters._staging",
     "geoadapters.bands",
+    "geoadapters.cache",
     "geoadapters.catalog",
     "geoadapters.config",
     "geoadapters.default",
     "geoadapters.errors",
+    "geoadapters.families",
     "geoadapters.specs",
+    "geoadapters.references",
+    "geoadapters.version",
     "geoadapters.heads",
+    "geoadapters.heads.registry",
     "geoadapters.heads.settings",
     "geoadapters.methods",
+    "geoadapters.methods.registry",
     "geoadapters.methods.settings",
     "geoadapters.hub",
     "geoadapters.hub.card",
-    "geoadapters.hub.client",
+    "geoadapters.hub.transport",
     "geoadapters.hub.folder",
-    "geoadapters.hub.refs",
     "geoadapters.inference",
+    "geoadapters.inference.cluster",
+    "geoadapters.inference.jobs",
+    "geoadapters.inference.onnx_metadata",
+    "geoadapters.inference.preflight",
+    "geoadapters.inference.request",
+    "geoadapters.inference.results",
+    "geoadapters.inference.resume",
+    "geoadapters.inference.scenes",
     "geoadapters.inference.tiling",
-    "geoadapters.inference.onnx_file",
     "geoadapters.raster.area",
+    "geoadapters.raster.outputs",
     "geoadapters.raster.remote",
     "geoadapters.raster.stac",
-    "geoadapters.inference.many",
     "geoadapters.cli.main",
     "geoadapters.cli.options",
     "geoadapters.cli.convert",
@@ -75,12 +89,31 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
+def _targets(node: ast.AST) -> set[str]:
+    """Modules named as strings: the values of a ``_LAZY`` table, the modules of ``"module:attr"``."""
+    if isinstance(node, ast.Assign) and any(
+        isinstance(t, ast.Name) and t.id == "_LAZY" for t in node.targets
+    ):
+        assert isinstance(node.value, ast.Dict)
+        return {v.value for v in node.value.values if isinstance(v, ast.Constant)}
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        module, colon, attribute = node.value.partition(":")
+        if colon and module.startswith("geoadapters.") and attribute.isidentifier():
+            return {module}
+    return set()
+
+
 def _imports(path: Path, *, top_level_only: bool = False) -> set[str]:
-    """Modules a file imports (``from pkg import sub`` counts as ``pkg.sub`` when ``sub`` is a module)."""
+    """Modules a file imports (``from pkg import sub`` counts as ``pkg.sub`` when ``sub`` is a module).
+
+    Without `top_level_only`, the modules its lazy tables and registrations name count too.
+    """
     found: set[str] = set()
 
     def visit(node: ast.AST, nested: bool) -> None:
         for child in ast.iter_child_nodes(node):
+            if not top_level_only:
+                found.update(_targets(child))
             if isinstance(child, ast.If) and _is_type_checking(child):
                 for other in child.orelse:
                     visit(other, nested)
@@ -137,9 +170,17 @@ def _cycle(graph: dict[str, set[str]]) -> list[str]:
     return []
 
 
-def test_graph_sees_function_level_imports(graph):
-    # predict's command imports the library lazily, inside the function
-    assert "geoadapters.inference.predict" in graph["geoadapters.cli.predict"]
+def test_graph_sees_function_level_imports_lazy_tables_and_registrations(graph):
+    # predict's command imports the run path lazily, inside the function
+    assert "geoadapters.inference.scenes" in graph["geoadapters.cli.predict"]
+    assert "geoadapters.factory" in graph["geoadapters"]  # _LAZY = {"load": "geoadapters.factory", ...}
+    assert "geoadapters.methods.lora" in graph["geoadapters.methods.registry"]  # "...lora:LORA"
+    assert "geoadapters.models.prithvi" in graph["geoadapters.catalog"]  # its family's encoder
+
+
+def test_no_module_imports_the_package_face(graph):
+    # the version lives in geoadapters.version; the face only re-exports
+    assert sorted(name for name, targets in graph.items() if "geoadapters" in targets) == []
 
 
 def test_no_import_cycles(graph):
@@ -159,9 +200,8 @@ def test_runtime_never_imports_training_or_demo(files):
 
 @pytest.mark.parametrize("layer", ["models", "methods", "heads"])
 def test_model_code_never_imports_inference_cli_or_the_artifact_layer(graph, layer):
-    # models may use the Hub client to fetch base weights; adapter folders, cards and references are
-    # assembled above the model code
-    forbidden = ("geoadapters.inference", "geoadapters.cli", "geoadapters.hub.folder", "geoadapters.hub.refs")
+    # the Hub (base weights, adapter folders, cards) and references are reached above the model code
+    forbidden = ("geoadapters.inference", "geoadapters.cli", "geoadapters.hub", "geoadapters.references")
     for name, targets in graph.items():
         if name.startswith(f"geoadapters.{layer}"):
             assert sorted(t for t in targets if t.startswith(forbidden)) == [], name

@@ -20,7 +20,7 @@ import httpx2  # huggingface_hub's HTTP client: its transport errors end an inte
 from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-from geoadapters.hub.client import endpoint
+from geoadapters.hub.transport import endpoint
 from training.datasets import get_dataset
 from training.datasets.base import HubArchive
 from training.errors import DatasetError

@@ -45,13 +45,17 @@ def export_command(
     metadata, where `--runtime onnx` of predict reads them.
     """
     from geoadapters._staging import check_overwrite
-    from geoadapters.factory import load
-    from geoadapters.inference.onnx import export_onnx, quantize_int8
+    from geoadapters.references import resolve_adapter
 
     int8_path = output.with_suffix(".int8.onnx")
     for path in [output, int8_path] if int8 else [output]:
         check_overwrite(path, overwrite)  # before minutes of export, not after
-    model = load(base, adapter, checkpoint=checkpoint) if base else load(adapter, checkpoint=checkpoint)
+    source = resolve_adapter(adapter, base)
+    source.folder("geoadapters export")  # an ONNX file is refused by name, before torch is imported
+    from geoadapters.factory import load
+    from geoadapters.inference.export import export_onnx, quantize_int8
+
+    model = load(source, checkpoint=checkpoint)
     report = export_onnx(model, output, tile_size=tile_size, overwrite=overwrite)
     size = _megabytes(report.size_bytes)
     click.echo(f"{report.path}  ({size}, {report.exporter} exporter, {report.seconds:.1f} s)")

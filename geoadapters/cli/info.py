@@ -8,6 +8,7 @@ import click
 
 from geoadapters.catalog import get_base, list_models
 from geoadapters.config import AdapterConfig
+from geoadapters.families import family_of
 
 __all__ = ["info_command"]
 
@@ -16,7 +17,7 @@ def _base_info(name: str) -> dict[str, Any]:
     spec = get_base(name)
     return {
         "name": spec.name,
-        "family": spec.family,
+        "family": family_of(spec.arch).name,
         "description": spec.description,
         "weights": f"{spec.weights.repo_id}/{spec.weights.filename} @ {spec.weights.revision}",
         "bands": list(spec.input.bands),
@@ -29,26 +30,24 @@ def _base_info(name: str) -> dict[str, Any]:
 
 
 def _adapter_info(reference: str, base: str | None) -> dict[str, Any]:
-    from geoadapters.hub.folder import WEIGHTS, read_config, read_shapes
-    from geoadapters.hub.refs import is_short_name, resolve_adapter
+    from geoadapters.hub.folder import WEIGHTS, read_shapes
+    from geoadapters.references import resolve_adapter
 
-    if base is None and is_short_name(reference):
-        raise click.UsageError(f"{reference!r} is a short adapter name: give its base with --model BASE")
-    folder = resolve_adapter(reference, base)
-    config = read_config(folder)
-    shapes = read_shapes(folder)
-    weights = get_base(config.base.name).weights
-    used = (
-        "none: a full fine-tune, every base weight comes from the adapter"
-        if config.method.carries_base_weights
-        else f"{weights.repo_id}/{weights.filename} @ {weights.revision}"
-    )
-    return {
-        "folder": str(folder),
-        "base_weights": used,
-        "config": config.to_dict(),
+    source = resolve_adapter(reference, base)
+    info: dict[str, Any] = {
+        "folder": str(source.path),
+        "kind": source.kind,
+        "origin": source.origin,
+        "base_weights": source.base_weights(),
+        "loads": source.unloadable or "yes",
+        "config": source.config.to_dict(),
+    }
+    if source.kind == "onnx":  # the graph's weights are not read: its size on disk
+        return info | {"megabytes": round(source.path.stat().st_size / 1e6, 2)}
+    shapes = read_shapes(source.path)
+    return info | {
         "parameters": sum(math.prod(shape) for shape in shapes.values()),
-        "megabytes": round((folder / WEIGHTS).stat().st_size / 1e6, 2),
+        "megabytes": round((source.path / WEIGHTS).stat().st_size / 1e6, 2),
     }
 
 
@@ -59,9 +58,11 @@ def _print_adapter(info: dict[str, Any]) -> None:
     def settings(part: dict[str, Any]) -> str:
         return ", ".join(f"{k}={v}" for k, v in part["settings"].items()) or "defaults"
 
+    weights = f"{info['parameters']:,} parameters, " if "parameters" in info else ""
     rows = [
-        ("adapter", f"{config['name'] or '(unnamed)'}  [{info['folder']}]"),
+        ("adapter", f"{config['name'] or '(unnamed)'}  [{info['origin']}]"),
         ("base", f"{config['base']['name']}  (weights: {info['base_weights']})"),
+        ("loads", info["loads"] if info["loads"] == "yes" else f"no: {info['loads']}"),
         ("method", f"{config['method']['name']}  {settings(config['method'])}"),
         ("head", f"{config['head']['name']}  {settings(config['head'])}"),
         ("task", f"{config['task']}: {', '.join(AdapterConfig.from_dict(config).classes)}"),
@@ -70,7 +71,7 @@ def _print_adapter(info: dict[str, Any]) -> None:
         ("mean", ", ".join(f"{v:g}" for v in spec["mean"])),
         ("std", ", ".join(f"{v:g}" for v in spec["std"])),
         ("tiles", "{tile_size} px, overlap {overlap} px, batch {batch_size}".format(**config["inference"])),
-        ("weights", f"{info['parameters']:,} parameters, {info['megabytes']} MB"),
+        ("weights", f"{weights}{info['megabytes']} MB"),
     ]
     rows += [
         ("metrics", f"{split}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
@@ -85,7 +86,11 @@ def _print_adapter(info: dict[str, Any]) -> None:
 @click.option("--model", "base", help="Base model of a short adapter name (burn_scars-lora).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def info_command(reference: str, base: str | None, as_json: bool) -> None:
-    """Describe REFERENCE: a base model name, an adapter folder, a Hub id or a short adapter name."""
+    """Describe REFERENCE: a base model name, or an adapter reference.
+
+    An adapter reference is a folder, an .onnx file, the bundled model's or a published fine-tune's
+    name, org/name[@revision], or <dataset>-<method> with --model.
+    """
     if reference in list_models():
         info = _base_info(reference)
         if as_json:

@@ -5,6 +5,7 @@ import json
 import click
 
 from geoadapters.catalog import get_base, list_models
+from geoadapters.families import family_of
 
 __all__ = ["list_command"]
 
@@ -20,8 +21,8 @@ def list_command(adapters: bool, base: str | None, as_json: bool) -> None:
     "geoadapters") on the Hub.
     """
     if adapters:
-        from geoadapters.hub.client import list_repos
-        from geoadapters.hub.refs import adapter_org
+        from geoadapters.hub.transport import list_repos
+        from geoadapters.references import adapter_org
 
         if base is not None:
             get_base(base)
@@ -35,7 +36,7 @@ def list_command(adapters: bool, base: str | None, as_json: bool) -> None:
         rows = [
             {
                 "name": s.name,
-                "family": s.family,
+                "family": family_of(s.arch).name,
                 "bands": list(s.input.bands),
                 "repo_id": s.weights.repo_id,
                 "filename": s.weights.filename,

@@ -10,14 +10,14 @@ from types import FrameType
 
 import click
 
-from geoadapters import __version__
 from geoadapters.cli.convert import convert_command
 from geoadapters.cli.export import export_command
 from geoadapters.cli.info import info_command
 from geoadapters.cli.list import list_command
 from geoadapters.cli.predict import predict_command
 from geoadapters.cli.push import push_command
-from geoadapters.errors import GeoAdaptersError
+from geoadapters.errors import GeoAdaptersError, OptionError
+from geoadapters.version import __version__
 
 __all__ = ["cli", "main"]
 
@@ -51,7 +51,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code: 0 done, 1 failed, 2 bad usage.
+    """Run the CLI and return its exit code: 0 done, 1 failed, 2 bad usage (an option that does not fit).
 
     As the ``geoadapters`` command (`argv` None) the process ends here once the command is done: every
     output is closed and published by then, so after flushing and running the exit handlers it skips
@@ -87,7 +87,7 @@ def _main(argv: list[str] | None) -> int:
         if _LOG.isEnabledFor(logging.DEBUG):
             raise
         click.echo(f"error: {err}", err=True)
-        return 1
+        return 2 if isinstance(err, OptionError) else 1
     return 0
 
 

@@ -36,7 +36,10 @@ model_opt: Callable[[F], F] = click.option(
     help="Base model, e.g. prithvi-300 ('geoadapters list' shows them); default: the one the adapter "
     "names (needed for short adapter names).",
 )
-_ADAPTER_HELP = "Adapter folder, org/repo[@revision], <dataset>-<method>, or model.onnx."
+_ADAPTER_HELP = (
+    "Adapter: a folder, model.onnx, org/name[@revision], or a name (<dataset>-<method> on --model; the "
+    "bundled sen1floods11-tiny; a published fine-tune such as burn_scars-terratorch)."
+)
 adapter_opt: Callable[[F], F] = click.option("--adapter", required=True, help=_ADAPTER_HELP)
 optional_adapter_opt: Callable[[F], F] = click.option(
     "--adapter", help=_ADAPTER_HELP + " Default: the bundled offline demo model."

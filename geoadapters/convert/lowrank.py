@@ -19,7 +19,7 @@ from torch import Tensor
 
 from geoadapters.errors import ConversionError
 from geoadapters.geomodel import GeoModel
-from geoadapters.methods.settings import method_settings
+from geoadapters.methods.registry import method_settings
 
 __all__ = ["Agreement", "LowRankReport", "agreement", "to_lora"]
 

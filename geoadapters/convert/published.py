@@ -1,32 +1,29 @@
 """Published TerraTorch fine-tunes by short name: downloaded once, converted once, cached as adapters.
 
-The YAML and checkpoint come through huggingface_hub's cache (`geoadapters.hub.client`), both at the
+The YAML and checkpoint come through huggingface_hub's cache (`geoadapters.hub.transport`), both at the
 same commit; the converted model is written once as a ``full`` adapter folder (safetensors) under
-``$GEOADAPTERS_CACHE/converted/<org>--<repo>/<commit>`` (default ``~/.cache/geoadapters``), and read
-from there afterwards. The checkpoint is read with ``torch.load(weights_only=True)`` only.
+``converted/<org>--<repo>/<commit>`` in geoadapters' cache (`geoadapters.cache`), and read from there
+afterwards. The checkpoint is read with ``torch.load(weights_only=True)`` only.
 """
 
 import contextlib
 import dataclasses
-import os
 from pathlib import Path
 
+from geoadapters.cache import cache_dir
 from geoadapters.catalog import PublishedModel
 from geoadapters.convert.terratorch import from_terratorch
 from geoadapters.errors import ConversionError, OutputExistsError
-from geoadapters.hub.client import download_files
 from geoadapters.hub.folder import CONFIG
+from geoadapters.hub.transport import download_files
 
-__all__ = ["cache_dir", "converted_folder"]
-
-
-def cache_dir() -> Path:
-    """Where converted models are kept: ``$GEOADAPTERS_CACHE`` or ``~/.cache/geoadapters``."""
-    return Path(os.environ.get("GEOADAPTERS_CACHE") or Path.home() / ".cache" / "geoadapters")
+__all__ = ["converted_folder"]
 
 
 def converted_folder(model: PublishedModel, *, revision: str | None = None) -> Path:
     """The adapter folder of a published fine-tune, downloading and converting it on first use.
+
+    The folder is named after the commit the files were read at.
 
     Args:
         model: The catalog entry.

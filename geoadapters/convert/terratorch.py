@@ -40,8 +40,9 @@ from geoadapters.catalog import get_base
 from geoadapters.config import AdapterConfig, BaseRef, Padding
 from geoadapters.errors import ConversionError, GeoAdaptersError
 from geoadapters.geomodel import ENCODER_PREFIX, HEAD_PREFIX, GeoModel
-from geoadapters.heads.settings import HeadSettings, head_settings
-from geoadapters.methods.settings import method_settings
+from geoadapters.heads.registry import head_settings
+from geoadapters.heads.settings import HeadSettings
+from geoadapters.methods.registry import method_settings
 from geoadapters.models.checkpoint import read_checkpoint, state_mismatch
 from geoadapters.specs import InputSpec
 

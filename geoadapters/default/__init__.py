@@ -11,8 +11,10 @@ the metrics on the held-out block. It is not a substitute for the published adap
 
 from pathlib import Path
 
-__all__ = ["DEFAULT_ADAPTER", "DEFAULT_BASE"]
+__all__ = ["DEFAULT_ADAPTER", "DEFAULT_BASE", "DEFAULT_NAME"]
 
 # A full fine-tune: every encoder weight is in its safetensors, no base weights are downloaded.
 DEFAULT_BASE = "prithvi-v2-tiny-tl"
-DEFAULT_ADAPTER = str(Path(__file__).parent / "sen1floods11-tiny")
+# Its name, which is also an adapter reference (`geoadapters.references`), and its folder.
+DEFAULT_NAME = "sen1floods11-tiny"
+DEFAULT_ADAPTER = str(Path(__file__).parent / DEFAULT_NAME)

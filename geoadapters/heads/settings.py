@@ -1,4 +1,4 @@
-"""The registry of head names, and each head's settings as a frozen dataclass of the paper's defaults.
+"""Each head's settings as a frozen dataclass of the paper's defaults (registered in `heads.registry`).
 
 Marti-Escofet et al. 2025 (arXiv 2504.17397): `LinearDecoder` in every PEFT run; FCN (512 channels,
 4 convolutions), UPerNet (256 channels) and UNet (512, 256, 128, 64) in the decoder ablation. Plain
@@ -6,9 +6,8 @@ data without torch, so adapter configs can be read and validated without buildin
 """
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from geoadapters._registry import Registry
 from geoadapters._serde import Settings
 
 __all__ = [
@@ -18,8 +17,6 @@ __all__ = [
     "LinearSettings",
     "UNetSettings",
     "UPerNetSettings",
-    "head_settings",
-    "list_heads",
 ]
 
 
@@ -178,28 +175,3 @@ class ClassificationSettings(HeadSettings):
 
     def __post_init__(self) -> None:
         _check_index("layer", self.layer)
-
-
-_HEADS: Registry[type[HeadSettings]] = Registry("head")
-for _settings in (LinearSettings, FCNSettings, UPerNetSettings, UNetSettings, ClassificationSettings):
-    _HEADS.register(_settings.name, _settings)
-
-
-def list_heads() -> list[str]:
-    """Names of the registered heads."""
-    return _HEADS.names()
-
-
-def head_settings(name: str, **settings: Any) -> HeadSettings:
-    """Validated settings of a head; settings not given take the paper's defaults.
-
-    Raises:
-        UnknownNameError: No head of that name; the message suggests close names.
-        TypeError: A setting the head does not have; the message lists the valid ones.
-        ValueError: A setting out of range.
-
-    Example:
-        >>> head_settings("upernet").to_dict()
-        {'channels': 256, 'pool_scales': [1, 2, 3, 6], 'layers': None}
-    """
-    return _HEADS.get(name).from_dict(settings)

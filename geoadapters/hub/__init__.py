@@ -1,5 +1,7 @@
-"""The adapter as an artifact: its folder on disk, its model card, references to it, and the Hub client.
+"""The adapter as an artifact, and the Hub it travels through; plain file I/O and HTTP, no model code.
 
-Plain file I/O and HTTP, free of model code: reading an adapter folder needs neither torch models nor
-the methods (`geoadapters info` reads a folder without importing torch).
+`folder` reads and writes adapter folders, `card` renders their model cards, `transport` downloads,
+uploads and lists Hub repositories. Reading an adapter folder needs neither torch nor the methods
+(`geoadapters info` reads a folder without importing torch). What a reference means is decided above
+them, in `geoadapters.references`.
 """

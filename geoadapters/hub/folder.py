@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 from safetensors import SafetensorError, safe_open
 
-from geoadapters import __version__
 from geoadapters._staging import staged_dir
 from geoadapters.config import FORMAT_VERSION, AdapterConfig
 from geoadapters.errors import AdapterError
 from geoadapters.hub.card import render_card
+from geoadapters.version import __version__
 
 if TYPE_CHECKING:
     from torch import Tensor

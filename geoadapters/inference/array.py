@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geoadapters.errors import AdapterError, BandError, MissingDependencyError, RasterError
-from geoadapters.inference.predict import Progress, predict_tiles
+from geoadapters.inference.predict import Progress, predict_tiles, tile_fill
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.tiling import TileGrid
 from geoadapters.raster.metadata import check_frame_dates, grid_metadata
@@ -142,8 +142,7 @@ def predict_array(
         grid = TileGrid(values.shape[1], values.shape[2], tile, overlap, align=config.input_multiple)
     except ValueError as err:
         raise RasterError(f"cannot tile the array: {err}") from err
-    factor = 1.0 if scale is None else scale / spec.scale
-    fill = np.tile(np.asarray(spec.mean, np.float32) / (spec.scale * factor), frames).astype(np.float32)
+    fill, factor = tile_fill(config, scale)
     classes = np.full(values.shape[1:], _CLASS_NODATA, np.uint8)
     proba = np.full((len(config.classes), *values.shape[1:]), np.nan, np.float32) if probabilities else None
 

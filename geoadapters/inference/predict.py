@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,12 +27,13 @@ import numpy as np
 import numpy.typing as npt
 import rasterio
 
-from geoadapters import __version__
-from geoadapters._serde import finite
-from geoadapters.config import memory_budget
+from geoadapters.config import AdapterConfig, memory_budget
 from geoadapters.errors import AdapterError, RasterError, ResourceError
 from geoadapters.inference.background import WRITE_DEPTH, read_ahead, write_behind
 from geoadapters.inference.blending import StripAccumulator
+from geoadapters.inference.jobs import SceneJob, SceneSource, check_outputs
+from geoadapters.inference.preflight import check_dates
+from geoadapters.inference.request import PredictOptions
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.strips import StripFile, computed_tiles, read_strips
 from geoadapters.inference.tiling import TileGrid
@@ -43,18 +43,21 @@ from geoadapters.raster.metadata import (
     check_gsd,
     pixel_size_m,
 )
+from geoadapters.raster.outputs import default_output
 from geoadapters.raster.read import Scene, prepare_tile
 from geoadapters.raster.vector import PolygonWriter
-from geoadapters.raster.write import PredictionWriter, default_output, probability_path
+from geoadapters.raster.write import PredictionWriter
 from geoadapters.specs import SceneMetadata
+from geoadapters.version import __version__
 
 __all__ = [
     "PredictReport",
     "TileSource",
-    "default_output",
     "predict_block",
+    "predict_job",
     "predict_raster",
     "predict_tiles",
+    "tile_fill",
 ]
 
 # GDAL's block cache (default 5 % of RAM) would otherwise grow with the scene.
@@ -277,11 +280,20 @@ def _memory_needed(grid: TileGrid, bands: int, classes: int, batch_size: int, pr
     return 2 * strip + written + queued + batch
 
 
-def _same_file(output: Path, source: Path) -> bool:
-    try:
-        return os.path.samefile(output, source)
-    except OSError:
-        return False
+def tile_fill(config: AdapterConfig, scale: float | None = None) -> tuple[npt.NDArray[np.float32], float]:
+    """(fill, factor) of raw tiles: each band's value for nodata pixels, and the factor applied to raw values.
+
+    Nodata pixels take the contract's ``nodata_fill``, or each band's mean in file units (which
+    normalises to 0); `scale` overrides the adapter's ``input.scale`` (the factor is their ratio). The
+    fill holds the bands of every frame, frame after frame, as tiles do.
+    """
+    spec = config.input
+    factor = 1.0 if scale is None else scale / spec.scale
+    if spec.nodata_fill is None:
+        fill = (np.asarray(spec.mean, np.float32) / (spec.scale * factor)).astype(np.float32)
+    else:
+        fill = np.full(len(spec.bands), spec.nodata_fill / factor, np.float32)
+    return np.tile(fill, config.frames), factor
 
 
 @dataclass(frozen=True)
@@ -298,43 +310,33 @@ class _Plan:
 
 
 @contextlib.contextmanager
-def _prepared(
-    source: str | Path | Sequence[str | Path], runner: Runner, tile_size: int | None, overlap: int | None,
-    batch_size: int | None, probabilities: bool, metadata: SceneMetadata | None, resample: bool,
-    bands: Sequence[str] | None, scale: float | None, nodata: float | None, geotiff_only: bool,
-    memory_budget_gb: float | None,
-) -> Iterator[_Plan]:  # fmt: skip
+def _prepared(source: SceneSource, runner: Runner, options: PredictOptions) -> Iterator[_Plan]:
     """The scene (or its frames) opened, checked and tiled as `predict_raster` describes its arguments."""
     config = runner.config
     if config.task != "segmentation":
         raise AdapterError(f"predict writes per-pixel maps; this adapter's task is {config.task}")
+    check_dates(config, options)
     spec = config.input
-    tile = tile_size or config.inference.tile_size
-    overlap = config.inference.overlap if overlap is None else overlap
-    fitted = None if batch_size else runner.fitting_batch(tile)  # on a GPU, from its free memory
-    batch_size = batch_size or fitted or config.inference.batch_size
-    frames = config.frames
-    if metadata is not None and metadata.dates and len(metadata.dates) != frames:
-        raise ValueError(f"{len(metadata.dates)} dates given; the model takes {frames} frame(s), a date each")
-    if scale is not None:
-        finite("scale", scale, positive=True)
-    factor = 1.0 if scale is None else scale / spec.scale
-    # nodata pixels get the contract's fill value, or each band's mean in file units (normalised: 0)
-    if spec.nodata_fill is None:
-        fill = (np.asarray(spec.mean, np.float32) / (spec.scale * factor)).astype(np.float32)
-    else:
-        fill = np.full(len(spec.bands), spec.nodata_fill / factor, np.float32)
-    fill = np.tile(fill, frames)  # tiles hold the bands of every frame, frame after frame
+    tile = options.tile_size or config.inference.tile_size
+    overlap = config.inference.overlap if options.overlap is None else options.overlap
+    fitted = None if options.batch_size else runner.fitting_batch(tile)  # on a GPU, from its free memory
+    batch_size = options.batch_size or fitted or config.inference.batch_size
+    fill, factor = tile_fill(config, options.scale)
     with (
         rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB << 20),  # in bytes (rasterio: GDALSetCacheMax64)
         Scene(
-            source, spec.bands, bands=bands, nodata=nodata, geotiff_only=geotiff_only, frames=frames
+            source, spec.bands, bands=options.bands, nodata=options.nodata,
+            geotiff_only=options.geotiff_only, frames=config.frames,
         ) as scene,
-    ):
+    ):  # fmt: skip
         pixel = pixel_size_m(scene.source)
-        warp = resample and spec.gsd is not None and max(pixel / spec.gsd, spec.gsd / pixel) > GSD_TOLERANCE
-        check_frame_dates(scene.dates, metadata)
-        described = scene.metadata(metadata)
+        warp = (
+            options.resample
+            and spec.gsd is not None
+            and max(pixel / spec.gsd, spec.gsd / pixel) > GSD_TOLERANCE
+        )
+        check_frame_dates(scene.dates, options.metadata)
+        described = scene.metadata(options.metadata)
         if warp:
             assert spec.gsd is not None
             scene.resample(spec.gsd, pixel)
@@ -345,21 +347,119 @@ def _prepared(
             grid = TileGrid(scene.height, scene.width, tile, overlap, align=config.input_multiple)
         except ValueError as err:
             raise RasterError(f"cannot tile {scene.path}: {err}") from err
-        allowed = memory_budget(memory_budget_gb)
-        need = _memory_needed(grid, len(fill), len(config.classes), batch_size, probabilities)
+        allowed = memory_budget(options.memory_budget_gb)
+        classes = len(config.classes)
+        need = _memory_needed(grid, len(fill), classes, batch_size, options.probabilities)
         while fitted and batch_size > 1 and need > allowed:  # a fitted batch also fits the host's budget
             batch_size //= 2
-            need = _memory_needed(grid, len(fill), len(config.classes), batch_size, probabilities)
+            need = _memory_needed(grid, len(fill), classes, batch_size, options.probabilities)
         if need > allowed:
             raise ResourceError(
                 f"{scene.path} ({scene.width:,} x {scene.height:,} px) with {tile} px tiles in batches of "
                 f"{batch_size} needs about {need / 2**30:.1f} GiB, over the budget of "
-                f"{allowed / 2**30:.1f} GiB "
-                "(--memory-budget GB / GEOADAPTERS_MEMORY_GB; or smaller --tile-size / --batch-size)"
+                f"{allowed / 2**30:.1f} GiB (memory_budget_gb / GEOADAPTERS_MEMORY_GB; or smaller tiles "
+                "or batches)"
             )
         if scene.known_empty():
             raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
         yield _Plan(scene, grid, batch_size, fill, factor, described, warp)
+
+
+def predict_job(
+    job: SceneJob,
+    runner: Runner,
+    options: PredictOptions,
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    tags: Mapping[str, str] | None = None,
+    blocks: Sequence[Path] | None = None,
+) -> PredictReport:
+    """Predict one planned scene (`geoadapters.inference.jobs`) and write its outputs; see `predict_raster`.
+
+    Args:
+        job: The scene and its outputs.
+        runner: Model runtime; its config is the adapter's input contract and tiling defaults.
+        options: How to predict (`PredictOptions`).
+        overwrite: Replace existing outputs.
+        progress: Called with (tiles done, tiles in all) after each batch.
+        tags: More tags of the class map (the run path records the source and run, for resume).
+        blocks: The scene's strips computed by `predict_block` for consecutive blocks of tile rows from
+            the first to the last, with the same options: they are written instead of running the model.
+    """
+    started = time.perf_counter()
+    config = runner.config
+    tags = dict(tags or {}) | {
+        "geoadapters_version": __version__,
+        "model": config.base.name,
+        "adapter": config.name or "",
+        "method": config.method.name,
+        "runner": runner.description,
+        "input_bands": json.dumps(list(config.input.bands)),
+    }
+    with _prepared(job.scene, runner, options) as plan:
+        scene, grid = plan.scene, plan.grid
+        tags |= {"tile_size": str(grid.tile), "overlap": str(grid.overlap)}
+        tags["source_bands"] = json.dumps(scene.source_bands)
+        if config.frames > 1:
+            tags["frames"] = json.dumps([str(f) for f in scene.frames])
+            tags["frame_dates"] = json.dumps([d.isoformat() for d in plan.described.dates])
+        with contextlib.ExitStack() as outputs:
+            polygons = None
+            if job.vector is not None:
+                polygons = outputs.enter_context(
+                    PolygonWriter(job.vector, scene.source, classes=list(config.classes), overwrite=overwrite)
+                )
+            writer = outputs.enter_context(
+                PredictionWriter(
+                    job.output,
+                    scene.source,
+                    classes=config.classes,
+                    colors=config.colors,
+                    probabilities=options.probability_dtype if options.probabilities else None,
+                    tags=tags,
+                    overwrite=overwrite,
+                )
+            )
+
+            def strip_sink(row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> None:
+                labels = writer.write(row, logits, valid)
+                if polygons is not None:
+                    polygons.write(row, labels, valid)
+
+            if blocks is not None:  # computed by `predict_block`s
+                computed = 0
+                for block in blocks:
+                    computed += computed_tiles(block)
+                    for strip in read_strips(block):
+                        strip_sink(*strip)
+            elif plan.warp:  # predict on the adapter's grid, then warp the probabilities back to the scene's
+                folder = outputs.enter_context(
+                    tempfile.TemporaryDirectory(prefix=".geoadapters-warp-", dir=job.output.parent)
+                )
+                computed = _predict_warped(
+                    scene, grid, runner, plan.batch_size, plan.fill, plan.factor, plan.described,
+                    strip_sink, progress, Path(folder) / "probabilities.tif",
+                )  # fmt: skip
+            else:
+                computed = predict_tiles(
+                    scene, grid, runner, plan.batch_size, plan.fill, plan.factor, plan.described,
+                    strip_sink, progress,
+                )  # fmt: skip
+            if not computed:
+                raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
+        class_pixels = dict(zip(config.classes, map(int, writer.class_pixels), strict=True))
+    return PredictReport(
+        scene.path,
+        job.output,
+        len(grid),
+        computed,
+        time.perf_counter() - started,
+        runner.description,
+        class_pixels,
+        job.probability_output,
+        job.vector,
+    )
 
 
 def predict_raster(
@@ -382,8 +482,6 @@ def predict_raster(
     progress: Progress | None = None,
     geotiff_only: bool = False,
     memory_budget_gb: float | None = None,
-    tags: Mapping[str, str] | None = None,
-    blocks: Sequence[Path] | None = None,
 ) -> PredictReport:
     """Predict a scene and write a georeferenced class map as a COG (and probabilities, polygons).
 
@@ -392,35 +490,27 @@ def predict_raster(
             in time order (a sequence, all on one grid) or one multi-date stack whose bands are the
             frames' bands, frame after frame (see `geoadapters.raster.read.Scene`).
         output: Output path; None writes ``<stem>_pred.tif`` next to the source (the first frame).
-        runner: Model runtime; its config is the adapter's input contract and tiling defaults.
+        runner: Model runtime (`geoadapters.inference.runners.make_runner`); its config is the adapter's
+            input contract and tiling defaults.
         tile_size: Tile side; default from the adapter.
         overlap: Overlap of neighbouring tiles (at most half a tile); default from the adapter.
-        batch_size: Tiles per forward pass; default: on a GPU as many as its free memory holds (at most
-            64, `Runner.fitting_batch`), else from the adapter.
+        batch_size: Tiles per forward pass; default: on a GPU what its free memory holds, else the adapter's.
         probabilities: Also write ``<stem>_proba.tif``: one band of softmax probability per class.
-        probability_dtype: ``uint8`` (percent, summing to 100 per pixel; nodata 255) or ``float32``
-            (0 to 1; nodata NaN).
+        probability_dtype: ``uint8`` (percent) or ``float32`` (0 to 1).
         vector: Also write the class map's polygons into this ``.gpkg`` or ``.geojson`` file (class,
             value, pixels and area in square CRS units; merged across tile borders; scene CRS).
         metadata: Dates (one per frame), centre and GSD for models that take them (-TL, Clay); fields
-            left unset are derived from the scene: each frame's date from its tags or file name (a
-            stack's from its bands' tags; none unless every frame has one), the centre and GSD from the
-            grid (`geoadapters.raster.metadata`).
-        resample: When the scene's pixel size differs from the adapter's GSD by more than 1.5x, read it
-            warped to that GSD (a windowed bilinear VRT) and warp the probabilities back: the outputs
-            are on the scene's grid. Otherwise such a scene gets a `GsdWarning`.
-        bands: File bands to use: numbers in the model's band order, or names of all the file's bands
-            (see `geoadapters.raster.read.resolve_bands`); default from the band descriptions.
-        scale: Factor from the file's values to the units the adapter normalises (replaces the
-            adapter's ``input.scale``, e.g. 0.0001 for reflectance x 10000 when it expects reflectance).
+            left unset are derived from the scene.
+        resample: Read a scene whose pixel size is over 1.5x off the adapter's GSD warped to that GSD.
+        bands: File bands to use: numbers in the model's band order, or names of all the file's bands.
+        scale: Factor from the file's values to the units the adapter normalises.
         nodata: The file's nodata value, overriding its metadata.
         overwrite: Replace an existing output.
         progress: Called with (tiles done, tiles in all) after each batch.
         geotiff_only: Accept GeoTIFF (COG) inputs only; VRTs can make GDAL read any local file.
         memory_budget_gb: Most memory the scene's buffers may take; default `memory_budget`.
-        tags: More tags of the class map (`geoadapters.inference.many` records the source and run).
-        blocks: The scene's strips computed by `predict_block` for consecutive blocks of tile rows from
-            the first to the last, with the same options: they are written instead of running the model.
+
+        The options are those of `geoadapters.inference.request.PredictOptions`, which says more.
 
     Raises:
         RasterError: Unreadable, unreferenced or all-nodata scene, unwritable output, an output that
@@ -434,123 +524,45 @@ def predict_raster(
         GsdWarning: The scene's pixels differ from the adapter's GSD by more than 1.5x.
         FrameDateWarning: Some frames have an acquisition date and others none (none is used).
     """
-    started = time.perf_counter()
-    config = runner.config
-    sources = [source] if isinstance(source, str | Path) else list(source)
-    output = Path(output) if output is not None else default_output(sources[0])
-    if any(_same_file(output, Path(s)) for s in sources):
-        raise RasterError(f"the output {output} is the input scene itself: give another output path")
-    tags = dict(tags or {}) | {
-        "geoadapters_version": __version__,
-        "model": config.base.name,
-        "adapter": config.name or "",
-        "method": config.method.name,
-        "runner": runner.description,
-        "input_bands": json.dumps(list(config.input.bands)),
-    }
-    with _prepared(
-        source, runner, tile_size, overlap, batch_size, probabilities, metadata, resample, bands, scale,
-        nodata, geotiff_only, memory_budget_gb,
-    ) as plan:  # fmt: skip
-        scene, grid, batch_size, fill, factor, described = (
-            plan.scene, plan.grid, plan.batch_size, plan.fill, plan.factor, plan.described
-        )  # fmt: skip
-        warp = plan.warp
-        tags |= {"tile_size": str(grid.tile), "overlap": str(grid.overlap)}
-        tags["source_bands"] = json.dumps(scene.source_bands)
-        if config.frames > 1:
-            tags["frames"] = json.dumps([str(f) for f in scene.frames])
-            tags["frame_dates"] = json.dumps([d.isoformat() for d in described.dates])
-        with contextlib.ExitStack() as outputs:
-            polygons = None
-            if vector is not None:
-                polygons = outputs.enter_context(
-                    PolygonWriter(vector, scene.source, classes=list(config.classes), overwrite=overwrite)
-                )
-            writer = outputs.enter_context(
-                PredictionWriter(
-                    output,
-                    scene.source,
-                    classes=config.classes,
-                    colors=config.colors,
-                    probabilities=probability_dtype if probabilities else None,
-                    tags=tags,
-                    overwrite=overwrite,
-                )
-            )
-
-            def strip_sink(row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> None:
-                labels = writer.write(row, logits, valid)
-                if polygons is not None:
-                    polygons.write(row, labels, valid)
-
-            if blocks is not None:  # computed by `predict_block`s
-                computed = 0
-                for block in blocks:
-                    computed += computed_tiles(block)
-                    for strip in read_strips(block):
-                        strip_sink(*strip)
-            elif warp:  # predict on the adapter's grid, then warp the probabilities back to the scene's
-                folder = outputs.enter_context(
-                    tempfile.TemporaryDirectory(prefix=".geoadapters-warp-", dir=output.parent)
-                )
-                computed = _predict_warped(
-                    scene, grid, runner, batch_size, fill, factor, described, strip_sink, progress,
-                    Path(folder) / "probabilities.tif",
-                )  # fmt: skip
-            else:
-                computed = predict_tiles(
-                    scene, grid, runner, batch_size, fill, factor, described, strip_sink, progress
-                )
-            if not computed:
-                raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
-        class_pixels = dict(zip(config.classes, map(int, writer.class_pixels), strict=True))
-    return PredictReport(
-        scene.path,
-        output,
-        len(grid),
-        computed,
-        time.perf_counter() - started,
-        runner.description,
-        class_pixels,
-        probability_path(output) if probabilities else None,
-        Path(vector) if vector is not None else None,
-    )
+    options = PredictOptions(
+        tile_size=tile_size, overlap=overlap, batch_size=batch_size, probabilities=probabilities,
+        probability_dtype=probability_dtype, metadata=metadata, resample=resample,
+        bands=None if bands is None else tuple(bands), scale=scale, nodata=nodata, geotiff_only=geotiff_only,
+        memory_budget_gb=memory_budget_gb,
+    )  # fmt: skip
+    frames = (source,) if isinstance(source, str | Path) else tuple(source)
+    path = Path(output) if output is not None else default_output(frames[0])
+    job = SceneJob(frames, path, None if vector is None else Path(vector), probabilities)
+    check_outputs([job])
+    return predict_job(job, runner, options, overwrite=overwrite, progress=progress)
 
 
 def predict_block(
-    source: str | Path | Sequence[str | Path],
+    source: SceneSource,
     path: str | Path,
     runner: Runner,
     part: tuple[int, int],
+    options: PredictOptions,
     *,
     progress: Progress | None = None,
-    tile_size: int | None = None,
-    overlap: int | None = None,
-    batch_size: int | None = None,
-    probabilities: bool = False,
-    metadata: SceneMetadata | None = None,
-    bands: Sequence[str] | None = None,
-    scale: float | None = None,
-    nodata: float | None = None,
-    geotiff_only: bool = False,
-    memory_budget_gb: float | None = None,
 ) -> int:
     """Compute the strips of one block of a scene's tile rows into the file `path`.
 
     `part` (index, count) is the index-th of `count` blocks of consecutive tile rows, as equal as they
     can be (a block may be empty). The files of a scene's blocks, in order, are then written by
-    `predict_raster` (`blocks`). The options are `predict_raster`'s (a resampled scene is not split);
-    `progress` is called with (tiles done, tiles of the block).
+    `predict_job` (`blocks`) with the same options (a resampled scene is not split); `progress` is
+    called with (tiles done, tiles of the block).
 
     Returns:
         The block's tiles computed.
+
+    Raises:
+        ValueError: `options` resample the scene.
     """
+    if options.resample:
+        raise ValueError("a resampled scene cannot be split into blocks")
     index, count = part
-    with _prepared(
-        source, runner, tile_size, overlap, batch_size, probabilities, metadata, False, bands, scale, nodata,
-        geotiff_only, memory_budget_gb,
-    ) as plan:  # fmt: skip
+    with _prepared(source, runner, options) as plan:
         rows = len(plan.grid.rows)
         tile_rows = (index * rows // count, (index + 1) * rows // count)
         strips = StripFile(path)

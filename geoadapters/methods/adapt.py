@@ -1,15 +1,12 @@
-"""`add_adapter`: attach a registered method to an encoder; importing this module registers them all."""
+"""`add_adapter`: attach a registered method to an encoder."""
 
 from typing import Any
 
 from geoadapters.errors import AdapterError
-from geoadapters.methods import freeze, lora, vpt  # noqa: F401  (each registers its method)
-from geoadapters.methods.method import Method, get_method
-from geoadapters.methods.settings import method_settings
-from geoadapters.methods.vit_adapter import model  # noqa: F401  (registers vit_adapter)
+from geoadapters.methods.registry import get_method, method_settings
 from geoadapters.models.encoder import Encoder
 
-__all__ = ["add_adapter", "get_method"]
+__all__ = ["add_adapter"]
 
 
 def add_adapter(encoder: Encoder, method: str, **settings: Any) -> Encoder:
@@ -17,7 +14,8 @@ def add_adapter(encoder: Encoder, method: str, **settings: Any) -> Encoder:
 
     Args:
         encoder: The base encoder.
-        method: ``lora``, ``vpt``, ``vit_adapter``, ``linear_probe`` or ``full``.
+        method: ``lora``, ``vpt``, ``vit_adapter``, ``linear_probe``, ``full``, or another registered
+            method (`geoadapters.methods.register_method`).
         **settings: The method's settings; the defaults are the paper's.
 
     Returns:
@@ -33,13 +31,12 @@ def add_adapter(encoder: Encoder, method: str, **settings: Any) -> Encoder:
         >>> encoder = add_adapter(create_backbone("prithvi-300"), "lora", r=8)
     """
     config = method_settings(method, **settings)
-    if encoder.spec.family not in config.families:
-        raise AdapterError(
-            f"{method} does not apply to {encoder.spec.name}; it is for {', '.join(config.families)} encoders"
-        )
+    found = get_method(method)
+    reason = found.fits(encoder, config) if found.fits is not None else None
+    if reason is not None:
+        raise AdapterError(f"{method} does not apply to {encoder.spec.name}: {reason}")
     if encoder.adapter_method is not None:
         raise AdapterError(f"the encoder has a {encoder.adapter_method} adapter already")
-    found: Method = get_method(method)
     adapted = found.apply(encoder, config)
     adapted.adapter_method = method
     return adapted

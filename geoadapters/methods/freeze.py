@@ -1,10 +1,10 @@
 """The two methods that only choose what trains: linear probing (the encoder frozen) and full fine-tuning."""
 
-from geoadapters.methods.method import Method, owned_state, register_method
+from geoadapters.methods.method import Method, owned_state
 from geoadapters.methods.settings import FullSettings, LinearProbeSettings
 from geoadapters.models.encoder import Encoder
 
-__all__ = ["freeze", "unfreeze"]
+__all__ = ["FULL", "LINEAR_PROBE", "freeze", "unfreeze"]
 
 
 def freeze(encoder: Encoder, settings: LinearProbeSettings) -> Encoder:
@@ -19,5 +19,5 @@ def unfreeze(encoder: Encoder, settings: FullSettings) -> Encoder:
     return encoder
 
 
-register_method(Method(settings=LinearProbeSettings, apply=freeze, **owned_state(lambda name: False)))
-register_method(Method(settings=FullSettings, apply=unfreeze, **owned_state(lambda name: True)))
+LINEAR_PROBE = Method(apply=freeze, **owned_state(lambda name: False))
+FULL = Method(apply=unfreeze, **owned_state(lambda name: True))

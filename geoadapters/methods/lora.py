@@ -21,14 +21,14 @@ import torch
 from torch import Tensor, nn
 
 from geoadapters.errors import AdapterError, MissingDependencyError
-from geoadapters.methods.method import Method, check_tensors, register_method
+from geoadapters.methods.method import Method, check_tensors
 from geoadapters.methods.settings import LoraSettings
 from geoadapters.models.encoder import Encoder
 
 if TYPE_CHECKING:
     from peft import LoraConfig
 
-__all__ = ["QKVSplit", "apply_lora", "load_merged", "merged_shapes", "peft_config"]
+__all__ = ["LORA", "QKVSplit", "apply_lora", "load_merged", "merged_shapes", "peft_config"]
 
 
 class QKVSplit(nn.Module):
@@ -89,7 +89,7 @@ def peft_config(settings: LoraSettings, encoder: Encoder) -> "LoraConfig":
         raise MissingDependencyError("LoRA", extra="peft") from err
     targets = settings.target_modules or encoder.lora_targets
     if not targets:
-        raise AdapterError(f"LoRA is for the ViT encoders (prithvi, clay), not {encoder.spec.name}")
+        raise AdapterError(f"LoRA does not apply to {encoder.spec.name}: it names no modules to adapt")
     return LoraConfig(
         r=settings.r,
         # PEFT annotates lora_alpha as int but only divides by it (scale lora_alpha / r): floats work.
@@ -222,7 +222,7 @@ def _layout(encoder: Encoder, settings: LoraSettings) -> tuple[dict[str, _Slot],
     """
     targets = settings.target_modules or encoder.lora_targets
     if not targets:
-        raise AdapterError(f"LoRA is for the ViT encoders (prithvi, clay), not {encoder.spec.name}")
+        raise AdapterError(f"LoRA does not apply to {encoder.spec.name}: it names no modules to adapt")
     suffix = encoder.fused_qkv if settings.split_qkv else None
     linears: dict[str, tuple[nn.Linear, slice]] = {}
     for name, module in encoder.named_modules():
@@ -301,17 +301,21 @@ def load_merged(encoder: Encoder, settings: LoraSettings, state: Mapping[str, Te
             writable(slot).addmm_(b, a, alpha=scaling)  # W + (B @ A) * scaling, in one pass
 
 
-register_method(
-    Method(
-        settings=LoraSettings,
-        apply=apply_lora,
-        state_dict=lora_state_dict,
-        load_state_dict=load_lora_state_dict,
-        merge=merge_lora,
-        unmerge=unmerge_lora,
-        unload=unload_lora,
-        write_files=write_peft_config,
-        merged_shapes=merged_shapes,
-        load_merged=load_merged,
-    )
+def _fits(encoder: Encoder, settings: LoraSettings) -> str | None:
+    if settings.target_modules or encoder.lora_targets:
+        return None
+    return "it names no modules to adapt (give target_modules)"
+
+
+LORA = Method(
+    apply=apply_lora,
+    state_dict=lora_state_dict,
+    load_state_dict=load_lora_state_dict,
+    merge=merge_lora,
+    unmerge=unmerge_lora,
+    unload=unload_lora,
+    write_files=write_peft_config,
+    merged_shapes=merged_shapes,
+    load_merged=load_merged,
+    fits=_fits,
 )

@@ -1,8 +1,9 @@
-"""`Method`: what a parameter-efficient method does to an encoder, and the registry of methods.
+"""`Method`: what a parameter-efficient method does to an encoder.
 
-Each method module ends with its own `register_method(...)` call; everything that is particular to a
-method (how it attaches, which tensors are its own, merging, extra files) is in its record, so generic
-code never asks for a method by name.
+Each method module defines its record, which `geoadapters.methods.registry` names beside the method's
+settings; everything that is particular to a method (whether it fits an encoder, how it attaches, which
+tensors are its own, merging, extra files) is in its record, so generic code never asks for a method by
+name.
 """
 
 from collections.abc import Callable, Mapping
@@ -12,13 +13,11 @@ from typing import Any, TypedDict
 
 from torch import Tensor
 
-from geoadapters._registry import Registry
 from geoadapters.errors import AdapterError
-from geoadapters.methods.settings import MethodSettings
 from geoadapters.models.checkpoint import state_mismatch
 from geoadapters.models.encoder import Encoder
 
-__all__ = ["Method", "check_tensors", "get_method", "owned_state", "register_method"]
+__all__ = ["Method", "check_tensors", "owned_state"]
 
 EncoderFn = Callable[[Encoder], None]
 
@@ -28,7 +27,6 @@ class Method:
     """A way to adapt a frozen base encoder to a task.
 
     Attributes:
-        settings: Settings class; its ``name`` is the method's, its defaults the paper's.
         apply: Attaches the method to an encoder (given validated settings) and sets ``requires_grad``
             so that exactly the method's parameters train; returns the encoder (the same module or a
             wrapper).
@@ -44,9 +42,10 @@ class Method:
         load_merged: Folds an adapter file's encoder tensors into the plain base encoder's weights, in
             place (inference without the method's layers or libraries); raises `AdapterError` unless
             they are exactly those of `merged_shapes`.
+        fits: Why the method does not apply to an encoder (given the settings), or None if it does;
+            None: it applies to every encoder.
     """
 
-    settings: type[MethodSettings]
     apply: Callable[[Encoder, Any], Encoder]
     state_dict: Callable[[Encoder], dict[str, Tensor]]
     load_state_dict: Callable[[Encoder, Mapping[str, Tensor]], None]
@@ -56,11 +55,7 @@ class Method:
     write_files: Callable[[Encoder, Any, Path], None] | None = None
     merged_shapes: Callable[[Encoder, Any], dict[str, tuple[int, ...]]] | None = None
     load_merged: Callable[[Encoder, Any, Mapping[str, Tensor]], None] | None = None
-
-    @property
-    def name(self) -> str:
-        """Registry name (``lora``)."""
-        return self.settings.name
+    fits: Callable[[Encoder, Any], str | None] | None = None
 
 
 def check_tensors(expected: Mapping[str, Tensor], given: Mapping[str, Tensor], what: str = "adapter") -> None:
@@ -88,24 +83,3 @@ def owned_state(owns: Callable[[str], bool]) -> OwnedState:
         encoder.load_state_dict(dict(state), strict=False)
 
     return OwnedState(state_dict=state_dict, load_state_dict=load_state_dict)
-
-
-_METHODS: Registry[Method] = Registry("adapter method")
-
-
-def register_method(method: Method) -> Method:
-    """Add a method to the registry and return it.
-
-    Raises:
-        ValueError: A method of that name is registered already.
-    """
-    return _METHODS.register(method.name, method)
-
-
-def get_method(name: str) -> Method:
-    """The registered method of that name (the method modules register on import, see `methods.adapt`).
-
-    Raises:
-        UnknownNameError: No such method; the message suggests close names.
-    """
-    return _METHODS.get(name)

@@ -1,4 +1,4 @@
-"""The registry of method names, and each method's settings as a frozen dataclass of the paper's defaults.
+"""Each method's settings as a frozen dataclass of the paper's defaults (registered in `methods.registry`).
 
 Marti-Escofet et al. 2025 (arXiv 2504.17397, section 3): LoRA of rank 16 (alpha 16) on q, v and the
 MLP; deep VPT with 100 prompt tokens per block; ViT-Adapter as TerraTorch configures it; linear probing
@@ -9,9 +9,8 @@ and full fine-tuning. Plain data without torch, so ``geoadapter.json`` is valida
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from geoadapters._registry import Registry
 from geoadapters._serde import Settings, finite
 from geoadapters.errors import AdapterError
 
@@ -22,11 +21,8 @@ __all__ = [
     "MethodSettings",
     "ViTAdapterSettings",
     "VptSettings",
-    "list_methods",
-    "method_settings",
 ]
 
-_VITS = ("prithvi", "clay")
 _TENSOR_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[\w]+)*$")
 # Upper bounds of what an adapter file may declare (far above the paper's settings), so that reading one
 # never makes the process allocate without limit; the weights file's shapes are compared later.
@@ -44,23 +40,18 @@ def _check_range(name: str, value: float, low: float, high: float) -> None:
         raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {value!r}")
 
 
-_ALL = ("prithvi", "clay", "resnet")
-
-
 @dataclass(frozen=True)
 class MethodSettings(Settings):
     """Base of the method settings: `Settings` gives the JSON round trip (`to_dict`, `from_dict`).
 
     Attributes:
         name: Registry name of the method.
-        families: Encoder families the method applies to.
         description: One line for listings.
         carries_base_weights: Whether the adapter's tensors replace every base weight (a full
             fine-tune), so the official base weights are not needed to run it.
     """
 
     name: ClassVar[str]
-    families: ClassVar[tuple[str, ...]]
     description: ClassVar[str]
     carries_base_weights: ClassVar[bool] = False
 
@@ -81,7 +72,6 @@ class LoraSettings(MethodSettings):
     """
 
     name: ClassVar[str] = "lora"
-    families: ClassVar[tuple[str, ...]] = _VITS
     description: ClassVar[str] = "low-rank updates of q, v and the MLP (r 16, alpha 16), via PEFT"
     r: int = 16
     lora_alpha: float = 16.0
@@ -123,7 +113,6 @@ class VptSettings(MethodSettings):
     """
 
     name: ClassVar[str] = "vpt"
-    families: ClassVar[tuple[str, ...]] = _VITS
     description: ClassVar[str] = "100 prompt tokens per block (deep VPT)"
     prompt_tokens: int = 100
     prompt_dropout: float = 0.1
@@ -157,7 +146,6 @@ class ViTAdapterSettings(MethodSettings):
     """
 
     name: ClassVar[str] = "vit_adapter"
-    families: ClassVar[tuple[str, ...]] = ("prithvi",)
     description: ClassVar[str] = "spatial prior + deformable-attention injectors/extractors, 4 output scales"
     interaction_indexes: tuple[tuple[int, int], ...] | None = None
     conv_inplane: int = 64
@@ -224,7 +212,6 @@ class LinearProbeSettings(MethodSettings):
     """Linear probing: the encoder stays frozen and only the head trains; no settings."""
 
     name: ClassVar[str] = "linear_probe"
-    families: ClassVar[tuple[str, ...]] = _ALL
     description: ClassVar[str] = "frozen encoder; only the head trains"
 
 
@@ -233,27 +220,5 @@ class FullSettings(MethodSettings):
     """Full fine-tuning: every parameter trains, so the adapter carries every base weight; no settings."""
 
     name: ClassVar[str] = "full"
-    families: ClassVar[tuple[str, ...]] = _ALL
     description: ClassVar[str] = "every parameter trains"
     carries_base_weights: ClassVar[bool] = True
-
-
-_METHODS: Registry[type[MethodSettings]] = Registry("adapter method")
-for _settings in (LoraSettings, VptSettings, ViTAdapterSettings, LinearProbeSettings, FullSettings):
-    _METHODS.register(_settings.name, _settings)
-
-
-def list_methods() -> list[str]:
-    """Names of the registered methods."""
-    return _METHODS.names()
-
-
-def method_settings(name: str, **settings: Any) -> MethodSettings:
-    """Validated settings of a method; settings not given take the paper's defaults.
-
-    Raises:
-        UnknownNameError: No method of that name; the message suggests close names.
-        TypeError: A setting the method does not have; the message lists the valid ones.
-        ValueError: A setting out of range.
-    """
-    return _METHODS.get(name).from_dict(settings)

@@ -13,11 +13,11 @@ import torch
 from torch import Tensor, nn
 
 from geoadapters.errors import AdapterError
-from geoadapters.methods.method import Method, owned_state, register_method
+from geoadapters.methods.method import Method, owned_state
 from geoadapters.methods.settings import VptSettings
 from geoadapters.models.encoder import Encoder
 
-__all__ = ["VisualPrompts", "apply_vpt"]
+__all__ = ["VPT", "VisualPrompts", "apply_vpt"]
 
 
 class VisualPrompts(nn.Module):
@@ -67,6 +67,8 @@ def apply_vpt(encoder: Encoder, settings: VptSettings) -> Encoder:
     return encoder
 
 
-register_method(
-    Method(settings=VptSettings, apply=apply_vpt, **owned_state(lambda name: name.startswith("vpt.")))
-)
+def _fits(encoder: Encoder, settings: VptSettings) -> str | None:
+    return None if encoder.features.kind == "tokens" else "it has no transformer blocks to put prompts in"
+
+
+VPT = Method(apply=apply_vpt, fits=_fits, **owned_state(lambda name: name.startswith("vpt.")))

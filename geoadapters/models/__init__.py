@@ -1,7 +1,10 @@
-"""Base model encoders (Prithvi-EO, Clay v1, DeCUR ResNet), their contract, and `create_backbone`."""
+"""Base model encoders (Prithvi-EO, Clay v1, DeCUR ResNet), their contract, and `build_encoder`.
 
-from geoadapters.models.build import create_backbone as create_backbone
+`geoadapters.create_backbone` builds one with its official weights (from a file or the Hub).
+"""
+
+from geoadapters.models.build import build_encoder as build_encoder
 from geoadapters.models.encoder import Encoder as Encoder
 from geoadapters.models.encoder import Features as Features
 
-__all__ = ["Encoder", "Features", "create_backbone"]
+__all__ = ["Encoder", "Features", "build_encoder"]

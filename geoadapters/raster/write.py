@@ -13,7 +13,7 @@ import contextlib
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import TracebackType
 
 import numpy as np
@@ -24,21 +24,12 @@ from rasterio.errors import RasterioIOError
 
 from geoadapters._staging import staged_file
 from geoadapters.errors import OutputExistsError, RasterError
-from geoadapters.raster.remote import gdal_path
+from geoadapters.raster.outputs import PROBABILITY_DTYPES, probability_path
 
-__all__ = [
-    "PROBABILITY_DTYPES",
-    "PredictionWriter",
-    "class_colormap",
-    "default_output",
-    "outputs_beside",
-    "probability_path",
-]
+__all__ = ["PredictionWriter", "class_colormap"]
 
 _BLOCK = 512
 _CLASS_NODATA = 255
-# --probabilities uint8: percent (0-100, summing to 100 per pixel, nodata 255); float32: 0-1, nodata NaN
-PROBABILITY_DTYPES = ("uint8", "float32")
 # A qualitative palette (ColorBrewer Set1) for class maps.
 _PALETTE = [(228, 26, 28), (55, 126, 184), (77, 175, 74), (152, 78, 163), (255, 127, 0),
             (255, 255, 51), (166, 86, 40), (247, 129, 191), (153, 153, 153)]  # fmt: skip
@@ -54,25 +45,6 @@ def class_colormap(classes: int, colors: Sequence[str] = ()) -> dict[int, tuple[
     if classes == 2:
         return {0: (0, 0, 0, 255), 1: (*_PALETTE[0], 255)}
     return {i: (*_PALETTE[i % len(_PALETTE)], 255) for i in range(classes)}
-
-
-def default_output(source: str | Path, folder: str | Path | None = None) -> Path:
-    """``<stem>_pred.tif`` next to the source, or in `folder`; a remote source's in the current folder."""
-    if gdal_path(source) is not None:  # a URL's "parent" is no local folder
-        return Path(folder or ".") / f"{PurePosixPath(str(source).split('?')[0]).stem}_pred.tif"
-    source = Path(source)
-    return Path(folder or source.parent) / f"{source.stem}_pred.tif"
-
-
-def probability_path(output: str | Path) -> Path:
-    """``<stem>_proba.tif`` beside a class map ``<stem>.tif``."""
-    output = Path(output)
-    return output.with_name(f"{output.stem}_proba{output.suffix or '.tif'}")
-
-
-def outputs_beside(output: str | Path, probabilities: bool, vector: str | Path | None) -> list[Path]:
-    """The files a prediction writes beside its class map `output`: probabilities, polygons."""
-    return [probability_path(output)] * probabilities + ([Path(vector)] if vector is not None else [])
 
 
 def _percent(probabilities: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 import yaml
 from torch import Tensor, nn
 
+from geoadapters.backbone import create_backbone
 from geoadapters.heads.build import build_head
 from geoadapters.heads.head import Head
-from geoadapters.models.build import create_backbone
 from geoadapters.models.encoder import Encoder
 
 SMALL_BACKBONE = {"backbone_depth": 4, "backbone_embed_dim": 64, "backbone_num_heads": 4}

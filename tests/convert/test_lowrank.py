@@ -8,8 +8,8 @@ import torch
 from safetensors.torch import load_file
 
 import geoadapters
+from geoadapters.backbone import create_backbone
 from geoadapters.convert.lowrank import agreement, to_lora
-from geoadapters.models.build import create_backbone
 from tests.convert.terratorch_files import (
     BANDS,
     hand_model,

@@ -5,8 +5,8 @@ from pathlib import Path
 import torch
 
 import geoadapters
+from geoadapters.cache import cache_dir
 from geoadapters.catalog import find_published
-from geoadapters.convert.published import cache_dir
 from tests.convert.terratorch_files import (
     hand_model,
     model_args,
@@ -18,7 +18,7 @@ from tests.hub_server import FakeHub
 
 
 def test_load_burn_scars_terratorch_from_the_hub(tmp_path: Path, fake_hub: FakeHub) -> None:
-    entry = find_published("prithvi-300", "burn_scars-terratorch")
+    entry = find_published("burn_scars-terratorch", "prithvi-300")
     assert entry is not None
     encoder, head = hand_model("unet", channels=[32, 16, 16, 8])
     config = write_config(

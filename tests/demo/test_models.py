@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from demo import models
+from geoadapters import DEFAULT_ADAPTER
 
 BUNDLED = models.BUNDLED
 REPO = "geoadapters/prithvi-v2-tiny-tl-sen1floods11-tiny"
@@ -16,14 +17,14 @@ logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
 
 
 def _publish(fake_hub):
-    folder = Path(models.DEFAULT_ADAPTER)
+    folder = Path(DEFAULT_ADAPTER)
     fake_hub.add_files(REPO, {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()})
 
 
 def test_hub_adapters_are_offered_then_found_in_the_cache(fake_hub, monkeypatch):
     _publish(fake_hub)
     labels = [c.label for c in models.find_choices(timeout=30)]
-    assert labels == [BUNDLED.label, f"{REPO} on prithvi-v2-tiny-tl (Hub)"]
+    assert labels == [BUNDLED.label, f"{REPO} (Hub)"]  # its base is read when it is chosen
     assert models.runner(labels[1]).config.name == "sen1floods11-tiny"  # downloaded into the cache
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the Hub is gone: the cached copy stays
     cached = models.find_choices(timeout=30)
@@ -46,4 +47,4 @@ def test_a_silent_hub_does_not_hold_up_the_choices(monkeypatch):
 def test_only_offered_labels_load():
     models.find_choices(hub=False)
     with pytest.raises(models.AdapterError, match="not one of the adapters"):
-        models.runner(models.DEFAULT_ADAPTER)
+        models.runner(DEFAULT_ADAPTER)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from geoadapters.models import create_backbone
+from geoadapters.backbone import create_backbone
 from tests.conftest import TEST_BASE
 
 SMALL_CLAY = {"depth": 4, "dim": 64, "heads": 4, "dim_head": 16}

@@ -2,10 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from geoadapters.backbone import create_backbone
 from geoadapters.errors import InputShapeError
 from geoadapters.heads import Head, build_head, list_heads
 from geoadapters.heads.necks import LearnedPyramid, TokensToImage
-from geoadapters.models import create_backbone
 from tests.conftest import TEST_BASE
 from tests.heads.conftest import SMALL_SETTINGS
 

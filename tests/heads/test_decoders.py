@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from geoadapters.backbone import create_backbone
 from geoadapters.errors import InputShapeError
 from geoadapters.heads import build_head
 from geoadapters.heads.classification import ClassificationDecoder
@@ -9,7 +10,6 @@ from geoadapters.heads.fcn import ChannelLayerNorm, FCNDecoder
 from geoadapters.heads.linear import LinearDecoder
 from geoadapters.heads.unet import UNetDecoder
 from geoadapters.heads.upernet import UPerNetDecoder
-from geoadapters.models import create_backbone
 
 
 def count(module: torch.nn.Module) -> int:

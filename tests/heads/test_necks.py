@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from geoadapters.backbone import create_backbone
 from geoadapters.errors import InputShapeError
 from geoadapters.heads.necks import LearnedPyramid, SelectIndices, TokensToImage
-from geoadapters.models import create_backbone
 from tests.conftest import TEST_BASE
 
 

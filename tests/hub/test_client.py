@@ -2,8 +2,8 @@ import huggingface_hub.constants
 import pytest
 import torch
 
+from geoadapters.backbone import create_backbone
 from geoadapters.errors import WeightsNotFoundError
-from geoadapters.models import create_backbone
 from tests.conftest import SMALL, TEST_BASE
 from tests.models.official import prithvi_checkpoint
 

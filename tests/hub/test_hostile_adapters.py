@@ -22,10 +22,10 @@ import geoadapters
 from geoadapters.cli.main import main
 from geoadapters.config import AdapterConfig, Inference
 from geoadapters.errors import AdapterError, CheckpointError, ResourceError, WeightsNotFoundError
-from geoadapters.hub import client
-from geoadapters.hub.refs import resolve_adapter
-from geoadapters.inference.runners import onnx_metadata, parse_metadata
+from geoadapters.hub import transport
+from geoadapters.inference.onnx_metadata import onnx_metadata, parse_metadata
 from geoadapters.models.checkpoint import read_state_dict
+from geoadapters.references import resolve_adapter
 from tests.conftest import S1F11, S2_CHIP, TEST_BASE, files_under
 from tests.models.official import prithvi_checkpoint
 
@@ -374,7 +374,7 @@ MODES = ["500", "short body", "huge length", "path commit", "no commit"]
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_hub_that_answers_badly_is_a_one_line_error(mode, bad_hub, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(client, "TIMEOUT", 1.0)
+    monkeypatch.setattr(transport, "TIMEOUT", 1.0)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_DOWNLOAD_TIMEOUT", 1)
     monkeypatch.chdir(tmp_path)
     bad_hub(mode)

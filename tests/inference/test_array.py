@@ -7,7 +7,7 @@ from rasterio.windows import Window
 
 from geoadapters.inference.array import predict_array
 from geoadapters.inference.predict import predict_raster
-from geoadapters.inference.runners import TorchRunner
+from geoadapters.inference.torch_runner import TorchRunner
 from tests.conftest import perturbed_model
 from tests.inference.test_predict import chip_pixels, write_like
 

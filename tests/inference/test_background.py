@@ -18,8 +18,8 @@ from rasterio.windows import Window
 from geoadapters.errors import RasterError
 from geoadapters.inference.blending import StripAccumulator
 from geoadapters.inference.predict import predict_raster, predict_tiles
-from geoadapters.inference.runners import TorchRunner
 from geoadapters.inference.tiling import TileGrid
+from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.raster.read import Scene
 from tests.conftest import S2_CHIP, perturbed_model
 from tests.inference.test_predict import chip_pixels, write_like

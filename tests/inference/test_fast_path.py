@@ -10,12 +10,12 @@ import sys
 import pytest
 import torch
 
+from geoadapters.backbone import create_backbone
 from geoadapters.factory import load
 from geoadapters.geomodel import GeoModel
 from geoadapters.heads.build import build_head
 from geoadapters.hub.folder import read_config, read_tensors
 from geoadapters.methods import add_adapter
-from geoadapters.models import create_backbone
 from tests.conftest import S1F11, S2_CHIP, TEST_BASE, perturbed_model
 
 HEAVY = ("peft", "transformers", "torchvision", "timm")

@@ -20,7 +20,7 @@ from geoadapters.config import Inference
 from geoadapters.errors import BandError, RasterError
 from geoadapters.inference.array import predict_array
 from geoadapters.inference.predict import predict_raster
-from geoadapters.inference.runners import TorchRunner
+from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.raster.metadata import FrameDateWarning, centre_lat_lon
 from geoadapters.specs import SceneMetadata
 from tests.conftest import HLS_CHIP, S1F11, TEST_BASE
@@ -266,8 +266,8 @@ def test_cli_frames_and_stack_write_the_same_map(tmp_path, frames, stack, adapte
 
 
 def test_an_onnx_model_of_frames_predicts_the_frames_as_torch(tmp_path, frames):
-    from geoadapters.inference.onnx import export_onnx
-    from geoadapters.inference.runners import OnnxRunner
+    from geoadapters.inference.export import export_onnx
+    from geoadapters.inference.onnx_runner import OnnxRunner
 
     torch.manual_seed(0)
     model = geoadapters.create(

@@ -19,9 +19,9 @@ import geoadapters
 from geoadapters.cli.main import main
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError, BandError
-from geoadapters.inference.onnx import export_onnx
+from geoadapters.inference.export import export_onnx
 from geoadapters.inference.predict import predict_raster
-from geoadapters.inference.runners import TorchRunner
+from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.raster.metadata import GsdWarning
 from tests.conftest import HLS_CHIP, S2_CHIP, TEST_BASE, perturbed_model
 from tests.inference.test_predict import chip_pixels, write_like
@@ -160,7 +160,7 @@ def test_an_adapter_trained_on_a_random_base_is_not_loaded_onto_official_weights
     model = geoadapters.create(TEST_BASE, "lora", classes=["a", "b"], pretrained=False)
     folder = model.save_pretrained(tmp_path / "random-lora")
     assert json.loads((folder / "geoadapter.json").read_text())["base"]["pretrained"] is False
-    with pytest.raises(AdapterError, match=r"randomly initialised .* not loaded"):
+    with pytest.raises(AdapterError, match=r"not loaded: it was trained on randomly initialised"):
         geoadapters.load(folder, checkpoint=checkpoint)
     full = geoadapters.create(TEST_BASE, "full", classes=["a", "b"], pretrained=False)
     assert geoadapters.load(full.save_pretrained(tmp_path / "random-full")).config.base.pretrained is False
@@ -184,7 +184,8 @@ def test_a_scene_at_another_gsd_gets_a_warning(tmp_path, model, adapter, checkpo
 
 
 def test_onnx_file_is_a_model_and_the_onnx_export_is_cached(tmp_path, model, small_scene, caplog):
-    from geoadapters.inference.runtime import cache_dir, make_runner
+    from geoadapters.cache import cache_dir
+    from geoadapters.inference.runners import make_runner
 
     onnx_path = export_onnx(model, tmp_path / "model.onnx").path
     out = tmp_path / "out"
@@ -228,7 +229,7 @@ def test_a_batch_goes_on_past_a_bad_scene_and_ends_with_a_summary(tmp_path, adap
     args = ["predict", str(tmp_path / "*.tif"), "--adapter", str(adapter), "--checkpoint", str(checkpoint)]
     assert main([*args, "-o", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
-    assert "b.tif is not a raster GDAL can read" in err and "2 of 3 scenes written" in err
+    assert "b.tif is not a raster GDAL can read" in err and "2 done, 0 skipped, 1 failed of 3 scenes" in err
     assert err.strip().endswith(f"1 of 3 scenes failed: {tmp_path / 'b.tif'}")
     assert sorted(p.name for p in (tmp_path / "out").glob("*.tif")) == ["a_pred.tif", "c_pred.tif"]
 

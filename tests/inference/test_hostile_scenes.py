@@ -20,7 +20,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from geoadapters.cli.main import main
 from geoadapters.errors import ResourceError
 from geoadapters.inference.predict import predict_raster
-from geoadapters.inference.runners import TorchRunner
+from geoadapters.inference.torch_runner import TorchRunner
 from tests.conftest import S2_CHIP, TEST_BASE, files_under, perturbed_model
 
 ROOT = Path(__file__).parents[2]

@@ -16,9 +16,13 @@ import torch
 from rasterio.windows import Window
 
 import geoadapters
-from geoadapters.inference.many import RUN_TAG, SOURCE_TAG, ModelRef, predict_many
+from geoadapters.errors import OutputExistsError
+from geoadapters.inference.jobs import plan_jobs
 from geoadapters.inference.predict import predict_raster
-from geoadapters.inference.runners import TorchRunner
+from geoadapters.inference.request import ModelRef, PredictOptions
+from geoadapters.inference.resume import RUN_TAG, SOURCE_TAG
+from geoadapters.inference.scenes import RunEvents, predict_many
+from geoadapters.inference.torch_runner import TorchRunner
 from tests.conftest import S2_CHIP, TEST_BASE, perturbed_model
 
 distributed = pytest.importorskip("distributed")
@@ -75,6 +79,19 @@ def sequential(sources, folder, adapter, checkpoint, **options):
         torch.set_num_threads(threads)
 
 
+class Seen(RunEvents):
+    """The results and the cluster's tile counts a run tells."""
+
+    def __init__(self):
+        self.results, self.counts = [], []
+
+    def scene(self, result):
+        self.results.append(result)
+
+    def tiles(self, job, done, total):
+        self.counts.append((done, total))
+
+
 def pixels(path: Path) -> tuple[np.ndarray, dict[str, str]]:
     with rasterio.open(path) as src:
         return src.read(), src.tags()
@@ -85,15 +102,16 @@ def test_scenes_on_two_workers_equal_one_process_and_resume(tmp_path, adapter, c
     corrupt = tmp_path / "in" / "corrupt.tif"
     corrupt.write_bytes(sources[0].read_bytes()[:3000])  # a header whose tiles are cut off
     ref = ModelRef(str(adapter), TEST_BASE, str(checkpoint))
-    seen = []
+    seen = Seen()
+    proba = PredictOptions(probabilities=True)
     report = predict_many(
-        [*sources[:2], corrupt, *sources[2:]], ref, tmp_path / "many", client=cluster,
-        probabilities=True, progress=seen.append,
+        [*sources[:2], corrupt, *sources[2:]], ref, tmp_path / "many", options=proba, client=cluster,
+        events=seen,
     )  # fmt: skip
     assert report.summary() == "4 done, 0 skipped, 1 failed of 5 scenes"
     assert [r.source for r in report.failed] == [str(corrupt)]
     assert "corrupt.tif" in report.failed[0].error and "\n" not in report.failed[0].error
-    assert sorted(r.source for r in seen) == sorted(r.source for r in report.results)
+    assert sorted(r.source for r in seen.results) == sorted(r.source for r in report.results)
 
     sequential(sources, tmp_path / "one", adapter, checkpoint, probabilities=True)
     for source in sources:
@@ -106,17 +124,17 @@ def test_scenes_on_two_workers_equal_one_process_and_resume(tmp_path, adapter, c
     assert str(sources[0].resolve()) in tags[SOURCE_TAG] and len(tags[RUN_TAG]) == 64
     assert not [p for p in (tmp_path / "many").iterdir() if p.name.startswith(".")]  # nothing staged left
 
-    again = predict_many(sources, ref, tmp_path / "many", client=cluster, probabilities=True)
+    again = predict_many(sources, ref, tmp_path / "many", options=proba, client=cluster)
     assert again.summary() == "0 done, 4 skipped, 0 failed of 4 scenes"
     # An output made from another version of its scene, or by another run (here: other options), is
-    # not up to date: it is refused as any existing output is, and replaced with overwrite.
+    # not up to date: it is refused as any existing output is, before any scene runs, and replaced
+    # with overwrite.
     os.utime(sources[1], ns=(1, 1))
-    changed = predict_many(sources, ref, tmp_path / "many", client=cluster, probabilities=True)
-    assert [r.status for r in changed.results] == ["skipped", "failed", "skipped", "skipped"]
-    assert "exists; pass --overwrite" in changed.failed[0].error
-    other = predict_many(sources[:1], ref, tmp_path / "many", client=cluster, probabilities=True, overlap=8)
-    assert other.summary() == "0 done, 0 skipped, 1 failed of 1 scenes"
-    redone = predict_many(sources, ref, tmp_path / "many", client=cluster, probabilities=True, overwrite=True)
+    with pytest.raises(OutputExistsError, match=r"scene1_pred\.tif exists; pass --overwrite"):
+        predict_many(sources, ref, tmp_path / "many", options=proba, client=cluster)
+    with pytest.raises(OutputExistsError, match=r"scene0_pred\.tif exists"):
+        predict_many(sources[:1], ref, tmp_path / "many", options=proba.replace(overlap=8), client=cluster)
+    redone = predict_many(sources, ref, tmp_path / "many", options=proba, client=cluster, overwrite=True)
     assert redone.summary() == "4 done, 0 skipped, 0 failed of 4 scenes"
 
 
@@ -129,13 +147,14 @@ def test_a_worker_killed_mid_run_is_replaced_and_outputs_are_whole(tmp_path, ada
     ref = ModelRef(str(adapter), TEST_BASE, str(checkpoint))
     killed = []
 
-    def kill_one(result):
-        if not killed:
-            address, pid = next(iter(cluster.run(os.getpid).items()))
-            killed.append(address)
-            os.kill(pid, signal.SIGKILL)
+    class KillOne(RunEvents):
+        def scene(self, result):
+            if not killed:
+                address, pid = next(iter(cluster.run(os.getpid).items()))
+                killed.append(address)
+                os.kill(pid, signal.SIGKILL)
 
-    report = predict_many(sources, ref, tmp_path / "out", client=cluster, progress=kill_one)
+    report = predict_many(sources, ref, tmp_path / "out", client=cluster, events=KillOne())
     assert killed and report.summary() == "8 done, 0 skipped, 0 failed of 8 scenes", report.failed
     sequential(sources[:4], tmp_path / "one", adapter, checkpoint)
     for source in sources:  # the copies' maps equal their originals'
@@ -150,20 +169,21 @@ def test_a_worker_killed_mid_run_is_replaced_and_outputs_are_whole(tmp_path, ada
 
 def test_a_task_run_again_after_its_output_was_published_is_done(tmp_path, adapter, checkpoint, cluster):
     """Dask reruns the task of a lost worker, which may have published the output first."""
-    from geoadapters.inference.many import _predict_scene, run_identity, source_identity
+    from geoadapters.inference.cluster import _scene_task
+    from geoadapters.inference.resume import run_identity, source_identity
 
     source = scenes(tmp_path / "in")[0]
     ref = ModelRef(str(adapter), TEST_BASE, str(checkpoint))
-    output = str(tmp_path / "scene0_pred.tif")
-    options = {"probabilities": True, "overwrite": False}
-    tags = {SOURCE_TAG: source_identity(source), RUN_TAG: run_identity(ref, {"probabilities": True})}
-    args = (_predict_scene, str(source), output, None, ref, {}, tags, options)
+    (job,) = plan_jobs([source], tmp_path / "scene0_pred.tif", probabilities=True)
+    options = PredictOptions(probabilities=True)
+    tags = {SOURCE_TAG: source_identity(source), RUN_TAG: run_identity(ref.resolve(), ref, options)}
+    args = (_scene_task, job, ref, {}, tags, options, False)
     first = cluster.submit(*args, pure=False).result()
-    written = Path(output).read_bytes()
+    written = job.output.read_bytes()
     again = cluster.submit(*args, pure=False).result()
-    assert (first.status, again.status) == ("done", "done") and Path(output).read_bytes() == written
+    assert (first.status, again.status) == ("done", "done") and job.output.read_bytes() == written
     other = {SOURCE_TAG: tags[SOURCE_TAG], RUN_TAG: "another run"}  # not this run's output: refused
-    refused = cluster.submit(_predict_scene, *args[1:6], other, options, pure=False).result()
+    refused = cluster.submit(_scene_task, job, ref, {}, other, options, False, pure=False).result()
     assert refused.status == "failed" and "exists" in refused.error
 
 
@@ -213,15 +233,16 @@ def test_a_scene_split_across_two_workers_equals_one_process(tmp_path, adapter, 
     source = tall_scene(tmp_path / "in" / "tall.tif")
     ref = ModelRef(str(adapter), TEST_BASE, str(checkpoint))
     options = {"probabilities": True, "probability_dtype": "float32", "overlap": 32, "batch_size": 5}
-    tiles = []
+    request = PredictOptions(**options)
+    seen = Seen()
     report = predict_many(
-        [source], ref, tmp_path / "split", vector="gpkg", client=cluster, split=3,
-        tiles=lambda done, total: tiles.append((done, total)), **options,
+        [source], ref, tmp_path / "split", options=request, vector="gpkg", client=cluster, split=3,
+        events=seen,
     )  # fmt: skip
     assert report.summary() == "1 done, 0 skipped, 0 failed of 1 scenes", report.failed
     result = report.results[0]
     assert result.tiles == result.computed == 9 * 3  # 9 tile rows of 3 tiles, each computed once
-    assert tiles and tiles[-1] == (27, 27)  # the three blocks' tiles, as the workers reported them
+    assert seen.counts and seen.counts[-1] == (27, 27)  # the blocks' tiles, as the workers reported them
     sequential(
         [source], tmp_path / "one", adapter, checkpoint, vector=tmp_path / "one" / "tall.gpkg", **options
     )
@@ -238,15 +259,17 @@ def test_a_scene_split_across_two_workers_equals_one_process(tmp_path, adapter, 
     )
     assert len(one_shapes) > 1 and list(split_shapes) == list(one_shapes)
     assert not [p for p in (tmp_path / "split").iterdir() if p.name.startswith(".")]  # nothing staged left
-    again = predict_many([source], ref, tmp_path / "split", vector="gpkg", client=cluster, split=3, **options)
-    assert again.summary() == "0 done, 1 skipped, 0 failed of 1 scenes"
-    other = predict_many(
-        [source], ref, tmp_path / "split", client=cluster, split=3, **options | {"overlap": 16}
+    again = predict_many(
+        [source], ref, tmp_path / "split", options=request, vector="gpkg", client=cluster, split=3
     )
-    assert "exists; pass --overwrite" in other.results[0].error  # refused before any block runs
+    assert again.summary() == "0 done, 1 skipped, 0 failed of 1 scenes"
+    with pytest.raises(OutputExistsError, match="exists; pass --overwrite"):  # before any block runs
+        predict_many(
+            [source], ref, tmp_path / "split", options=request.replace(overlap=16), client=cluster, split=3
+        )
 
     bad = tall_scene(tmp_path / "in" / "bad.tif", corrupt_bottom=True)  # the last block cannot read
-    failed = predict_many([bad], ref, tmp_path / "bad", client=cluster, split=3, **options)
+    failed = predict_many([bad], ref, tmp_path / "bad", options=request, client=cluster, split=3)
     assert failed.summary() == "0 done, 0 skipped, 1 failed of 1 scenes"
     error = failed.results[0].error
     assert "bad.tif: reading rows" in error and "\n" not in error, error
@@ -257,7 +280,7 @@ def test_local_workers_start_without_dasks_malloc_trim_threshold():
     # Dask's MALLOC_TRIM_THRESHOLD_ fixes glibc's mmap threshold: torch ran 22 % slower under it. A fresh
     # process, as the CLI is: a Dask cluster started before (this module's) exports it to its children.
     code = (
-        "import os; from geoadapters.inference.many import local_client\n"
+        "import os; from geoadapters.inference.cluster import local_client\n"
         "with local_client(1) as client:\n"
         "    print(list(client.run(lambda: os.environ.get('MALLOC_TRIM_THRESHOLD_')).values()))"
     )

@@ -12,7 +12,7 @@ import geoadapters
 from geoadapters.cli.main import main
 from geoadapters.errors import AdapterError, BandError, OutputExistsError, RasterError
 from geoadapters.inference.predict import predict_raster
-from geoadapters.inference.runners import TorchRunner
+from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.raster.metadata import GsdWarning
 from tests.conftest import HLS_CHIP, S2_CHIP, TEST_BASE, perturbed_model
 

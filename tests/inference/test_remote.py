@@ -10,9 +10,9 @@ import rasterio.shutil
 
 from geoadapters.errors import BandError, RasterError
 from geoadapters.inference.predict import predict_raster
-from geoadapters.inference.runners import TorchRunner
+from geoadapters.inference.torch_runner import TorchRunner
+from geoadapters.raster.outputs import default_output
 from geoadapters.raster.remote import REMOTE_OPTIONS, gdal_path
-from geoadapters.raster.write import default_output
 from tests.conftest import S2_CHIP, perturbed_model
 from tests.range_server import RangeServer
 

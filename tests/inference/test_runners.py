@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from geoadapters.errors import CheckpointError, GeoAdaptersError, InputShapeError, WeightsNotFoundError
-from geoadapters.inference.onnx import export_onnx
-from geoadapters.inference.runners import OnnxRunner, TorchRunner, batch_for_memory, resolve_device
-from geoadapters.inference.runtime import make_runner
+from geoadapters.inference.devices import batch_for_memory, resolve_device
+from geoadapters.inference.export import export_onnx
+from geoadapters.inference.onnx_runner import OnnxRunner
+from geoadapters.inference.runners import make_runner
+from geoadapters.inference.torch_runner import TorchRunner
 from tests.conftest import perturbed_model as make
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="there is a CUDA device")

@@ -12,7 +12,7 @@ from rasterio.windows import Window
 import geoadapters
 from geoadapters.config import Inference
 from geoadapters.inference.predict import predict_raster
-from geoadapters.inference.runners import TorchRunner
+from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.raster.metadata import acquisition_date
 from geoadapters.raster.read import Scene
 from geoadapters.specs import SceneMetadata

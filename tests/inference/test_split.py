@@ -6,9 +6,11 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-from geoadapters.inference.predict import predict_block, predict_raster
-from geoadapters.inference.runners import TorchRunner
+from geoadapters.inference.jobs import plan_jobs
+from geoadapters.inference.predict import predict_block, predict_job, predict_raster
+from geoadapters.inference.request import PredictOptions
 from geoadapters.inference.tiling import TileGrid
+from geoadapters.inference.torch_runner import TorchRunner
 from tests.conftest import perturbed_model
 from tests.inference.test_predict import chip_pixels, write_like
 
@@ -36,13 +38,10 @@ def test_blocks_of_tile_rows_give_the_whole_scene_exactly(tmp_path, runner, heig
     grid = TileGrid(height, 100, 64, overlap)
     whole = predict_raster(scene, tmp_path / "whole.tif", runner, vector=tmp_path / "whole.gpkg", **options)
     files = [tmp_path / f"block{k}.strips" for k in range(count)]
-    computed = [
-        predict_block(scene, f, runner, (k, count), overlap=overlap, batch_size=4)
-        for k, f in enumerate(files)
-    ]
-    split = predict_raster(
-        scene, tmp_path / "split.tif", runner, vector=tmp_path / "split.gpkg", blocks=files, **options
-    )
+    request = PredictOptions(**options)
+    computed = [predict_block(scene, f, runner, (k, count), request) for k, f in enumerate(files)]
+    (job,) = plan_jobs([scene], tmp_path / "split.tif", vector=tmp_path / "split.gpkg", probabilities=True)
+    split = predict_job(job, runner, request, blocks=files)
     assert sum(computed) == split.computed == whole.computed == len(grid)
     assert split.class_pixels == whole.class_pixels
     (one, one_proba, _), (other, other_proba, layout) = outputs(whole.output), outputs(split.output)

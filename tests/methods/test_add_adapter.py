@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from geoadapters.backbone import create_backbone
 from geoadapters.errors import AdapterError, UnknownNameError
 from geoadapters.methods import add_adapter, get_method, list_methods
-from geoadapters.models import create_backbone
 from tests.conftest import TEST_BASE
 
 

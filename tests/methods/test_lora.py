@@ -2,9 +2,9 @@ import pytest
 import torch
 from peft.tuners.lora import LoraLayer
 
+from geoadapters.backbone import create_backbone
 from geoadapters.methods import add_adapter
 from geoadapters.methods.lora import QKVSplit, merge_lora, unload_lora, unmerge_lora
-from geoadapters.models import create_backbone
 from tests.conftest import TEST_BASE
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from geoadapters.backbone import create_backbone
 from geoadapters.errors import AdapterError, InputShapeError
 from geoadapters.methods.settings import ViTAdapterSettings
 from geoadapters.methods.vit_adapter import (
@@ -16,7 +17,6 @@ from geoadapters.methods.vit_adapter import (
 )
 from geoadapters.methods.vit_adapter.deform_attn import MSDeformAttnFunction, ms_deform_attn_pytorch
 from geoadapters.methods.vit_adapter.modules import deform_inputs
-from geoadapters.models import create_backbone
 from tests.conftest import TEST_BASE
 
 

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
+from geoadapters.backbone import create_backbone
 from geoadapters.methods import add_adapter
-from geoadapters.models import create_backbone
 from tests.conftest import TEST_BASE
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from geoadapters.backbone import create_backbone
 from geoadapters.errors import BandError, CheckpointError
-from geoadapters.models import create_backbone
 from geoadapters.models.clay import clay_sincos_1d, clay_sincos_2d
 from tests.conftest import DATA
 from tests.models.official import clay_checkpoint, reference_keys

@@ -7,9 +7,9 @@ import rasterio
 import torch
 
 from geoadapters import get_base, list_models
+from geoadapters.backbone import create_backbone
 from geoadapters.bands import band_indices
 from geoadapters.errors import CheckpointError, InputShapeError, NewBandWarning, WeightsNotFoundError
-from geoadapters.models import create_backbone
 from tests.conftest import DATA, HLS_CHIP, HLS_CHIP_BANDS, SMALL
 from tests.models.official import prithvi_checkpoint, reference_keys
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from geoadapters.backbone import create_backbone
 from geoadapters.errors import InputShapeError
-from geoadapters.models import create_backbone
 from tests.models.official import resnet_checkpoint
 
 # torchvision's documented ResNet-50 size (25,557,032) without its 1000-class classifier (2,049,000),

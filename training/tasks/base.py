@@ -20,10 +20,10 @@ from geoadapters.config import AdapterConfig, BaseRef, Inference
 from geoadapters.errors import AdapterError
 from geoadapters.factory import build_model
 from geoadapters.geomodel import GeoModel
-from geoadapters.heads.settings import head_settings
-from geoadapters.hub.folder import read_config, read_tensors
-from geoadapters.hub.refs import resolve_adapter
-from geoadapters.methods.settings import method_settings
+from geoadapters.heads.registry import head_settings
+from geoadapters.hub.folder import read_tensors
+from geoadapters.methods.registry import method_settings
+from geoadapters.references import resolve_adapter
 from training.datamodules.base import DatasetInfo
 
 __all__ = ["NOT_METADATA", "GeoTask"]
@@ -120,8 +120,8 @@ class GeoTask(LightningModule):
         return self.name or f"{dataset}-{self.method}" + ("" if self.head == "linear" else f"_{self.head}")
 
     def _load_adapter(self, model: GeoModel, reference: str) -> None:
-        folder = resolve_adapter(reference, self.base)
-        found = read_config(folder)
+        source = resolve_adapter(reference, self.base)
+        folder, found = source.folder("training"), source.config
         if (found.base.name, found.method, found.head) != (self.base, model.config.method, model.config.head):
             raise AdapterError(
                 f"adapter {reference} is a {found.method.name} adapter with a {found.head.name} head on "

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from geoadapters.errors import AdapterError, InputShapeError
-from geoadapters.methods.method import Method, owned_state, register_method
+from geoadapters.methods.method import Method, owned_state
 from geoadapters.methods.settings import ViTAdapterSettings
 from geoadapters.methods.vit_adapter.deform_attn import MSDeformAttn
 from geoadapters.methods.vit_adapter.modules import (
@@ -26,7 +26,7 @@ from geoadapters.models.encoder import Encoder, Features
 from geoadapters.models.prithvi import PrithviViT
 from geoadapters.specs import InputSpec
 
-__all__ = ["ViTAdapter", "apply_vit_adapter", "is_adapter_parameter"]
+__all__ = ["VIT_ADAPTER", "ViTAdapter", "apply_vit_adapter", "is_adapter_parameter"]
 
 
 class ViTAdapter(Encoder):
@@ -191,6 +191,8 @@ def apply_vit_adapter(backbone: Encoder, settings: ViTAdapterSettings | None = N
     return model
 
 
-register_method(
-    Method(settings=ViTAdapterSettings, apply=apply_vit_adapter, **owned_state(is_adapter_parameter))
-)
+def _fits(encoder: Encoder, settings: ViTAdapterSettings) -> str | None:
+    return None if isinstance(encoder, PrithviViT) else "ViT-Adapter is built for Prithvi encoders"
+
+
+VIT_ADAPTER = Method(apply=apply_vit_adapter, fits=_fits, **owned_state(is_adapter_parameter))

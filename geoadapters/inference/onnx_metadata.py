@@ -11,20 +11,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from geoadapters import __version__
 from geoadapters._serde import JSON_LIMIT
 from geoadapters.config import MAX_TILE, AdapterConfig
 from geoadapters.errors import CheckpointError, MissingDependencyError, WeightsNotFoundError
+from geoadapters.version import __version__
 
-__all__ = ["METADATA_KEY", "is_onnx_file", "onnx_metadata", "parse_metadata", "read_onnx_metadata"]
+__all__ = ["METADATA_KEY", "onnx_metadata", "parse_metadata", "read_onnx_metadata"]
 
 # ONNX metadata: the adapter config as JSON under this key, beside "tile_size" and "precision".
 METADATA_KEY = "geoadapter.json"
-
-
-def is_onnx_file(reference: str | Path) -> bool:
-    """Whether an adapter reference names an ONNX file (by its suffix)."""
-    return str(reference).lower().endswith(".onnx")
 
 
 def onnx_metadata(config: AdapterConfig, tile_size: int, precision: str) -> dict[str, str]:

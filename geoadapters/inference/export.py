@@ -2,8 +2,7 @@
 
 The graph applies the input contract itself (scaling, normalisation, nodata), so it takes values as
 stored in the files. Its batch dimension is dynamic and its tile size fixed. The adapter config is
-stored as ONNX metadata (`geoadapters.inference.onnx_file.onnx_metadata`), which `OnnxRunner` and
-`read_onnx_config` read back.
+stored as ONNX metadata (`geoadapters.inference.onnx_metadata`), which `OnnxRunner` reads back.
 `quantize_int8` writes an opt-in int8 copy for CPUs and reports how far it agrees with fp32.
 """
 
@@ -29,8 +28,9 @@ from geoadapters._staging import staged_file
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError, CheckpointError, InputShapeError, MissingDependencyError
 from geoadapters.geomodel import GeoModel
-from geoadapters.inference.onnx_file import onnx_metadata, read_onnx_metadata
-from geoadapters.inference.runners import OnnxRunner, frames_input
+from geoadapters.inference.onnx_metadata import onnx_metadata
+from geoadapters.inference.onnx_runner import OnnxRunner
+from geoadapters.inference.torch_runner import frames_input
 
 __all__ = [
     "ExportReport",
@@ -38,7 +38,6 @@ __all__ = [
     "example_raw",
     "export_onnx",
     "quantize_int8",
-    "read_onnx_config",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -125,16 +124,6 @@ def example_raw(
     if spec.nodata is not None:
         raw[..., : tile_size // 4, : tile_size // 4] = spec.nodata
     return raw.astype(np.float32)
-
-
-def read_onnx_config(path: str | Path) -> tuple[AdapterConfig, int]:
-    """The adapter config and tile size stored in an exported model.
-
-    Raises:
-        CheckpointError: The model has no valid geoadapters metadata.
-    """
-    config, tile_size, _ = read_onnx_metadata(path)
-    return config, tile_size
 
 
 def _edit(path: Path, change: Callable[[Any], None]) -> None:

@@ -1,4 +1,6 @@
-"""The Hugging Face Hub client: the one module that talks to the Hub.
+"""Transport to and from the Hugging Face Hub: downloads, uploads, listings, revisions, the cache.
+
+The one module that talks to the Hub; it knows files and repositories, not what an adapter is.
 
 Downloads go through huggingface_hub's cache, so a file fetched once works offline
 (``HF_HUB_OFFLINE=1``). The endpoint is read from ``HF_ENDPOINT`` at each call rather than at import,
@@ -73,12 +75,6 @@ def endpoint() -> str | None:
     return os.environ.get("HF_ENDPOINT") or None
 
 
-_BASE_HINT = (
-    "pass a local copy of the file (checkpoint=PATH in Python, --checkpoint PATH on the command line)"
-)
-_ADAPTER_HINT = "or pass a local adapter folder (its path instead of the Hub id)"
-
-
 @functools.cache
 def _probe(url: str) -> bool:
     parts = urlsplit(url)
@@ -92,14 +88,21 @@ def _probe(url: str) -> bool:
 
 
 def reachable() -> bool:
-    """Whether this process's Hub endpoint accepts connections (checked once per endpoint)."""
+    """Whether this process's Hub endpoint accepts connections (checked once per endpoint).
+
+    Never in huggingface_hub's offline mode (``HF_HUB_OFFLINE``): no connection is tried.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        return False
     if any(os.environ.get(v) for v in _PROXY_VARIABLES):
         return True
     return _probe(endpoint() or _DEFAULT_ENDPOINT)
 
 
-def download(file: HubFile, *, cache_dir: str | Path | None = None, hint: str = _BASE_HINT) -> Path:
+def download(file: HubFile, *, cache_dir: str | Path | None = None, hint: str = "") -> Path:
     """Local path of a Hub file, downloaded into the cache unless it is there already.
+
+    `hint`: what the caller can do instead when the file is neither cached nor downloadable.
 
     Raises:
         WeightsNotFoundError: The file is not cached and cannot be fetched (offline, no network,
@@ -121,9 +124,10 @@ def download(file: HubFile, *, cache_dir: str | Path | None = None, hint: str = 
         status = _status(err)
         if status is not None:  # the server answered, with an error: not "offline"
             raise WeightsNotFoundError(f"downloading {where} failed: the Hub answered HTTP {status}") from err
+        instead = f"; {hint}" if hint else ""
         raise WeightsNotFoundError(
             f"{where} is not in the Hugging Face cache and cannot be downloaded now "
-            f"(offline or no network). Run once with network access, {hint}."
+            f"(offline or no network){instead}"
         ) from err
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as err:
         missing = "repository" if isinstance(err, RepositoryNotFoundError) else "file or revision"
@@ -146,24 +150,26 @@ def download_files(
     revision: str | None = None,
     optional: Sequence[str] = (),
     cache_dir: str | Path | None = None,
+    hint: str = "",
 ) -> dict[str, Path]:
     """Download several files of one repository at one commit.
 
     The first file resolves `revision` to a commit; the others are fetched at that commit, so a
-    branch that moves meanwhile cannot mix files of two versions. Missing `optional` files are skipped.
+    branch that moves meanwhile cannot mix files of two versions. Missing `optional` files are skipped;
+    `hint` is `download`'s.
 
     Raises:
         WeightsNotFoundError: A required file (or the repository or revision) cannot be had.
     """
     first_file = HubFile(repo_id, filenames[0], revision or "main")
-    first = download(first_file, cache_dir=cache_dir, hint=_ADAPTER_HINT)
+    first = download(first_file, cache_dir=cache_dir, hint=hint)
     commit = first.parent.name  # huggingface_hub's cache layout: snapshots/<commit>/<file>
     if not re.fullmatch(r"[0-9a-f]{40}", commit):
         raise WeightsNotFoundError(f"{repo_id}@{revision or 'main'}: the Hub gave no commit id for it")
     paths = {filenames[0]: first}
     for name in [*filenames[1:], *optional]:
         try:
-            paths[name] = download(HubFile(repo_id, name, commit), cache_dir=cache_dir, hint=_ADAPTER_HINT)
+            paths[name] = download(HubFile(repo_id, name, commit), cache_dir=cache_dir, hint=hint)
         except WeightsNotFoundError:
             if name not in optional:
                 raise

@@ -1,0 +1,186 @@
+"""Scenes as jobs: what each scene is read from and which files it writes, planned before anything runs.
+
+A scene is one file (a path, URL or GDAL network path) or, for a model of several frames, the files of
+its frames. Its class map is ``<stem>_pred.tif`` beside it or in an output folder, and the files beside
+it (probabilities, polygons) follow from the class map's name. Planning refuses, for the whole run, two
+scenes that would write one file and an output that is one of the inputs (the same file, a hard link
+or a symlink). Plain paths, no torch or rasterio.
+"""
+
+import glob
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from geoadapters.errors import OutputExistsError, RasterError
+from geoadapters.raster.outputs import default_output, probability_path
+from geoadapters.raster.remote import gdal_path
+
+__all__ = ["VECTOR_FORMATS", "SceneJob", "SceneSource", "check_outputs", "expand_scenes", "plan_jobs"]
+
+# A scene: one file (path, URL, GDAL path), or the files of its frames for a model of several frames.
+SceneSource = str | Path | Sequence[str | Path]
+VECTOR_FORMATS = ("gpkg", "geojson")
+
+
+@dataclass(frozen=True)
+class SceneJob:
+    """One scene to predict and the files it writes.
+
+    Attributes:
+        frames: The scene's files: the one file, or one per frame in time order.
+        output: Its class map.
+        vector: Its polygon file, if asked for.
+        probabilities: Whether it writes a probability COG beside the class map.
+    """
+
+    frames: tuple[str | Path, ...]
+    output: Path
+    vector: Path | None = None
+    probabilities: bool = False
+
+    @property
+    def source(self) -> str | Path:
+        """The scene's (first) file: what names it in messages and reports."""
+        return self.frames[0]
+
+    @property
+    def scene(self) -> str | Path | list[str | Path]:
+        """What `predict_raster` and `Scene` take: the file, or the frames' files."""
+        return list(self.frames) if len(self.frames) > 1 else self.frames[0]
+
+    @property
+    def name(self) -> str:
+        """The scene's file name, for progress bars."""
+        return PurePosixPath(str(self.source)).name
+
+    @property
+    def probability_output(self) -> Path | None:
+        """The probability COG, if asked for."""
+        return probability_path(self.output) if self.probabilities else None
+
+    def outputs(self) -> list[Path]:
+        """Every file the job writes: the class map, then probabilities and polygons if asked for."""
+        extras = [self.probability_output, self.vector]
+        return [self.output, *(path for path in extras if path is not None)]
+
+
+def expand_scenes(patterns: Sequence[str]) -> list[Path | str]:
+    """Scene paths of command-line arguments: glob patterns expanded, URLs and GDAL paths as they are.
+
+    Raises:
+        RasterError: A pattern matches no file.
+    """
+    paths: list[Path | str] = []
+    for pattern in patterns:
+        if gdal_path(pattern) is not None:
+            paths.append(pattern)
+            continue
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise RasterError(f"no file matches {pattern!r}")
+        paths += [Path(m) for m in matches]
+    return paths
+
+
+def _identity(path: Path | str) -> tuple[int, int] | None:
+    """(device, inode) of an existing path (hard links and symlinks share it), else None."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _class_map(source: str | Path, output: str | Path | None, many: bool) -> Path:
+    if output is None:
+        return default_output(source)
+    output = Path(output)
+    if output.suffix and output.suffix.lower() not in (".tif", ".tiff") and not output.is_dir():
+        raise RasterError(f"output {output}: outputs are GeoTIFFs; give a .tif file or a folder")
+    if many or output.is_dir() or not output.suffix:
+        return default_output(source, output)
+    return output
+
+
+def _vector(class_map: Path, vector: str | Path | None, many: bool) -> Path | None:
+    if vector is None:
+        return None
+    if str(vector).lower() in VECTOR_FORMATS:
+        return class_map.with_suffix(f".{str(vector).lower()}")
+    if many:
+        raise RasterError(
+            f"vector {vector}: with several scenes give a format ({', '.join(VECTOR_FORMATS)}), not one file"
+        )
+    return Path(vector)
+
+
+def plan_jobs(
+    sources: Sequence[SceneSource],
+    output: str | Path | Sequence[str | Path] | None = None,
+    *,
+    vector: str | Path | Sequence[str | Path | None] | None = None,
+    probabilities: bool = False,
+) -> list[SceneJob]:
+    """The jobs of the scenes, their outputs checked against each other and against the inputs.
+
+    Args:
+        sources: Scenes: files, or for a model of several frames the frames' files of each (a list).
+        output: A folder (``<stem>_pred.tif`` of each scene in it), one class map file (one scene),
+            one file per scene, or None (beside each scene).
+        vector: A format name (``gpkg``, ``geojson``: ``<class map stem>.<format>``), one file (one
+            scene), or one file (or None) per scene.
+        probabilities: The jobs also write probabilities.
+
+    Raises:
+        RasterError: An output that is not a GeoTIFF, or one of the inputs; one vector file for many
+            scenes.
+        OutputExistsError: Two scenes would write one file.
+        ValueError: As many outputs or vector files as scenes are needed when lists are given.
+    """
+    scenes = [(s,) if isinstance(s, str | Path) else tuple(s) for s in sources]
+    many = len(scenes) > 1
+    if isinstance(output, str | Path) or output is None:
+        targets = [_class_map(scene[0], output, many) for scene in scenes]
+    elif len(output) != len(scenes):
+        raise ValueError(f"{len(output)} outputs for {len(scenes)} scenes")
+    else:
+        targets = [Path(o) for o in output]
+    if vector is None or isinstance(vector, str | Path):
+        vectors = [_vector(target, vector, many) for target in targets]
+    elif len(vector) != len(scenes):
+        raise ValueError(f"{len(vector)} vector files for {len(scenes)} scenes")
+    else:
+        vectors = [None if v is None else Path(v) for v in vector]
+    jobs = [
+        SceneJob(scene, target, vec, probabilities)
+        for scene, target, vec in zip(scenes, targets, vectors, strict=True)
+    ]
+    check_outputs(jobs)
+    return jobs
+
+
+def check_outputs(jobs: Sequence[SceneJob]) -> None:
+    """Refuse outputs that two jobs would write, and outputs that are one of the jobs' inputs.
+
+    Raises:
+        OutputExistsError: Two jobs would write one file.
+        RasterError: An output is an input (the same file, a hard link or a symlink).
+    """
+    seen: dict[str, str | Path] = {}
+    inputs = {_identity(f): f for job in jobs for f in job.frames} | {None: Path()}
+    for job in jobs:
+        for path in job.outputs():
+            key = os.path.normcase(os.path.abspath(path))
+            if key in seen:
+                raise OutputExistsError(
+                    f"{seen[key]} and {job.source} would both be written to {path}; predict them into "
+                    "separate folders or rename one"
+                )
+            seen[key] = job.source
+            hit = _identity(path)
+            if hit is not None and hit in inputs:
+                raise RasterError(
+                    f"the output {path} is the input scene {inputs[hit]} itself: give another output"
+                )

@@ -1,0 +1,69 @@
+"""The cheap checks of a run, before any model is loaded: each scene opens, fits the adapter and tiles.
+
+What can be told from a scene's header and the adapter's contract is told here, in a fraction of a
+second per scene and without torch: the file exists and opens (CRS, bands found, frames on one grid),
+the tile grid fits, the dates are one per frame, and the outputs can be written. Warnings (a GSD far
+from the adapter's, undated frames) are returned as lines so that the run reports them once.
+"""
+
+import os
+import warnings
+from pathlib import Path
+
+from geoadapters.config import AdapterConfig
+from geoadapters.errors import OptionError, RasterError
+from geoadapters.inference.jobs import SceneJob
+from geoadapters.inference.request import PredictOptions
+
+__all__ = ["check_dates", "check_job"]
+
+
+def check_dates(config: AdapterConfig, options: PredictOptions) -> None:
+    """Refuse dates that are not one per frame of the model.
+
+    Raises:
+        OptionError: Dates are given, but not as many as the model's frames.
+    """
+    dates = options.metadata.dates if options.metadata is not None else ()
+    if dates and len(dates) != config.frames:
+        raise OptionError(f"{len(dates)} dates given; the model takes {config.frames} frame(s), a date each")
+
+
+def _writable(path: Path) -> None:
+    """Refuse a destination whose nearest existing folder is not writable."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RasterError(f"cannot write into {path.parent}: {folder} is not writable")
+
+
+def check_job(job: SceneJob, config: AdapterConfig, options: PredictOptions) -> list[str]:
+    """Check one scene and its outputs against the adapter; return the warnings, one line each.
+
+    Raises:
+        GeoAdaptersError: What is wrong, in one line (missing or unreadable scene, no CRS, bands
+            not found, frames not on one grid, no tile grid, an unwritable output).
+    """
+    from geoadapters.inference.tiling import TileGrid
+    from geoadapters.raster.metadata import check_frame_dates, check_gsd
+    from geoadapters.raster.read import Scene
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Scene(
+            job.scene, config.input.bands, bands=options.bands, nodata=options.nodata,
+            geotiff_only=options.geotiff_only, frames=config.frames,
+        ) as scene:  # fmt: skip
+            if not options.resample:
+                check_gsd(scene.dataset, config.input, scene.path)
+            check_frame_dates(scene.dates, options.metadata)
+            tile = options.tile_size or config.inference.tile_size
+            overlap = config.inference.overlap if options.overlap is None else options.overlap
+            try:
+                TileGrid(scene.height, scene.width, tile, overlap, align=config.input_multiple)
+            except ValueError as err:
+                raise RasterError(f"cannot tile {scene.path}: {err}") from err
+    for path in job.outputs():
+        _writable(path)
+    return list(dict.fromkeys(str(w.message) for w in caught))

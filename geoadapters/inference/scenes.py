@@ -1,0 +1,176 @@
+"""The run path: many scenes (or one) predicted with one model, in this process or on a Dask cluster.
+
+`predict_many` is what ``geoadapters predict`` runs and what Python calls for batches; Dask workers run
+its per-scene step (`geoadapters.inference.results.run_job`). In order:
+
+1. plan the jobs: each scene's outputs, checked against each other and against the inputs;
+2. resolve the adapter once (`geoadapters.references`) and pin it, so every worker loads the same files;
+3. skip the scenes whose outputs are up to date (`geoadapters.inference.resume`), unless ``overwrite``;
+4. refuse the run if any other output exists (unless ``overwrite``), and check every other scene
+   cheaply (`geoadapters.inference.preflight`), before any model is loaded: a bad scene fails alone,
+   with its one-line error (a scene that does not exist, before the adapter is even read);
+5. predict the rest, in this process (the model loaded once) or as tasks on a Dask cluster.
+
+Every class map records its source and run in its tags, so a run killed halfway and started again
+predicts only what is missing.
+"""
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from geoadapters._staging import check_overwrite
+from geoadapters.errors import DeviceError, GeoAdaptersError
+from geoadapters.inference.jobs import SceneJob, SceneSource, plan_jobs
+from geoadapters.inference.preflight import check_dates, check_job
+from geoadapters.inference.request import ModelRef, PredictOptions
+from geoadapters.inference.results import ManyReport, SceneResult, run_job
+from geoadapters.inference.resume import RUN_TAG, SOURCE_TAG, run_identity, source_identity, up_to_date
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from geoadapters.references import AdapterSource
+
+__all__ = ["RunEvents", "predict_many"]
+
+
+class RunEvents:
+    """What a run tells as it goes; subclass it to show progress. Every method does nothing here."""
+
+    def resolved(self, source: "AdapterSource") -> None:
+        """The adapter resolved to `source`; called once, before any scene is checked."""
+
+    def loading(self, scenes: int) -> None:
+        """The model is about to load in this process, for `scenes` checked scenes."""
+
+    def scene(self, result: SceneResult) -> None:
+        """A scene ended: skipped, failed (in the checks or the prediction) or done."""
+
+    def tiles(self, job: SceneJob | None, done: int, total: int) -> None:
+        """Tiles done of a scene in this process (`job`), or summed over a cluster's tasks (None)."""
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
+def _tiles_of(events: RunEvents, job: SceneJob) -> Callable[[int, int], None]:
+    """A tile progress of one scene that tells `events`."""
+
+    def progress(done: int, total: int) -> None:
+        events.tiles(job, done, total)
+
+    return progress
+
+
+def predict_many(
+    sources: Sequence[SceneSource],
+    model: ModelRef,
+    output: str | Path | Sequence[str | Path] | None = None,
+    *,
+    options: PredictOptions | None = None,
+    vector: str | Path | Sequence[str | Path | None] | None = None,
+    overwrite: bool = False,
+    client: "Client | None" = None,
+    workers: int | None = None,
+    split: int = 1,
+    events: RunEvents | None = None,
+) -> ManyReport:
+    """Predict scenes with one model; a scene that fails is reported and the others go on.
+
+    Args:
+        sources: Scenes (paths, URLs, GDAL ``/vsi`` paths, STAC Items), or for a model of several frames
+            a scene's frames' files (a list); with a remote cluster, paths its workers read.
+        model: The model to load (`ModelRef`).
+        output: A folder, one output file per source, a class map file (one scene), or None
+            (``<stem>_pred.tif`` beside each scene).
+        options: How to predict (`PredictOptions`); default the adapter's tiling.
+        vector: A format name (``gpkg``, ``geojson``: ``<output stem>.<format>``), one file (one scene),
+            or one file (or None) per source.
+        overwrite: Replace existing outputs, even up-to-date ones.
+        client: A ``distributed.Client`` to run the scenes on as tasks.
+        workers: Run them on a local Dask cluster of this many worker processes (the ``dask`` extra).
+            Neither `client` nor `workers`: in this process, the model loaded once.
+        split: With a cluster, blocks of tile rows each scene is cut into, computed as tasks of their
+            own (on several workers) and then written into the scene's outputs, which equal the unsplit
+            ones exactly: for scenes too large for one worker. The blocks' files (4 x classes + 1 bytes
+            per pixel) are staged beside the output (a remote cluster's workers need a shared folder).
+            Not with ``resample``.
+        events: Told of the run's progress (`RunEvents`).
+
+    Returns:
+        Every scene's result, in the order of `sources` (a scene of frames named by its first file).
+
+    Raises:
+        GeoAdaptersError: What concerns the whole run: the adapter does not resolve or load, the
+            runtime cannot run it, two scenes would write one file, an output is one of the inputs.
+        OutputExistsError: An output exists that is not up to date, and `overwrite` is False.
+        ValueError: `split` is below 1, or above 1 without a cluster or with ``resample``.
+    """
+    started = time.perf_counter()
+    options = options or PredictOptions()
+    events = events or RunEvents()
+    cluster = client is not None or workers is not None
+    if split < 1 or (split > 1 and not cluster) or (split > 1 and options.resample):
+        raise ValueError(f"split {split}: a split needs a cluster (client or workers) and no resample")
+    jobs = plan_jobs(sources, output, vector=vector, probabilities=options.probabilities)
+    results: dict[int, SceneResult] = {}
+    for i, job in enumerate(jobs):  # the commonest mistake, told before the adapter is even read
+        missing = [f for f in job.frames if isinstance(f, Path) and not f.exists()]
+        if missing:
+            results[i] = SceneResult.of(job, "failed", f"{missing[0]}: no such file")
+    if len(results) == len(jobs):
+        for i in range(len(jobs)):
+            events.scene(results[i])
+        return ManyReport([results[i] for i in range(len(jobs))], time.perf_counter() - started)
+    source = model.resolve()
+    if source.kind == "onnx" and model.runtime == "torch":
+        raise DeviceError(f"{source.reference} is an ONNX file: run it with runtime onnx (its default)")
+    source.check_loadable()
+    check_dates(source.config, options)
+    events.resolved(source)
+    pinned = model.pinned(source)
+    run = run_identity(source, pinned, options)
+    said: dict[int, list[str]] = {}
+    tags: dict[int, dict[str, str]] = {}
+
+    def finish(i: int, result: SceneResult) -> None:
+        lines = tuple(dict.fromkeys([*said.get(i, ()), *result.warnings]))
+        results[i] = dataclasses.replace(result, warnings=lines)
+        events.scene(results[i])
+
+    for i in results:
+        events.scene(results[i])
+    for i, job in enumerate(jobs):
+        if i in results:
+            continue
+        if not overwrite and up_to_date(job, run):
+            finish(i, SceneResult.of(job, "skipped"))
+            continue
+        for path in job.outputs():
+            check_overwrite(path, overwrite)  # the whole run, before the first prediction
+        try:
+            said[i] = check_job(job, source.config, options)
+            tags[i] = {SOURCE_TAG: source_identity(job.scene), RUN_TAG: run}
+        except (GeoAdaptersError, OSError) as err:
+            finish(i, SceneResult.of(job, "failed", _one_line(err)))
+    pending = sorted(tags)
+    if pending and cluster:
+        from geoadapters.inference.cluster import run_on_cluster
+
+        run_on_cluster(
+            [jobs[i] for i in pending], pinned, options, [tags[i] for i in pending], client=client,
+            workers=workers, overwrite=overwrite, split=split,
+            done=lambda k, result: finish(pending[k], result),
+            tiles=lambda done, total: events.tiles(None, done, total),
+        )  # fmt: skip
+    elif pending:
+        events.loading(len(pending))
+        runner = pinned.load(source)
+        for i in pending:
+            progress = _tiles_of(events, jobs[i])
+            finish(i, run_job(jobs[i], runner, options, overwrite=overwrite, progress=progress, tags=tags[i]))
+    return ManyReport([results[i] for i in range(len(jobs))], time.perf_counter() - started)

@@ -1,0 +1,125 @@
+"""`TorchRunner`: a `GeoModel` in inference mode on raw tiles, with fp16/bf16 autocast on CUDA if asked.
+
+It applies the adapter's input contract itself (scaling, normalisation, nodata), so callers pass band
+values as stored in the files, in the adapter's band order. Logits stay on the device that computed
+them (tiled prediction blends them there), and on CUDA it measures how many tiles its free memory
+holds (`TorchRunner.fitting_batch`).
+"""
+
+import contextlib
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from geoadapters.errors import DeviceError, InputShapeError
+from geoadapters.geomodel import GeoModel
+from geoadapters.inference import PRECISIONS
+from geoadapters.inference.devices import batch_for_memory, resolve_device
+from geoadapters.specs import SceneMetadata
+
+__all__ = ["TorchRunner", "frames_input"]
+
+_AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def frames_input(raw: torch.Tensor, frames: int) -> torch.Tensor:
+    """Raw tiles as the model takes them: (B, C, H, W), or (B, C, T, H, W) of (B, T x C, H, W) tiles.
+
+    Raises:
+        InputShapeError: The tiles' bands are no multiple of `frames`.
+    """
+    if frames == 1:
+        return raw
+    if raw.shape[1] % frames:
+        raise InputShapeError(f"tiles of {raw.shape[1]} bands are not {frames} frames of equally many bands")
+    _, bands, height, width = raw.shape
+    return raw.reshape(-1, frames, bands // frames, height, width).transpose(1, 2)
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision not in PRECISIONS:
+        raise DeviceError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "int8":
+        raise DeviceError(
+            "int8 runs on onnxruntime: use runtime 'onnx' (--runtime onnx), or geoadapters export --int8"
+        )
+    if precision == "fp32":
+        return None
+    if device.type != "cuda":
+        raise DeviceError(
+            f"{precision} runs on CUDA only: on CPUs without native bf16 it is about 100x slower than "
+            "fp32; use fp32, or the int8 ONNX model (geoadapters export --int8)"
+        )
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise DeviceError(f"{torch.cuda.get_device_name(device)} has no bf16: use fp16 or fp32")
+    return _AUTOCAST[precision]
+
+
+class TorchRunner:
+    """Runs a `GeoModel` in inference mode, with fp16/bf16 autocast on CUDA if asked.
+
+    Args:
+        model: The model; it is put in eval mode and moved to `device`.
+        device: ``cpu``, ``cuda``, ``cuda:N``; None or "auto" for CUDA where it exists, else the CPU.
+        precision: ``fp32``; ``fp16`` or ``bf16`` (autocast) on CUDA only.
+
+    Attributes:
+        model: The model, on `device`.
+        device: Where it runs.
+
+    Raises:
+        DeviceError: fp16/bf16 off CUDA, int8 (onnxruntime's), or CUDA without a CUDA device.
+    """
+
+    def __init__(self, model: GeoModel, device: str | None = None, precision: str = "fp32") -> None:
+        self.device = torch.device(resolve_device(device))
+        self._dtype = _autocast_dtype(precision, self.device)
+        self.model = model.eval().to(self.device)
+        self.config = model.config
+        self._frames = model.config.frames
+        self.description = f"torch {precision} on {self.device}"
+        self._fitted: dict[int, int] = {}  # `fitting_batch` by tile size
+
+    def __call__(self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None) -> torch.Tensor:
+        """Float32 logits (B, K, H, W) on the device of raw band values (B, [T x] C, H, W), given `scene`."""
+        x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)).to(self.device)
+        x = frames_input(x, self._frames)
+        autocast = (
+            torch.autocast(self.device.type, dtype=self._dtype) if self._dtype else contextlib.nullcontext()
+        )
+        metadata = {}
+        if scene is not None:  # the input contract's settings (Clay's gsd) come first
+            encoder = self.model.encoder
+            given = scene.only(self.config.input.metadata)  # what the adapter was trained with
+            metadata = encoder.scene_inputs(given, len(raw)) | encoder.forward_defaults(self.config.input)
+            metadata = {
+                k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in metadata.items()
+            }
+        with torch.inference_mode(), autocast:
+            logits: torch.Tensor = self.model(self.model.normalize(x), **metadata)
+        return logits.float()
+
+    def fitting_batch(self, tile: int) -> int | None:
+        """Tiles per batch that fit in 80 % of the free CUDA memory (`batch_for_memory`); None off CUDA.
+
+        The memory of a batch is measured once per tile size, for every scene after: the peak of a
+        forward pass of one tile and of two.
+        """
+        if self.device.type != "cuda":
+            return None
+        if tile in self._fitted:
+            return self._fitted[tile]
+        bands = len(self.config.input.bands) * self._frames
+        peaks = []
+        for n in (1, 2):
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            before = torch.cuda.memory_allocated(self.device)
+            self(np.zeros((n, bands, tile, tile), np.float32))
+            peaks.append(torch.cuda.max_memory_allocated(self.device) - before)
+        free, _ = torch.cuda.mem_get_info(self.device)
+        free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
+        per_tile = max(peaks[1] - peaks[0], 1)
+        self._fitted[tile] = batch_for_memory(free, peaks[0] - per_tile, per_tile)
+        return self._fitted[tile]
