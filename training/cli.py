@@ -19,7 +19,7 @@ from typing import Any
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from geoadapters._staging import check_overwrite
-from training.datamodules.base import DatasetInfo, GeoDataModule
+from training.datamodule import DatasetInfo, GeoDataModule
 from training.publish import provenance, write_folder
 from training.tasks.base import GeoTask
 

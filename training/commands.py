@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from training.datasets import DATASETS, get_dataset
+from training.datasets import get_dataset, list_datasets
 from training.datasets.metadata import METADATA_KINDS
 
 __all__ = [
@@ -40,7 +40,7 @@ def add_download(commands: argparse._SubParsersAction) -> None:
         description="Download and unpack burn_scars, m_cashew_plantation or m_sa_crop_type from the Hub; "
         "for sen1floods11 and reben, say where to get them and how to lay them out.",
     )
-    parser.add_argument("name", choices=list(DATASETS))
+    parser.add_argument("name", choices=list_datasets())
     parser.add_argument("--root", type=Path, required=True, help="data root to fill")
     parser.add_argument("--revision", default="main", help="branch, tag or commit of the Hub repository")
     parser.set_defaults(run=_download)
@@ -89,7 +89,7 @@ def add_data_check(commands: argparse._SubParsersAction) -> None:
         description="Read every sample of every split once; report counts, bands, shapes, dtypes, label "
         "histograms and normalised value ranges. Unreadable files are listed by path (exit code 1).",
     )
-    parser.add_argument("name", choices=list(DATASETS))
+    parser.add_argument("name", choices=list_datasets())
     parser.add_argument("--root", type=Path, required=True, help="the data root")
     bands = parser.add_mutually_exclusive_group()
     bands.add_argument("--base", help="read the pretraining bands of this base model (e.g. prithvi-300)")
@@ -128,7 +128,7 @@ def add_splits_check(commands: argparse._SubParsersAction) -> None:
         "id resolves to its files and (burn scars) that no chip of one split overlaps a chip of another.",
     )
     parser.add_argument(
-        "name", nargs="?", choices=list(DATASETS), help="one dataset; all with shipped lists if omitted"
+        "name", nargs="?", choices=list_datasets(), help="one dataset; all with shipped lists if omitted"
     )
     parser.add_argument("--root", type=Path, help="data root to resolve the ids in (needs NAME)")
     parser.add_argument("--splits", type=Path, help="folder of split lists to check instead of the paper's")
@@ -141,7 +141,7 @@ def _splits_check(args: argparse.Namespace) -> int:
 
     if args.name is None and (args.root or args.splits):
         args.parser.error("--root and --splits need a dataset NAME")
-    names = [args.name] if args.name else [n for n, cls in DATASETS.items() if cls.shipped_splits]
+    names = [args.name] if args.name else [n for n in list_datasets() if get_dataset(n).shipped_splits]
     problems = []
     for name in names:
         report = check_splits(name, root=args.root, splits=args.splits)
@@ -190,7 +190,7 @@ def add_matrix(commands: argparse._SubParsersAction) -> None:
         "passed to every `fit` (e.g. -- --trainer.devices 2).",
     )
     parser.add_argument("--bases", nargs="+", required=True)
-    parser.add_argument("--datasets", nargs="+", required=True, choices=list(DATASETS))
+    parser.add_argument("--datasets", nargs="+", required=True, choices=list_datasets())
     parser.add_argument(
         "--methods", nargs="+", required=True, choices=["full", "linear_probe", "lora", "vpt", "vit_adapter"]
     )

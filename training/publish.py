@@ -20,7 +20,7 @@ import torch
 from lightning.pytorch import Trainer
 
 import geoadapters
-from training.datamodules.base import GeoDataModule
+from training.datamodule import GeoDataModule
 from training.paper import OOD_SET, paper_result
 from training.tasks.base import GeoTask
 

@@ -19,13 +19,7 @@ import torch
 from geoadapters.bands import BandError
 from tests.training import layouts
 from tests.training.geo import utm_to_latlon
-from training.datamodules import (
-    BurnScarsDataModule,
-    MCashewPlantationDataModule,
-    MSACropTypeDataModule,
-    ReBENDataModule,
-    Sen1Floods11DataModule,
-)
+from training.datamodule import GeoDataModule
 from training.errors import DatasetError
 
 BURN_MEAN = [0.0525628887, 0.0779808834, 0.0946640745, 0.2139334530, 0.2355762571, 0.1710367799]
@@ -82,7 +76,9 @@ def clay_time(date: dt.datetime) -> list[float]:
 
 def test_burn_scars_reads_the_hf_layout_as_the_paper(burn_scars):
     root, splits = burn_scars
-    dm = BurnScarsDataModule(root, base="prithvi-300", metadata="prithvi_tl", splits=splits, batch_size=2)
+    dm = GeoDataModule(
+        "burn_scars", root, base="prithvi-300", metadata="prithvi_tl", splits=splits, batch_size=2
+    )
     dm.setup("fit")
     dm.setup("test")
     assert [len(dm.datasets[s]) for s in ("train", "val", "test")] == [3, 2, 2]
@@ -110,7 +106,7 @@ def test_burn_scars_reads_the_hf_layout_as_the_paper(burn_scars):
 
 def test_burn_scars_for_clay_has_its_six_bands_gsd_30_and_waves(burn_scars):
     root, splits = burn_scars
-    dm = BurnScarsDataModule(root, base="clay-v1", metadata="clay_gw", splits=splits, batch_size=2)
+    dm = GeoDataModule("burn_scars", root, base="clay-v1", metadata="clay_gw", splits=splits, batch_size=2)
     dm.setup("validate")
     batch = batches(dm, dm.val_dataloader())[0]
     assert batch["image"].shape == (2, 6, 512, 512)
@@ -121,8 +117,8 @@ def test_burn_scars_for_clay_has_its_six_bands_gsd_30_and_waves(burn_scars):
 
 def test_sen1floods11_scales_selects_bands_and_dates_by_event(sen1floods11):
     root, splits = sen1floods11
-    dm = Sen1Floods11DataModule(
-        root, base="prithvi-300-tl", metadata="prithvi_tl", splits=splits, batch_size=2
+    dm = GeoDataModule(
+        "sen1floods11", root, base="prithvi-300-tl", metadata="prithvi_tl", splits=splits, batch_size=2
     )
     dm.setup("test")
     test, bolivia = dm.test_dataloader()
@@ -145,7 +141,9 @@ def test_sen1floods11_scales_selects_bands_and_dates_by_event(sen1floods11):
 
 def test_sen1floods11_decur_reads_13_bands_and_clay_time(sen1floods11):
     root, splits = sen1floods11
-    dm = Sen1Floods11DataModule(root, base="decur-s2", metadata="clay_tlgw", splits=splits, batch_size=2)
+    dm = GeoDataModule(
+        "sen1floods11", root, base="decur-s2", metadata="clay_tlgw", splits=splits, batch_size=2
+    )
     dm.setup("test")
     batch = batches(dm, dm.test_dataloader()[0])[0]
     assert batch["image"].shape == (2, 13, 512, 512)
@@ -157,9 +155,9 @@ def test_sen1floods11_decur_reads_13_bands_and_clay_time(sen1floods11):
 @pytest.mark.parametrize("dataset", ["cashew", "sa_crop"])
 def test_geobench_reads_hdf5_by_band_name_and_keeps_class_zero(dataset, request):
     root, own = request.getfixturevalue(dataset)
-    module = MCashewPlantationDataModule if dataset == "cashew" else MSACropTypeDataModule
+    name = "m_cashew_plantation" if dataset == "cashew" else "m_sa_crop_type"
     folder = root / ("m-cashew-plant" if dataset == "cashew" else "m-SA-crop-type")
-    dm = module(root, base="prithvi-300", metadata="prithvi_tl", batch_size=2)
+    dm = GeoDataModule(name, root, base="prithvi-300", metadata="prithvi_tl", batch_size=2)
     dm.setup("fit")
     dm.setup("test")
     partition = json.loads((folder / "default_partition.json").read_text())
@@ -182,14 +180,14 @@ def test_geobench_reads_hdf5_by_band_name_and_keeps_class_zero(dataset, request)
     np.testing.assert_array_equal(batch["mask"][0].numpy(), label)
     assert batch["mask"].dtype == torch.int64 and (batch["mask"] == 0).any() and (batch["mask"] >= 0).all()
     # Another partition file in the same format.
-    other = module(root, splits=own)
+    other = GeoDataModule(name, root, splits=own)
     other.setup("fit")
     assert len(other.datasets["train"]) == 1
 
 
 def test_reben_segmentation_maps_corine_codes_and_pads_to_128(reben):
     root, splits = reben
-    dm = ReBENDataModule(root, base="prithvi-300", metadata="clay_tlgw", splits=splits, batch_size=2)
+    dm = GeoDataModule("reben", root, base="prithvi-300", metadata="clay_tlgw", splits=splits, batch_size=2)
     dm.setup("test")
     assert [len(loader.dataset) for loader in dm.test_dataloader()] == [2, 2, 2, 2]
     austria = dm.test_dataloader()[2]
@@ -219,7 +217,7 @@ def test_reben_segmentation_maps_corine_codes_and_pads_to_128(reben):
 
 def test_reben_classification_labels_come_from_the_metadata(reben):
     root, splits = reben
-    dm = ReBENDataModule(root, label="classification", splits=splits, batch_size=2)
+    dm = GeoDataModule("reben", root, options={"label": "classification"}, splits=splits, batch_size=2)
     dm.setup("test")
     batch = batches(dm, dm.test_dataloader()[2])[0]
     assert (
@@ -235,7 +233,7 @@ def test_reben_classification_labels_come_from_the_metadata(reben):
 def test_bands_and_roots_are_checked(burn_scars, tmp_path):
     root, splits = burn_scars
     with pytest.raises(BandError, match="CIRRUS"):
-        dm = BurnScarsDataModule(root, bands=["BLUE", "CIRRUS"], splits=splits)
+        dm = GeoDataModule("burn_scars", root, bands=["BLUE", "CIRRUS"], splits=splits)
         dm.setup("fit")
     with pytest.raises(DatasetError, match="training/ or validation/"):
-        BurnScarsDataModule(tmp_path).setup("fit")
+        GeoDataModule("burn_scars", tmp_path).setup("fit")

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from training.__main__ import main
-from training.datamodules import DATAMODULES
+from training.datamodule import GeoDataModule
+from training.datasets import get_dataset
 from training.recipes import RECIPES_DIR, list_recipes
 from training.recipes.generate import cells, path_of, text
 from training.tasks import SegmentationTask
@@ -55,8 +56,8 @@ def load(path):
 def build(recipe):
     """The recipe's task at tiny size with random weights."""
     data_spec, model_spec = recipe["data"], recipe["model"]
-    module = DATAMODULES[next(n for n, m in DATAMODULES.items() if m.__name__ in data_spec["class_path"])]
-    data = module(**data_spec["init_args"])
+    assert data_spec["class_path"] == "training.datamodule.GeoDataModule"
+    data = GeoDataModule(**data_spec["init_args"])
     args = dict(model_spec["init_args"])
     family = {"prithvi": "prithvi", "clay": "clay", "decur": "resnet"}[args["base"].split("-")[0]]
     return SegmentationTask(**args | {"pretrained": False, "overrides": TINY[family]}, dataset=data.info)
@@ -137,7 +138,7 @@ def test_decoder_recipes_use_the_papers_decoders(path, decoder):
 def test_every_recipe_builds_at_tiny_size():
     for path in list_recipes():
         task = build(load(path))
-        assert task.model.config.classes == DATAMODULES[task.dataset.name].dataset_class.classes, path
+        assert task.model.config.classes == get_dataset(task.dataset.name).classes, path
 
 
 def test_recipes_command_lists_every_recipe(capsys):

@@ -3,7 +3,7 @@ import rasterio
 import torch
 
 from tests.training import layouts
-from training.datamodules import Sen1Floods11DataModule
+from training.datamodule import GeoDataModule
 from training.transforms import D4
 
 
@@ -32,7 +32,7 @@ def test_d4_moves_image_and_mask_together_and_draws_all_elements():
 
 def test_d4_augments_train_only(sen1floods11):
     root, splits = sen1floods11
-    dm = Sen1Floods11DataModule(root, splits=splits, bands=["BLUE"], batch_size=1)
+    dm = GeoDataModule("sen1floods11", root, splits=splits, bands=["BLUE"], batch_size=1)
     dm.setup("fit")
     dm.setup("test")
     with rasterio.open(layouts.S2_CHIP) as src:

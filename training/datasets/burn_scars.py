@@ -16,6 +16,7 @@ from typing import ClassVar
 from geoadapters import InputSpec
 from training.datasets.base import IGNORE_INDEX, GeoDataset, HubArchive, RawSample
 from training.datasets.raster import centre_latlon, read_bands, read_labels
+from training.datasets.registry import register_dataset
 from training.datasets.splits import SPLITS_DIR
 from training.errors import DatasetError
 
@@ -103,3 +104,6 @@ class BurnScars(GeoDataset):
         mask = read_labels(mask_path, nodata_label=IGNORE_INDEX)
         date = datetime.strptime(_ID.fullmatch(sample_id)[2], "%Y%j").replace(hour=12)  # type: ignore[index]
         return RawSample(image.data, mask=mask.data[0], date=date, latlon=centre_latlon(image))
+
+
+register_dataset(BurnScars)

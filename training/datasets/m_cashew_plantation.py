@@ -8,6 +8,7 @@ raw digital numbers (float32); labels are int64, 0 = "no data", which the paper 
 from geoadapters import InputSpec
 from training.datasets.base import HubArchive
 from training.datasets.geobench import GeoBenchDataset
+from training.datasets.registry import register_dataset
 
 __all__ = ["CLASSES", "SPEC", "MCashewPlantation"]
 
@@ -57,3 +58,6 @@ class MCashewPlantation(GeoBenchDataset):
         "recursix/geo-bench-1.0, segmentation_v1.0/m-cashew-plant.zip, unpacked to DIR/m-cashew-plant)."
     )
     hub = HubArchive("recursix/geo-bench-1.0", "segmentation_v1.0/m-cashew-plant.zip", ("m-cashew-plant",))
+
+
+register_dataset(MCashewPlantation)

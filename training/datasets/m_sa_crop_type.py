@@ -8,6 +8,7 @@ Bands are int16; labels are int16, 0 = "No Data", which the paper keeps as a cla
 from geoadapters import InputSpec
 from training.datasets.base import HubArchive
 from training.datasets.geobench import GeoBenchDataset
+from training.datasets.registry import register_dataset
 
 __all__ = ["CLASSES", "SPEC", "MSACropType"]
 
@@ -59,3 +60,6 @@ class MSACropType(GeoBenchDataset):
         "recursix/geo-bench-1.0, segmentation_v1.0/m-SA-crop-type.zip, unpacked to DIR/m-SA-crop-type)."
     )
     hub = HubArchive("recursix/geo-bench-1.0", "segmentation_v1.0/m-SA-crop-type.zip", ("m-SA-crop-type",))
+
+
+register_dataset(MSACropType)

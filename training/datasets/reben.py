@@ -26,6 +26,7 @@ from geoadapters import InputSpec
 from training.datasets.base import IGNORE_INDEX, GeoDataset, RawSample, Transform
 from training.datasets.metadata import MetadataKind
 from training.datasets.raster import centre_latlon, read_bands, read_labels
+from training.datasets.registry import register_dataset
 from training.datasets.splits import SPLITS_DIR
 from training.errors import DatasetError
 
@@ -222,3 +223,6 @@ class ReBEN(GeoDataset):
             bad = sorted(int(c) for c in np.unique(codes) if not 0 <= c < len(_LOOKUP) or _LOOKUP[c] == -2)
             raise DatasetError(f"{map_path}: values {bad[:5]} are not CORINE level-3 codes")
         return RawSample(raw.image, mask=_LOOKUP[codes], date=date, latlon=raw.latlon)
+
+
+register_dataset(ReBEN)

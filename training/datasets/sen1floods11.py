@@ -16,6 +16,7 @@ from typing import ClassVar
 from geoadapters import InputSpec
 from training.datasets.base import IGNORE_INDEX, GeoDataset, RawSample
 from training.datasets.raster import centre_latlon, read_bands, read_labels
+from training.datasets.registry import register_dataset
 from training.datasets.splits import SPLITS_DIR
 from training.errors import DatasetError
 
@@ -118,3 +119,6 @@ def _event_dates(path: Path) -> dict[str, datetime]:
         }
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise DatasetError(f"{path}: not the Sen1Floods11 metadata geojson ({err})") from err
+
+
+register_dataset(Sen1Floods11)

@@ -15,7 +15,6 @@ from typing import Any
 
 import yaml
 
-from training.datamodules import DATAMODULES
 from training.recipes import RECIPES_DIR
 
 __all__ = ["Cell", "cells", "recipe", "write_recipes"]
@@ -57,13 +56,12 @@ def recipe(cell: Cell) -> dict[str, Any]:
         name += "_" + cell["head"]
     elif cell["family"] == "metadata":
         name += "_" + cell["metadata"]
-    data: dict[str, Any] = {"root": f"data/{cell['dataset']}"}
+    data: dict[str, Any] = {"dataset": cell["dataset"], "root": f"data/{cell['dataset']}"}
     if cell["family"] == "decoders":
         data["bands"] = PRITHVI_BANDS  # the ablation runs every base on the 6 HLS bands
     else:
         data["base"] = cell["base"]
     data |= {"metadata": cell["metadata"], "batch_size": _batch_size(cell)}
-    module = DATAMODULES[cell["dataset"]]
     return {
         "seed_everything": 0,
         "trainer": {
@@ -94,7 +92,7 @@ def recipe(cell: Cell) -> dict[str, Any]:
                 "name": name,
             },
         },
-        "data": {"class_path": f"training.datamodules.{module.__name__}", "init_args": data},
+        "data": {"class_path": "training.datamodule.GeoDataModule", "init_args": data},
         "optimizer": {
             "class_path": "torch.optim.AdamW",
             "init_args": {"lr": float(cell["lr"]), "weight_decay": 0.01},

@@ -24,7 +24,7 @@ from geoadapters.heads.registry import head_settings
 from geoadapters.hub.folder import read_tensors
 from geoadapters.methods.registry import method_settings
 from geoadapters.references import resolve_adapter
-from training.datamodules.base import DatasetInfo
+from training.datamodule import DatasetInfo
 
 __all__ = ["NOT_METADATA", "GeoTask"]
 

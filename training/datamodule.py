@@ -1,15 +1,17 @@
-"""`GeoDataModule`: a dataset's splits as Lightning data loaders, batched and preprocessed as in the paper.
+"""`GeoDataModule`: any registered dataset's splits as Lightning data loaders, as the paper batches them.
 
-Train batches are shuffled, D4-augmented and drop the last incomplete batch; val and test are read
-as stored. Batches are normalised (and reBEN padded) on the device after transfer
-(`training.transforms.preprocess`). The ``__init__`` arguments are plain typed values, so
-LightningCLI takes them as ``--data.root DIR --data.base prithvi-300 ...``.
+One data module for every dataset: ``--data.dataset NAME`` picks a dataset of `training.datasets`
+(`register_dataset`), whose class says everything particular to it. Train batches are shuffled,
+D4-augmented and drop the last incomplete batch; val and test are read as stored. Batches are
+normalised (and reBEN padded) on the device after transfer (`training.transforms.preprocess`). The
+``__init__`` arguments are plain typed values, so LightningCLI takes them as ``--data.dataset
+sen1floods11 --data.root DIR --data.base prithvi-300 ...``.
 """
 
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
@@ -17,7 +19,7 @@ from torch.utils.data import DataLoader
 from geoadapters import InputSpec
 from geoadapters.errors import BandError
 from geoadapters.specs import SCENE_METADATA
-from training.datasets.base import GeoDataset
+from training.datasets import GeoDataset, get_dataset
 from training.datasets.metadata import MetadataKind, collate
 from training.errors import DatasetError
 from training.transforms import D4, preprocess
@@ -45,12 +47,11 @@ class DatasetInfo:
 
 
 class GeoDataModule(LightningDataModule):
-    """Data loaders of one dataset; subclasses name the dataset in `dataset_class`."""
-
-    dataset_class: ClassVar[type[GeoDataset]]
+    """Data loaders of one registered dataset."""
 
     def __init__(
         self,
+        dataset: str,
         root: Path,
         base: str | None = None,
         bands: list[str] | None = None,
@@ -60,10 +61,12 @@ class GeoDataModule(LightningDataModule):
         num_workers: int = 0,
         augment: bool = True,
         test_sets: list[str] | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         """Describe the data; nothing is read until `setup`.
 
         Args:
+            dataset: Name of a registered dataset (``burn_scars``, ``sen1floods11``, ...).
             root: The data root in the dataset's published layout.
             base: Base model whose pretraining bands to read (those the dataset has).
             bands: Bands to read instead, in order; all the dataset's bands when neither is given.
@@ -74,13 +77,16 @@ class GeoDataModule(LightningDataModule):
             augment: Apply D4 to training samples.
             test_sets: The dataset's test splits to test on, in this order; all of them by default
                 (a root holding only some of them).
+            options: Further arguments of the dataset class (reBEN: ``label: classification``).
 
         Raises:
             BandError: Unknown bands, bands the dataset lacks, or both `base` and `bands`.
-            UnknownNameError: No base of that name.
+            UnknownNameError: No dataset or base of that name.
             DatasetError: A test set the dataset does not have.
         """
         super().__init__()
+        self.dataset_class: type[GeoDataset] = get_dataset(dataset)
+        self.options = dict(options or {})
         if base is not None and bands is not None:
             raise BandError("give a base model or a band list, not both")
         self.root = Path(root)
@@ -113,12 +119,8 @@ class GeoDataModule(LightningDataModule):
             metadata=self.metadata,
             splits=self.splits,
             transform=D4() if split == "train" and self.augment else None,
-            **self.dataset_options(),
+            **self.options,
         )
-
-    def dataset_options(self) -> dict[str, Any]:
-        """Further arguments of this dataset class (none by default)."""
-        return {}
 
     @property
     def input_spec(self) -> InputSpec:
