@@ -8,6 +8,11 @@ Everything is LightningCLI's: ``--config RECIPE``, dotted overrides (``--data.ro
   ``adapters/<base>-<dataset>-<method>``; ``test``: written only when given).
 - ``--overwrite true``: replace an existing folder (checked before training starts).
 
+``--model.adapter REF`` starts from an adapter (any reference `geoadapters.references` resolves, with
+the same one-line error when it resolves to nothing) for the recipe's base: its method, head, their
+settings, base overrides and tiling come from the adapter's own ``geoadapter.json``, not from the
+recipe, so ``test --config RECIPE --model.adapter FOLDER`` tests the adapter as it was trained.
+
 At the end of ``fit`` the best checkpoint (by validation loss) is tested on every test set of the
 dataset and written as an adapter folder with its metrics and provenance (`training.publish`).
 """
@@ -19,6 +24,7 @@ from typing import Any
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from geoadapters._staging import check_overwrite
+from geoadapters.references import resolve_adapter
 from training.datamodule import DatasetInfo, GeoDataModule
 from training.publish import provenance, write_folder
 from training.tasks.base import GeoTask
@@ -55,6 +61,34 @@ class GeoCLI(LightningCLI):
             "--output", type=Path | None, default=None, help="Adapter folder to write at the end."
         )
         parser.add_argument("--overwrite", type=bool, default=False, help="Replace an existing --output.")
+
+    def before_instantiate_classes(self) -> None:
+        """Resolve ``--model.adapter`` and take the model half of the config from the adapter's file.
+
+        Here, before LightningCLI builds the task, a reference that resolves to nothing is one
+        geoadapters error, not a report of every class the parser tried.
+        """
+        model = self._config.get("model")
+        args = model.get("init_args") if model is not None else None
+        reference = args.get("adapter") if args is not None else None
+        if not reference:
+            return
+        source = resolve_adapter(reference, args.get("base"))  # the recipe's base: its data's bands
+        config = source.config
+        values = {
+            "adapter": str(source.folder("training")),
+            "base": config.base.name,
+            "method": config.method.name,
+            "head": config.head.name,
+            "method_settings": config.method.to_dict(),
+            "head_settings": config.head.to_dict(),
+            "overrides": dict(config.base.overrides),
+            "pretrained": config.base.pretrained,
+            "name": config.name or None,
+            "inference": config.inference.to_dict(),
+        }
+        for key, value in values.items():
+            args[key] = value
 
     @property
     def _config(self) -> Any:
