@@ -17,6 +17,7 @@ At the end of ``fit`` the best checkpoint (by validation loss) is tested on ever
 dataset and written as an adapter folder with its metrics and provenance (`training.publish`).
 """
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -156,9 +157,16 @@ class GeoCLI(LightningCLI):
 
 
 def run_cli(argv: list[str]) -> int:
-    """Run one LightningCLI subcommand; ``--help`` and ``--print_config`` exit 0 after printing."""
+    """Run one LightningCLI subcommand; ``--help`` and ``--print_config`` exit 0 after printing.
+
+    The arguments are `argv` only: LightningCLI warns when the process's own ``sys.argv`` has
+    arguments too, which it does not read here.
+    """
+    own, sys.argv = sys.argv, sys.argv[:1]
     try:
         GeoCLI(argv)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        sys.argv = own
     return 0

@@ -63,6 +63,8 @@ class PredictOptions:
     memory_budget_gb: float | None = None
 
     def __post_init__(self) -> None:
+        if self.metadata == SceneMetadata():  # nothing given: the same run as no metadata
+            object.__setattr__(self, "metadata", None)
         if self.bands is not None:
             object.__setattr__(self, "bands", tuple(self.bands))
         if self.probability_dtype not in PROBABILITY_DTYPES:
