@@ -18,6 +18,9 @@ from geoadapters.specs import InputSpec
 from tests.hub_server import FakeHub
 from tests.models.official import prithvi_checkpoint
 
+# Fixtures of multi-date scenes, shared by the library's and the command's tests.
+pytest_plugins = ["tests.frames"]
+
 DATA = Path(__file__).parent / "data"
 S2_CHIP = DATA / "sen1floods11" / "Spain_7370579_S2Hand.tif"
 LABEL_CHIP = DATA / "sen1floods11" / "Spain_7370579_LabelHand.tif"
@@ -62,6 +65,12 @@ HLS_CHIP_BANDS = (
     "THERMAL_INFRARED_1",
     "THERMAL_INFRARED_2",
 )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``gpu`` skip where there is no CUDA device."""
+    if item.get_closest_marker("gpu") is not None and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
 
 
 @pytest.fixture(autouse=True)

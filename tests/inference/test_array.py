@@ -9,7 +9,7 @@ from geoadapters.inference.array import predict_array
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.torch_runner import TorchRunner
 from tests.conftest import perturbed_model
-from tests.inference.test_predict import chip_pixels, write_like
+from tests.scenes import chip_pixels, write_like
 
 rioxarray = pytest.importorskip("rioxarray")
 

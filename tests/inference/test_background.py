@@ -22,7 +22,7 @@ from geoadapters.inference.tiling import TileGrid
 from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.raster.read import Scene
 from tests.conftest import S2_CHIP, perturbed_model
-from tests.inference.test_predict import chip_pixels, write_like
+from tests.scenes import chip_pixels, write_like
 
 
 @pytest.fixture(scope="module")

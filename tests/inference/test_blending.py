@@ -5,8 +5,6 @@ import torch
 from geoadapters.inference.blending import StripAccumulator
 from geoadapters.inference.tiling import TileGrid
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
 
 def local_model(tile):
     """A local operator (3 x 3 mean of each band, two 'classes'): its output needs 1 px of context."""
@@ -79,7 +77,7 @@ def test_blending_matches_float64_weighted_means_of_the_tiles():
     np.testing.assert_allclose(mean, total[:, :300, :350] / weight[:300, :350], rtol=1e-5, atol=1e-5)
 
 
-@needs_cuda
+@pytest.mark.gpu
 def test_blending_on_the_gpu_equals_blending_on_the_cpu():
     grid = TileGrid(300, 350, 128, 48, align=16)
     tiles = torch.randn(

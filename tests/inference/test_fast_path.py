@@ -4,9 +4,6 @@ References are built here the slow way: random init, the checkpoint read without
 PEFT attached and loaded; the fast path must give the same probabilities on the real chip.
 """
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -16,7 +13,7 @@ from geoadapters.geomodel import GeoModel
 from geoadapters.heads.build import build_head
 from geoadapters.hub.folder import read_config, read_tensors
 from geoadapters.methods import add_adapter
-from tests.conftest import S1F11, S2_CHIP, TEST_BASE, perturbed_model
+from tests.conftest import S1F11, TEST_BASE, perturbed_model
 
 HEAVY = ("peft", "transformers", "torchvision", "timm")
 
@@ -75,21 +72,6 @@ def test_a_merged_model_refuses_to_be_saved_as_an_adapter(tmp_path, checkpoint):
         fast.save_pretrained(tmp_path / "again")
 
 
-def test_predict_with_a_prithvi_lora_adapter_imports_neither_peft_transformers_nor_torchvision(
-    tmp_path, checkpoint
-):
-    folder = perturbed_model("lora", "linear", checkpoint).save_pretrained(tmp_path / "adapter")
-    code = (
-        "import sys, tests.conftest; from geoadapters.cli.main import main; code = main(sys.argv[1:]); "
-        f"print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules)); sys.exit(code)"
-    )
-    argv = ["predict", S2_CHIP, "--adapter", folder, "--checkpoint", checkpoint, "-o", tmp_path / "out.tif"]
-    result = subprocess.run([sys.executable, "-c", code, *map(str, argv)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "out.tif").is_file()
-    assert "HEAVY []" in result.stdout, result.stdout
-
-
 def test_the_prithvi_block_is_timms():
     from timm.models.vision_transformer import Block
 
@@ -110,10 +92,3 @@ def test_an_encoder_built_on_meta_from_a_checkpoint_has_every_tensor_and_trains(
     tensors = [*encoder.parameters(), *encoder.buffers()]
     assert not any(t.is_meta for t in tensors)
     assert not any(p.requires_grad is False for p in encoder.parameters())  # trainable, as built
-
-
-def test_the_command_ends_with_its_exit_code_and_its_one_line_error(tmp_path):
-    command = [sys.executable, "-m", "geoadapters.cli.main", "predict", str(tmp_path / "missing.tif")]
-    result = subprocess.run(command, capture_output=True, text=True)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith("error:") and "missing.tif" in result.stderr

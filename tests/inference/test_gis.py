@@ -2,8 +2,6 @@
 
 import dataclasses
 import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -16,15 +14,12 @@ from rasterio.features import shapes
 from rasterio.windows import Window
 
 import geoadapters
-from geoadapters.cli.main import main
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError, BandError
-from geoadapters.inference.export import export_onnx
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.torch_runner import TorchRunner
-from geoadapters.raster.metadata import GsdWarning
 from tests.conftest import HLS_CHIP, S2_CHIP, TEST_BASE, perturbed_model
-from tests.inference.test_predict import chip_pixels, write_like
+from tests.scenes import chip_pixels, write_like
 
 COLORS = ("#000000", "#1f78b4")  # not water, water (blue)
 
@@ -136,16 +131,6 @@ def test_polygons_are_valid_merged_across_tiles_and_add_up_to_the_pixels(tmp_pat
     assert west - 1e-9 <= xmin < xmax <= east + 1e-9 and south - 1e-9 <= ymin < ymax <= north + 1e-9
 
 
-def test_cli_without_model_writes_every_output(tmp_path, adapter, checkpoint, small_scene, capsys):
-    args = ["predict", str(small_scene), "--adapter", str(adapter), "--checkpoint", str(checkpoint)]
-    args += ["-o", str(tmp_path / "m.tif"), "--probabilities", "--vector", str(tmp_path / "m.geojson")]
-    assert main(args) == 0, capsys.readouterr().err
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["m.geojson", "m.tif", "m.tif.aux.xml", "m_proba.tif"]
-    data = json.loads((tmp_path / "m.geojson").read_text())
-    assert {f["properties"]["class"] for f in data["features"]} <= {"not water", "water"}
-
-
 def test_load_takes_the_base_the_adapter_names(adapter, model, checkpoint):
     loaded = geoadapters.load(adapter, checkpoint=checkpoint)
     assert loaded.config.base.name == TEST_BASE
@@ -170,68 +155,6 @@ def test_band_numbers_that_contradict_the_descriptions_are_an_error(tmp_path, mo
     with pytest.raises(BandError, match=r"band 1 is 'B1' \(COASTAL_AEROSOL\), not BLUE"):
         predict_raster(S2_CHIP, tmp_path / "x.tif", TorchRunner(model), bands=["1", "2", "3", "4", "5", "6"])
     assert list(tmp_path.iterdir()) == []
-
-
-def test_a_scene_at_another_gsd_gets_a_warning(tmp_path, model, adapter, checkpoint, capsys):
-    with pytest.warns(GsdWarning, match="30 m pixels; the adapter was trained at 10 m"):
-        predict_raster(
-            HLS_CHIP, tmp_path / "hls.tif", TorchRunner(model), bands=["2", "3", "4", "5", "6", "7"]
-        )
-    args = ["predict", str(HLS_CHIP), "--adapter", str(adapter), "--checkpoint", str(checkpoint),
-            "--bands", "2,3,4,5,6,7", "-o", str(tmp_path / "cli.tif")]  # fmt: skip
-    assert main(args) == 0
-    assert "warning: " in capsys.readouterr().err
-
-
-def test_onnx_file_is_a_model_and_the_onnx_export_is_cached(tmp_path, model, small_scene, caplog):
-    from geoadapters.cache import cache_dir
-    from geoadapters.inference.runners import make_runner
-
-    onnx_path = export_onnx(model, tmp_path / "model.onnx").path
-    out = tmp_path / "out"
-    common = [str(small_scene), "--probabilities", "--probability-dtype", "float32"]
-    assert main(["predict", *common, "--adapter", str(onnx_path), "-o", str(out / "onnx.tif")]) == 0
-    torch_report = predict_raster(
-        small_scene, out / "torch.tif", TorchRunner(model), probabilities=True, probability_dtype="float32"
-    )
-    with rasterio.open(out / "onnx_proba.tif") as a, rasterio.open(torch_report.probabilities) as b:
-        np.testing.assert_allclose(a.read(), b.read(), atol=1e-4)
-    assert main(["predict", *common, "--adapter", str(onnx_path), "--runtime", "torch"]) == 1
-
-    caplog.set_level("INFO", logger="geoadapters")
-    first = make_runner(model, runtime="onnx", device="cpu")
-    [folder] = (cache_dir() / "onnx").iterdir()
-    stamp = (folder / "model.onnx").stat().st_mtime_ns
-    caplog.clear()
-    second = make_runner(model, runtime="onnx", device="cpu")
-    assert "using the cached ONNX export" in caplog.text and "exported to ONNX" not in caplog.text
-    assert (folder / "model.onnx").stat().st_mtime_ns == stamp
-    assert len(list((cache_dir() / "onnx").iterdir())) == 1
-    raw = chip_pixels(Window(0, 0, 64, 64))[[1, 2, 3, 8, 11, 12]][None].astype("float32")
-    np.testing.assert_array_equal(first(raw), second(raw))
-
-
-def test_bad_input_is_reported_before_torch_is_imported(tmp_path, adapter):
-    script = (
-        "import sys; from geoadapters.cli.main import main; "
-        f"code = main(['predict', {str(tmp_path / 'missing.tif')!r}, '--adapter', {str(adapter)!r}]); "
-        "print(code, 'torch' in sys.modules)"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert result.stdout.split() == ["1", "False"], result.stderr
-    assert result.stderr.strip() == f"error: {tmp_path / 'missing.tif'}: no such file"
-
-
-def test_a_batch_goes_on_past_a_bad_scene_and_ends_with_a_summary(tmp_path, adapter, checkpoint, capsys):
-    write_like(tmp_path / "a.tif", chip_pixels(Window(0, 0, 80, 80)))
-    (tmp_path / "b.tif").write_bytes(b"not a tiff")
-    write_like(tmp_path / "c.tif", chip_pixels(Window(0, 0, 80, 80)))
-    args = ["predict", str(tmp_path / "*.tif"), "--adapter", str(adapter), "--checkpoint", str(checkpoint)]
-    assert main([*args, "-o", str(tmp_path / "out")]) == 1
-    err = capsys.readouterr().err
-    assert "b.tif is not a raster GDAL can read" in err and "2 done, 0 skipped, 1 failed of 3 scenes" in err
-    assert err.strip().endswith(f"1 of 3 scenes failed: {tmp_path / 'b.tif'}")
-    assert sorted(p.name for p in (tmp_path / "out").glob("*.tif")) == ["a_pred.tif", "c_pred.tif"]
 
 
 def test_resample_reads_at_the_adapters_gsd_and_writes_on_the_scenes_grid(tmp_path, model):

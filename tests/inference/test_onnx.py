@@ -5,13 +5,11 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from click.testing import CliRunner
 from peft.tuners.lora import LoraLayer
 from torch import nn
 
 from geoadapters.backbone import create_backbone
-from geoadapters.cli.export import export_command
-from geoadapters.errors import AdapterError, InputShapeError, OutputExistsError
+from geoadapters.errors import AdapterError, InputShapeError
 from geoadapters.inference.export import example_raw, export_onnx, quantize_int8
 from geoadapters.inference.onnx_metadata import read_onnx_metadata
 from geoadapters.inference.onnx_runner import OnnxRunner
@@ -110,22 +108,3 @@ def test_int8_is_a_separate_file_whose_agreement_is_reported(tmp_path, lora):
     assert OnnxRunner(report.path).description.endswith("fp32")
     assert OnnxRunner(quantized.path).description.endswith("int8")
     assert read_onnx_metadata(quantized.path)[:2] == read_onnx_metadata(lora.report.path)[:2]
-
-
-def test_export_command_on_a_vpt_upernet_adapter(tmp_path, checkpoint):
-    model = make("vpt", "upernet", checkpoint, prompt_tokens=4, channels=32)
-    folder = model.save_pretrained(tmp_path / "adapter")
-    output = tmp_path / "out" / "model.onnx"
-    args = ["--model", TEST_BASE, "--adapter", str(folder), "-o", str(output), "--int8"]
-    args += ["--checkpoint", str(checkpoint)]
-    result = CliRunner().invoke(export_command, args)
-    assert result.exit_code == 0, result.output
-    assert "dynamo exporter" in result.output and "max |ONNX - torch| logit difference" in result.output
-    assert "int8 agrees with fp32 on" in result.output
-    assert sorted(p.name for p in output.parent.iterdir()) == ["model.int8.onnx", "model.onnx"]
-    raw = example_raw(model.config, 2, 64, seed=3)
-    assert np.abs(OnnxRunner(output)(raw) - torch_logits(model, raw)).max() < 1e-4
-    written = output.read_bytes()
-    result = CliRunner().invoke(export_command, args)
-    assert result.exit_code == 1 and isinstance(result.exception, OutputExistsError)
-    assert "--overwrite" in str(result.exception) and output.read_bytes() == written

@@ -1,20 +1,18 @@
 import json
-import warnings
 
 import numpy as np
 import pytest
 import rasterio
 import torch
-from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
 import geoadapters
-from geoadapters.cli.main import main
 from geoadapters.errors import AdapterError, BandError, OutputExistsError, RasterError
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.raster.metadata import GsdWarning
 from tests.conftest import HLS_CHIP, S2_CHIP, TEST_BASE, perturbed_model
+from tests.scenes import chip_pixels, write_like
 
 
 @pytest.fixture(scope="module")
@@ -25,28 +23,6 @@ def model(checkpoint):
 @pytest.fixture(scope="module")
 def adapter(model, tmp_path_factory):
     return model.save_pretrained(tmp_path_factory.mktemp("adapters") / "sen1floods11-lora")
-
-
-def write_like(path, data, *, crs="EPSG:4326", nodata=0, descriptions=None, dtype=None):
-    """A GeoTIFF with the chip's georeferencing (or none) and the given pixels."""
-    with rasterio.open(S2_CHIP) as src:
-        profile = src.profile | {"height": data.shape[1], "width": data.shape[2], "count": data.shape[0]}
-        profile |= {"dtype": dtype or data.dtype, "nodata": nodata, "crs": crs}
-        descriptions = src.descriptions if descriptions is None and data.shape[0] == 13 else descriptions
-    if crs is None:
-        profile.pop("transform")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # written without georeference on purpose
-        with rasterio.open(path, "w", **profile) as dst:
-            dst.write(data)
-            for i, d in enumerate(descriptions or [], start=1):
-                dst.set_band_description(i, d)
-    return path
-
-
-def chip_pixels(window=None):
-    with rasterio.open(S2_CHIP) as src:
-        return src.read(window=window)
 
 
 def test_output_is_a_georeferenced_cog_of_the_input(tmp_path, model):
@@ -130,10 +106,18 @@ def test_nodata_and_nan_pixels_come_out_as_nodata(tmp_path, model):
     assert set(np.unique(classes[30:100, :150])) <= {0, 1}
 
 
-def test_scene_smaller_than_a_tile_works(tmp_path, model):
-    scene = write_like(tmp_path / "small.tif", chip_pixels(Window(10, 10, 40, 50)))
-    with rasterio.open(predict_raster(scene, None, TorchRunner(model)).output) as out:
-        assert out.shape == (50, 40) and set(np.unique(out.read(1))) <= {0, 1}
+def test_scene_smaller_than_a_tile_is_the_model_on_the_mirrored_tile(tmp_path, model):
+    window = Window(10, 10, 40, 50)  # 40 x 50 px under 64 px tiles: one tile, mirrored out to 64 px
+    scene = write_like(tmp_path / "small.tif", chip_pixels(window))
+    report = predict_raster(scene, None, TorchRunner(model), probabilities=True, probability_dtype="float32")
+    raw = chip_pixels(window)[[1, 2, 3, 8, 11, 12]].astype("float32")
+    tile = torch.from_numpy(np.pad(raw, ((0, 0), (0, 14), (0, 24)), mode="symmetric"))[None]
+    with torch.no_grad():
+        expected = torch.softmax(model(model.normalize(tile)), dim=1)[0, :, :50, :40].numpy()
+    with rasterio.open(report.output) as out, rasterio.open(report.probabilities) as proba:
+        assert out.shape == (50, 40)
+        np.testing.assert_allclose(proba.read(), expected, atol=1e-5)
+        np.testing.assert_array_equal(out.read(1), expected.argmax(0))
 
 
 def test_hls_chip_with_bands_picked_by_number_and_rescaled(tmp_path, model):
@@ -156,94 +140,6 @@ def test_an_interrupted_run_leaves_nothing(tmp_path, model):
     with pytest.raises(KeyboardInterrupt):
         predict_raster(S2_CHIP, tmp_path / "out.tif", TorchRunner(model), progress=stop)
     assert list(tmp_path.iterdir()) == []
-
-
-def test_cli_predicts_several_scenes_into_a_folder(tmp_path, adapter, checkpoint, capsys):
-    for name in ("a", "b"):
-        write_like(tmp_path / f"{name}.tif", chip_pixels(Window(0, 0, 100, 100)))
-    args = ["--model", TEST_BASE, "--adapter", str(adapter), "--checkpoint", str(checkpoint)]
-    code = main(["predict", str(tmp_path / "*.tif"), *args, "-o", str(tmp_path / "out"), "--batch-size", "2"])
-    assert code == 0, capsys.readouterr().err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".tif") == [
-        "a_pred.tif",
-        "b_pred.tif",
-    ]
-    assert "a_pred.tif  (4/4 tiles" in capsys.readouterr().out
-
-
-BAD_INPUTS = {
-    "missing file": ("missing.tif", [], "no such file"),
-    "empty file": ("empty.tif", [], "is empty"),
-    "corrupt file": ("corrupt.tif", [], "not a raster GDAL can read"),
-    "truncated GeoTIFF": ("truncated.tif", [], "not a raster GDAL can read|reading rows"),
-    "no CRS": ("nocrs.tif", [], "has no CRS"),
-    "unnamed bands, wrong count": ("ten.tif", [], "10 bands without usable descriptions"),
-    "unknown band name": ("ten.tif", ["--bands", "A,B,C,D,E,F,G,H,I,J"], "unknown band 'A'"),
-    "too few band names": ("ten.tif", ["--bands", "B02,B03"], "names 2 bands but the file has 10"),
-    "band number out of range": (
-        "ten.tif",
-        ["--bands", "1,2,3,4,5,11"],
-        r"band number\(s\) \[11\] do not exist",
-    ),
-    "needed band missing": ("rgb.tif", [], "missing band"),
-    "all nodata": ("blank.tif", [], "no valid pixels"),
-    "complex pixels": ("complex.tif", [], "real-valued bands are needed"),
-    "overlap over half a tile": ("ok.tif", ["--overlap", "40"], "overlap must be between 0 and half"),
-    "output exists": ("ok.tif", ["-o", "{tmp}/exists.tif"], "exists; pass --overwrite"),
-    "output not writable": ("ok.tif", ["-o", "/proc/geoadapters/out.tif"], "cannot write into"),
-    "adapter of another base": (
-        "ok.tif",
-        ["--model", "prithvi-100"],
-        f"made for {TEST_BASE}, not prithvi-100",
-    ),
-    "truncated adapter weights": ("ok.tif", ["--adapter", "{tmp}/broken"], "corrupt or truncated"),
-    "unknown base": ("ok.tif", ["--model", "prithvi-3000"], "no base model 'prithvi-3000'"),
-}
-
-
-@pytest.fixture
-def bad_inputs(tmp_path, adapter):
-    pixels = chip_pixels(Window(0, 0, 64, 64))
-    write_like(tmp_path / "ok.tif", pixels)
-    (tmp_path / "empty.tif").touch()
-    (tmp_path / "corrupt.tif").write_bytes(b"II*\x00 this is not a tiff" * 10)
-    data = (tmp_path / "ok.tif").read_bytes()
-    (tmp_path / "truncated.tif").write_bytes(data[: len(data) // 3])
-    write_like(tmp_path / "nocrs.tif", pixels, crs=None)
-    write_like(tmp_path / "ten.tif", pixels[:10], descriptions=[""] * 10)
-    write_like(tmp_path / "rgb.tif", pixels[[3, 2, 1]], descriptions=["B4", "B3", "B2"])
-    write_like(tmp_path / "blank.tif", np.zeros_like(pixels))
-    write_like(
-        tmp_path / "complex.tif",
-        pixels[:6].astype("complex64"),
-        descriptions=["B2", "B3", "B4", "B8A", "B11", "B12"],
-    )
-    write_like(tmp_path / "exists.tif", pixels[:1])
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    for f in adapter.iterdir():
-        (broken / f.name).write_bytes(f.read_bytes())
-    weights = broken / "adapter_model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:-100])
-    return tmp_path
-
-
-@pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_input_is_a_one_line_error_with_no_output(case, bad_inputs, adapter, checkpoint, capsys):
-    scene, extra, message = BAD_INPUTS[case]
-    args = ["predict", str(bad_inputs / scene), "--model", TEST_BASE, "--adapter", str(adapter),
-            "--checkpoint", str(checkpoint)]  # fmt: skip
-    extra = [e.format(tmp=bad_inputs) for e in extra]
-    for flag in ("--model", "--adapter"):
-        if flag in extra:
-            args[args.index(flag) + 1] = extra.pop(extra.index(flag) + 1)
-            extra.remove(flag)
-    before = sorted(p.name for p in bad_inputs.iterdir())
-    assert main(args + extra) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert __import__("re").search(message, err), err
-    assert sorted(p.name for p in bad_inputs.iterdir()) == before
 
 
 def test_library_errors_have_their_types(tmp_path, model):

@@ -15,7 +15,6 @@ from geoadapters.inference.torch_runner import TorchRunner
 from tests.conftest import perturbed_model as make
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="there is a CUDA device")
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +133,7 @@ def test_batches_are_not_fitted_to_memory_on_the_cpu(model, onnx_path):
     assert OnnxRunner(onnx_path, "cpu").fitting_batch(64) is None
 
 
-@needs_cuda
+@pytest.mark.gpu
 def test_cuda_runs_fp16_and_onnxruntime_on_the_gpu(model, onnx_path, raw):
     expected = TorchRunner(model, "cpu")(raw)
     half = TorchRunner(copy.deepcopy(model), precision="fp16")

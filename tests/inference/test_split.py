@@ -12,7 +12,7 @@ from geoadapters.inference.request import PredictOptions
 from geoadapters.inference.tiling import TileGrid
 from geoadapters.inference.torch_runner import TorchRunner
 from tests.conftest import perturbed_model
-from tests.inference.test_predict import chip_pixels, write_like
+from tests.scenes import chip_pixels, write_like
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,31 @@
+"""``geoadapters export``: an adapter as an ONNX file (and its int8 copy), refused over an existing one."""
+
+import numpy as np
+from click.testing import CliRunner
+
+from geoadapters.cli.export import export_command
+from geoadapters.errors import OutputExistsError
+from geoadapters.inference.export import example_raw
+from geoadapters.inference.onnx_runner import OnnxRunner
+from tests.conftest import TEST_BASE
+from tests.conftest import perturbed_model as make
+from tests.inference.test_onnx import torch_logits
+
+
+def test_export_command_on_a_vpt_upernet_adapter(tmp_path, checkpoint):
+    model = make("vpt", "upernet", checkpoint, prompt_tokens=4, channels=32)
+    folder = model.save_pretrained(tmp_path / "adapter")
+    output = tmp_path / "out" / "model.onnx"
+    args = ["--model", TEST_BASE, "--adapter", str(folder), "-o", str(output), "--int8"]
+    args += ["--checkpoint", str(checkpoint)]
+    result = CliRunner().invoke(export_command, args)
+    assert result.exit_code == 0, result.output
+    assert "dynamo exporter" in result.output and "max |ONNX - torch| logit difference" in result.output
+    assert "int8 agrees with fp32 on" in result.output
+    assert sorted(p.name for p in output.parent.iterdir()) == ["model.int8.onnx", "model.onnx"]
+    raw = example_raw(model.config, 2, 64, seed=3)
+    assert np.abs(OnnxRunner(output)(raw) - torch_logits(model, raw)).max() < 1e-4
+    written = output.read_bytes()
+    result = CliRunner().invoke(export_command, args)
+    assert result.exit_code == 1 and isinstance(result.exception, OutputExistsError)
+    assert "--overwrite" in str(result.exception) and output.read_bytes() == written
