@@ -62,6 +62,7 @@ TORCH_FREE = [
     "geoadapters.convert",
     "geoadapters.cli.push",
     "geoadapters.cli.predict",
+    "geoadapters.cli.progress",
 ]
 HEAVY = (
     "torch",

@@ -2,12 +2,11 @@
 
 The command parses its flags into a `ModelRef` and `PredictOptions` and runs
 `geoadapters.inference.scenes.predict_many`, which checks every scene and output before torch is
-imported; here are only the progress bars and the lines each scene ends with.
+imported; `geoadapters.cli.progress` prints what the run tells.
 """
 
 import datetime
 import math
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,20 +19,15 @@ from geoadapters.cli.options import (
     overwrite_opt,
     precision_opt,
 )
+from geoadapters.cli.progress import Progress
 from geoadapters.default import DEFAULT_NAME
 from geoadapters.errors import RasterError
 from geoadapters.inference.request import RUNTIMES, ModelRef, PredictOptions
-from geoadapters.inference.scenes import RunEvents
 from geoadapters.raster.outputs import PROBABILITY_DTYPES
 from geoadapters.specs import SceneMetadata
 
 if TYPE_CHECKING:
     from distributed import Client
-    from tqdm import tqdm
-
-    from geoadapters.inference.jobs import SceneJob
-    from geoadapters.inference.results import SceneResult
-    from geoadapters.references import AdapterSource
 
 __all__ = ["predict_command"]
 
@@ -44,82 +38,6 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
     if value is not None and not (math.isfinite(value) and value > 0):
         raise click.BadParameter(f"must be a finite positive number, got {value}")
     return value
-
-
-def _default_line(source: "AdapterSource") -> str:
-    """The one line that says the bundled model is used, with its held-out metric from its config."""
-    water = source.config.metrics.get("test", {}).get("IoU", {}).get("Water")
-    metric = "" if water is None else f", held-out water IoU {water:.1f}"
-    return (
-        f"no --adapter given: using the bundled offline demo model ({source.config.name}{metric}; "
-        "trained from random weights on one chip, not a substitute for the published adapters)"
-    )
-
-
-class _Progress(RunEvents):
-    """Progress bars on a terminal (lines every 10 % of a scene's tiles elsewhere) and a line per scene."""
-
-    def __init__(self, model: ModelRef, *, default: bool, many: bool) -> None:
-        self.model = model
-        self.default = default
-        self.many = many
-        self.interactive = sys.stderr.isatty()
-        self.bar: tqdm | None = None
-        self.job: SceneJob | None = None
-
-    def resolved(self, source: "AdapterSource") -> None:
-        if self.default:
-            click.echo(_default_line(source))
-        self.source = source
-
-    def loading(self, scenes: int) -> None:
-        source = self.source
-        what = source.reference if source.kind == "onnx" else f"{source.base} + {source.reference}"
-        if self.interactive:  # like the progress bar: on a terminal only, so errors stay one line
-            click.echo(f"{scenes} scene(s) checked; loading {what}", err=True)
-        if source.kind != "onnx":
-            click.echo(f"base  {source.base_weights(self.model.checkpoint, self.model.base_revision)}")
-
-    def tiles(self, job: "SceneJob | None", done: int, total: int) -> None:
-        from tqdm import tqdm
-
-        if job is not self.job or self.bar is None:
-            self.close()
-            self.job = job
-            label = job.name if job is not None else "tiles"
-            self.bar = tqdm(total=total, unit="tile", desc=label, disable=not self.interactive, leave=False)
-        if not self.interactive and job is not None:  # logs and batch jobs: a line every 10 %
-            step = max(1, total // 10)
-            if done // step != self.bar.n // step or done == total:
-                click.echo(f"{job.name}: {done}/{total} tiles")  # stderr stays for errors
-        self.bar.total = total
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        """Close the progress bar of the scene in progress."""
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def scene(self, result: "SceneResult") -> None:
-        if self.job is not None and str(self.job.output) == result.output:
-            self.close()
-        for line in result.warnings:
-            click.echo(f"warning: {line}", err=True)
-        if result.status == "skipped":
-            click.echo(f"{result.output}  (up to date, skipped)")
-        elif result.status == "failed":
-            if self.many:  # one scene's error ends the command instead
-                click.echo(f"error: {result.error}", err=True)
-        else:
-            click.echo(f"{result.output}  ({result.computed}/{result.tiles} tiles, {result.seconds:.1f} s, "
-                       f"{result.runner})")  # fmt: skip
-            for extra in (result.probabilities, result.vector):
-                if extra is not None:
-                    click.echo(f"  {extra}")
-            total = sum(result.class_pixels.values())
-            shares = ", ".join(f"{name} {n / max(total, 1):.1%}" for name, n in result.class_pixels.items())
-            click.echo(f"  {total:,} px: {shares}")
 
 
 @click.command("predict", short_help="Segment GeoTIFF scenes.")
@@ -291,7 +209,7 @@ def predict_command(
     client = None
     if scheduler is not None:
         client = _connect(scheduler)
-    events = _Progress(model, default=adapter is None, many=not frames and len(sources) > 1)
+    events = Progress(model, default=adapter is None, many=not frames and len(sources) > 1)
     try:
         report = predict_many(
             [sources] if frames else sources, model, output, options=options, vector=vector,
