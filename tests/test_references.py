@@ -17,6 +17,7 @@ from rasterio.windows import Window
 import geoadapters
 from geoadapters.cli.main import main
 from geoadapters.errors import AdapterError, GeoAdaptersError, WeightsNotFoundError
+from geoadapters.inference.onnx_metadata import read_onnx_metadata
 from geoadapters.inference.request import ModelRef, PredictOptions
 from geoadapters.inference.resume import RUN_TAG, run_identity
 from geoadapters.references import resolve_adapter
@@ -87,6 +88,15 @@ def test_each_kind_resolves_to_one_source_everywhere(
     assert json.loads(capsys.readouterr().out)["folder"] == str(source.path)
     assert _predict_run(reference, base, checkpoint, scene, tmp_path, capsys) == _expected_run(
         source, checkpoint
+    )
+    onnx = tmp_path / "model.onnx"
+    argv = ["export", "--adapter", reference, "--checkpoint", str(checkpoint), "-o", str(onnx)]
+    assert main([*argv, *(["--model", base] if base else [])]) == 0, capsys.readouterr().err
+    exported = read_onnx_metadata(onnx)[0]
+    assert (exported.name, exported.base, exported.method) == (
+        source.config.name,
+        source.config.base,
+        source.config.method,
     )
 
 
