@@ -485,6 +485,8 @@ def predict_raster(
 ) -> PredictReport:
     """Predict a scene and write a georeferenced class map as a COG (and probabilities, polygons).
 
+    The options are those of `geoadapters.inference.request.PredictOptions`, which says more.
+
     Args:
         source: Input raster; for a model of several frames (`AdapterConfig.frames`), one file per frame
             in time order (a sequence, all on one grid) or one multi-date stack whose bands are the
@@ -509,8 +511,6 @@ def predict_raster(
         progress: Called with (tiles done, tiles in all) after each batch.
         geotiff_only: Accept GeoTIFF (COG) inputs only; VRTs can make GDAL read any local file.
         memory_budget_gb: Most memory the scene's buffers may take; default `memory_budget`.
-
-        The options are those of `geoadapters.inference.request.PredictOptions`, which says more.
 
     Raises:
         RasterError: Unreadable, unreferenced or all-nodata scene, unwritable output, an output that
