@@ -56,12 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command and return its exit code."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    given = None if argv is None else list(argv)
+    argv = sys.argv[1:] if given is None else given
     try:
         if argv and argv[0] in _LIGHTNING:
             from training.cli import run_cli
 
-            return run_cli(argv)
+            return run_cli(given)
         args = build_parser().parse_args(argv)
         return int(args.run(args))
     except GeoAdaptersError as err:

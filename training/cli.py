@@ -42,8 +42,8 @@ def _info(data: GeoDataModule) -> DatasetInfo:
 class GeoCLI(LightningCLI):
     """LightningCLI over any `GeoTask` and `GeoDataModule` (given by ``class_path`` in recipes)."""
 
-    def __init__(self, args: list[str]) -> None:
-        self.argv = list(args)
+    def __init__(self, args: list[str] | None) -> None:
+        self.argv = list(sys.argv[1:] if args is None else args)
         self.started = time.monotonic()
         super().__init__(
             GeoTask,
@@ -156,17 +156,14 @@ class GeoCLI(LightningCLI):
             print(f"adapter folder: {folder}")
 
 
-def run_cli(argv: list[str]) -> int:
+def run_cli(argv: list[str] | None = None) -> int:
     """Run one LightningCLI subcommand; ``--help`` and ``--print_config`` exit 0 after printing.
 
-    The arguments are `argv` only: LightningCLI warns when the process's own ``sys.argv`` has
-    arguments too, which it does not read here.
+    `argv` None: the process's own arguments, which LightningCLI reads itself (so that DDP can start
+    its other processes with them, and without its warning about arguments given twice).
     """
-    own, sys.argv = sys.argv, sys.argv[:1]
     try:
         GeoCLI(argv)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    finally:
-        sys.argv = own
     return 0
