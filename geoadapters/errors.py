@@ -13,6 +13,7 @@ __all__ = [
     "DeviceError",
     "GeoAdaptersError",
     "GeoAdaptersWarning",
+    "HubUnreachableError",
     "InputShapeError",
     "MissingDependencyError",
     "NewBandWarning",
@@ -47,6 +48,10 @@ class CheckpointError(GeoAdaptersError, ValueError):
 
 class WeightsNotFoundError(GeoAdaptersError, FileNotFoundError):
     """Weights that are neither on disk nor in the cache, and cannot be downloaded."""
+
+
+class HubUnreachableError(WeightsNotFoundError):
+    """Files that are not in the cache while the Hub cannot be reached: whether they exist is unknown."""
 
 
 class AdapterError(GeoAdaptersError, ValueError):

@@ -27,7 +27,7 @@ from typing import Literal
 from geoadapters.catalog import PublishedModel, find_published, get_base
 from geoadapters.config import AdapterConfig
 from geoadapters.default import DEFAULT_ADAPTER, DEFAULT_NAME
-from geoadapters.errors import AdapterError, WeightsNotFoundError
+from geoadapters.errors import AdapterError, HubUnreachableError, WeightsNotFoundError
 from geoadapters.hub.folder import CARD, CONFIG, WEIGHTS, read_config
 from geoadapters.specs import check_repo_id, check_revision
 
@@ -192,9 +192,15 @@ def _hub(reference: str, repo_id: str, revision: str | None, base: str | None, t
 
     try:
         files = download_files(repo_id, [CONFIG, WEIGHTS], revision=revision, optional=_OPTIONAL)
+    except HubUnreachableError as err:
+        raise HubUnreachableError(
+            f"adapter reference {_shown(reference)} resolves to nothing here: {tried}; the Hub repository "
+            f"{repo_id} is not in the local cache, and the Hub cannot be reached to see whether it is "
+            "published (offline or no network)"
+        ) from err
     except WeightsNotFoundError as err:
         raise WeightsNotFoundError(
-            f"adapter reference {_shown(reference)} resolves to nothing: {tried}the Hub repository "
+            f"adapter reference {_shown(reference)} resolves to nothing: {tried}; the Hub repository "
             f"{repo_id}: {err}"
         ) from err
     folder = files[CONFIG].parent
@@ -245,18 +251,18 @@ def resolve_adapter(
     published = find_published(name, base)
     if published is not None:
         return _published(text, published, wanted, base)
-    local = "no local folder or .onnx file of that name, "
+    local = "no local folder or .onnx file of that name"
     if _SHORT_NAME.fullmatch(name) and name.isascii():
         if base is None:
             raise AdapterError(
                 f"{_shown(text)} is a short adapter name (<dataset>-<method>): give the base model it is "
                 "for, or a Hub id org/name"
             )
-        tried = f"{local}no bundled or published adapter of that name on {base}, and "
+        tried = f"{local}, no bundled or published adapter of that name on {base}"
         return _hub(text, f"{adapter_org()}/{base}-{name}", wanted, base, tried)
     if _HUB_ID.fullmatch(name) and name.isascii():
-        return _hub(text, name, wanted, base, local + "and ")
+        return _hub(text, name, wanted, base, local)
     raise AdapterError(
-        f"adapter reference {_shown(text)} resolves to nothing: {local}and it is neither a Hub id "
+        f"adapter reference {_shown(text)} resolves to nothing: {local}, and it is neither a Hub id "
         "(org/name[@revision]) nor a short name (<dataset>-<method>)"
     )

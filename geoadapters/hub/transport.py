@@ -38,7 +38,7 @@ from huggingface_hub.errors import (  # type: ignore[attr-defined]
     RevisionNotFoundError,
 )
 
-from geoadapters.errors import WeightsNotFoundError
+from geoadapters.errors import HubUnreachableError, WeightsNotFoundError
 from geoadapters.specs import HubFile
 
 __all__ = ["TIMEOUT", "download", "download_files", "endpoint", "list_repos", "reachable", "upload_folder"]
@@ -125,7 +125,7 @@ def download(file: HubFile, *, cache_dir: str | Path | None = None, hint: str = 
         if status is not None:  # the server answered, with an error: not "offline"
             raise WeightsNotFoundError(f"downloading {where} failed: the Hub answered HTTP {status}") from err
         instead = f"; {hint}" if hint else ""
-        raise WeightsNotFoundError(
+        raise HubUnreachableError(
             f"{where} is not in the Hugging Face cache and cannot be downloaded now "
             f"(offline or no network){instead}"
         ) from err

@@ -72,7 +72,12 @@ def test_offline_list_and_info_fail_fast_and_say_why(capsys):
     assert main(["list", "--adapters"]) == 1
     assert main(["info", "org/some-adapter"]) == 1
     err = capsys.readouterr().err
-    assert "cannot be reached (offline or no network)" in err and "not in the Hugging Face cache" in err
+    assert "cannot be reached (offline or no network)" in err  # the listing
+    # the reference: what was looked for, and no promise that it exists
+    assert (
+        "the Hub repository org/some-adapter is not in the local cache, and the Hub cannot be reached" in err
+    )
+    assert "see whether it is published" in err and "Run once" not in err
 
 
 def test_a_short_name_that_is_not_published_says_so(fake_hub, capsys):
