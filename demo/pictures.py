@@ -15,25 +15,12 @@ import numpy.typing as npt
 import rasterio
 from rasterio.enums import Resampling
 
-from geoadapters.raster.write import class_colormap
+from geoadapters.raster.palette import class_colors
 
 __all__ = ["DISPLAY", "Pictures", "class_colours", "draw", "legend_html"]
 
 DISPLAY = 1024
 _GREY = (128, 128, 128)
-# Colours of common class names; other classes take the prediction file's palette.
-_NAMED = {
-    "water": (30, 110, 230),
-    "not water": (225, 220, 200),
-    "no water": (225, 220, 200),
-    "land": (225, 220, 200),
-    "background": (225, 220, 200),
-    "cloud": (250, 250, 250),
-    "cloud shadow": (90, 90, 90),
-    "burn scar": (220, 50, 20),
-    "burn scars": (220, 50, 20),
-    "not burned": (225, 220, 200),
-}
 # Confidence ramp (viridis at 0, 0.5, 1) from 1/classes (a guess) to 1 (certain).
 _RAMP = np.array([(68, 1, 84), (33, 145, 140), (253, 231, 37)], np.float64)
 
@@ -51,11 +38,8 @@ class Pictures:
 
 
 def class_colours(classes: Sequence[str], colors: Sequence[str] = ()) -> list[tuple[int, int, int]]:
-    """An RGB colour per class: the adapter's (``#rrggbb``), else by common name, else a palette."""
-    if colors:
-        return [rgba[:3] for rgba in class_colormap(len(classes), colors).values()]
-    palette = class_colormap(len(classes))
-    return [_NAMED.get(name.lower(), palette[i][:3]) for i, name in enumerate(classes)]
+    """An RGB colour per class, those of the written class map (`geoadapters.raster.palette`)."""
+    return [rgba[:3] for rgba in class_colors(classes, colors)]
 
 
 def legend_html(classes: Sequence[str], colors: Sequence[str] = ()) -> str:

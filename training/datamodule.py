@@ -46,6 +46,15 @@ class DatasetInfo:
     test_names: tuple[str, ...]
 
 
+def _test_name(split: str, tested: tuple[str, ...]) -> str:
+    """The name a test split's metrics are recorded under, when the splits `tested` are tested.
+
+    The paper calls the in-distribution set ``same_dist`` where there are others (Sen1Floods11,
+    reBEN), else ``test``.
+    """
+    return "same_dist" if split == "test" and len(tested) > 1 else split
+
+
 class GeoDataModule(LightningDataModule):
     """Data loaders of one registered dataset."""
 
@@ -101,13 +110,14 @@ class GeoDataModule(LightningDataModule):
         self.num_workers = num_workers
         self.augment = augment
         known = self.dataset_class.test_splits
-        unknown = [s for s in test_sets or () if s not in known]
+        names = {_test_name(s, known): s for s in known}  # the names its metrics are recorded under too
+        unknown = [s for s in test_sets or () if s not in known and s not in names]
         if unknown:
             raise DatasetError(
                 f"{self.dataset_class.name} has no test set {', '.join(unknown)}; its test sets are "
-                f"{', '.join(known)}"
+                f"{', '.join(names)}"
             )
-        self.test_splits: tuple[str, ...] = tuple(test_sets) if test_sets else known
+        self.test_splits: tuple[str, ...] = tuple(names.get(s, s) for s in test_sets) if test_sets else known
         self.datasets: dict[str, GeoDataset] = {}
 
     def dataset(self, split: str) -> GeoDataset:
@@ -136,13 +146,8 @@ class GeoDataModule(LightningDataModule):
 
     @property
     def test_names(self) -> tuple[str, ...]:
-        """Names of the test sets, one per test loader.
-
-        The paper calls the in-distribution set ``same_dist`` where there are others (Sen1Floods11,
-        reBEN), else ``test``.
-        """
-        splits = self.test_splits
-        return tuple("same_dist" if s == "test" and len(splits) > 1 else s for s in splits)
+        """Names of the test sets, one per test loader (`_test_name`)."""
+        return tuple(_test_name(s, self.test_splits) for s in self.test_splits)
 
     @property
     def info(self) -> DatasetInfo:

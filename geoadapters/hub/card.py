@@ -144,6 +144,12 @@ def render_card(config: AdapterConfig, *, parameters: int, size_bytes: int) -> s
             if config.method.carries_base_weights
             else "the base weights are not in this repository"
         ),
+        "unloadable": (
+            ""
+            if config.unloadable() is None
+            else f"\n**This adapter does not load for prediction**: {config.unloadable()}. Train it on the "
+            "official base weights (or as a full fine-tune, which carries every weight) to use it.\n"
+        ),
         "training": provenance.get("training", "Not recorded."),
         "evaluation": _table(header, metrics) if metrics else "Not evaluated yet.",
         "dataset": provenance.get("dataset", "not recorded"),

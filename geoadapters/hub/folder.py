@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from safetensors import SafetensorError, safe_open
 
 from geoadapters._staging import staged_dir
-from geoadapters.config import FORMAT_VERSION, AdapterConfig
+from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError
 from geoadapters.hub.card import render_card
 from geoadapters.version import __version__
@@ -63,11 +63,9 @@ def write_adapter(
         if tensor.untyped_storage().data_ptr() in storages:
             state[name] = tensor.clone()
         storages.add(tensor.untyped_storage().data_ptr())
-    metadata = {
-        "format": "pt",
-        "geoadapters_format_version": str(FORMAT_VERSION),
-        "method": config.method.name,
-    }
+    # One key: safetensors writes its metadata in hash-map order, so several keys would make two saves
+    # of the same adapter differ byte for byte (the version and method are in geoadapter.json).
+    metadata = {"format": "pt"}
     with staged_dir(folder, overwrite=overwrite) as staging:
         save_file(state, staging / WEIGHTS, metadata=metadata)
         (staging / CONFIG).write_text(config.to_json())

@@ -25,28 +25,12 @@ from rasterio.errors import RasterioIOError
 from geoadapters._staging import staged_file
 from geoadapters.errors import OutputExistsError, RasterError
 from geoadapters.raster.outputs import PROBABILITY_DTYPES, probability_path
+from geoadapters.raster.palette import class_colors
 
-__all__ = ["PredictionWriter", "class_colormap"]
+__all__ = ["PredictionWriter"]
 
 _BLOCK = 512
 _CLASS_NODATA = 255
-# A qualitative palette (ColorBrewer Set1) for class maps.
-_PALETTE = [(228, 26, 28), (55, 126, 184), (77, 175, 74), (152, 78, 163), (255, 127, 0),
-            (255, 255, 51), (166, 86, 40), (247, 129, 191), (153, 153, 153)]  # fmt: skip
-
-
-def class_colormap(classes: int, colors: Sequence[str] = ()) -> dict[int, tuple[int, int, int, int]]:
-    """Colours of class values 0..classes-1: the adapter's (``#rrggbb``), else a palette.
-
-    The palette makes class 0 of two-class maps black (background).
-    """
-    if colors:
-        return {i: (int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16), 255) for i, c in enumerate(colors)}
-    if classes == 2:
-        return {0: (0, 0, 0, 255), 1: (*_PALETTE[0], 255)}
-    return {i: (*_PALETTE[i % len(_PALETTE)], 255) for i in range(classes)}
-
-
 def _percent(probabilities: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
     """Whole percents (classes, ...) that sum to exactly 100 per pixel (largest remainders round up)."""
     scaled = probabilities * 100
@@ -197,7 +181,7 @@ class PredictionWriter:
         self.classes = list(classes)
         self.probabilities = probabilities
         self.class_pixels = np.zeros(len(classes), np.int64)
-        self._colormap = class_colormap(len(classes), colors)
+        self._colormap = dict(enumerate(class_colors(classes, colors)))
         tags = {"classes": json.dumps(self.classes), **(tags or {})}
         self._map = _CogStream(self.path, like, 1, "uint8", _CLASS_NODATA, overwrite)
         self._map.dataset.set_band_description(1, "class")

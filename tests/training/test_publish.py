@@ -86,7 +86,9 @@ def test_ddp_on_two_cpu_processes_writes_one_folder(cashew, tmp_path, checkpoint
     env = os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=420)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert [p.name for p in out.parent.iterdir()] == ["adapter"]
+    # one adapter folder, and Lightning's logs and checkpoints beside it, not in the working folder
+    assert sorted(p.name for p in out.parent.iterdir()) == ["adapter", "adapter-runs"]
+    assert not (tmp_path / "lightning_logs").exists()
     assert result.stdout.count("adapter folder:") == 1
     config = json.loads((out / "geoadapter.json").read_text())
     assert config["provenance"]["hardware"].startswith("2 x CPU")

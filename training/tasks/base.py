@@ -7,6 +7,7 @@ links it in (``GeoDataModule.info``). The optimiser and learning-rate scheduler 
 ``optimizer:`` and ``lr_scheduler:``.
 """
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,19 @@ from geoadapters.methods.registry import method_settings
 from geoadapters.references import resolve_adapter
 from training.datamodule import DatasetInfo
 
-__all__ = ["NOT_METADATA", "GeoTask"]
+__all__ = ["NOT_METADATA", "GeoTask", "SkippedTestSetWarning", "adapter_name"]
 
 # Batch entries that are not metadata for the encoder.
 NOT_METADATA = frozenset({"image", "mask", "label", "id"})
+
+
+class SkippedTestSetWarning(UserWarning):
+    """A test set that gave no samples (a root holding only some of them): no metric is recorded for it."""
+
+
+def adapter_name(name: str | None, dataset: str, method: str, head: str) -> str:
+    """An adapter's short name: `name`, or ``<dataset>-<method>`` (``_<head>`` unless linear)."""
+    return name or f"{dataset}-{method}" + ("" if head == "linear" else f"_{head}")
 
 
 class GeoTask(LightningModule):
@@ -116,8 +126,8 @@ class GeoTask(LightningModule):
         return {"tile_size": chip_size, "overlap": min(32, chip_size // 4)} | self.inference
 
     def adapter_name(self, dataset: str) -> str:
-        """The adapter's short name: `name`, or ``<dataset>-<method>`` (``_<head>`` unless linear)."""
-        return self.name or f"{dataset}-{self.method}" + ("" if self.head == "linear" else f"_{self.head}")
+        """The adapter's short name (`adapter_name`)."""
+        return adapter_name(self.name, dataset, self.method, self.head)
 
     def _load_adapter(self, model: GeoModel, reference: str) -> None:
         source = resolve_adapter(reference, self.base)
@@ -168,11 +178,13 @@ class GeoTask(LightningModule):
     def on_test_epoch_start(self) -> None:
         """Forget the results of an earlier test run."""
         self.test_results = {}
+        self.tested: set[str] = set()
 
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         """Accumulate the metrics of one test set (one loader per test set)."""
         logits, target = self(batch), self.target(batch)
         name = self.test_names[dataloader_idx]
+        self.tested.add(name)
         self.log(
             f"test/{name}/loss",
             self.loss(logits, target),
@@ -184,8 +196,14 @@ class GeoTask(LightningModule):
         self.update_metrics(name, logits, target)
 
     def on_test_epoch_end(self) -> None:
-        """Compute every test set's metrics into `test_results` and log its scalars."""
+        """Compute every test set's metrics into `test_results` and log its scalars.
+
+        A test set without samples is skipped with a `SkippedTestSetWarning`: no metric of nothing.
+        """
         for name in self.test_names:
+            if name not in self.tested:
+                warnings.warn(f"the {name} test set has no samples: it is skipped", SkippedTestSetWarning, 2)
+                continue
             self.test_results[name] = self.compute_metrics(name)
             self.log_dict(self.scalars(self.test_results[name], f"test/{name}"), sync_dist=True)
 
