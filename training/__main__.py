@@ -17,6 +17,7 @@ from training.commands import (
     add_matrix,
     add_prepare,
     add_recipes,
+    add_sample_data,
     add_splits_check,
 )
 
@@ -30,6 +31,7 @@ _COMMANDS = (
     add_recipes,
     add_matrix,
     add_default_model,
+    add_sample_data,
 )
 # Run by LightningCLI, which parses their arguments itself.
 _LIGHTNING = {

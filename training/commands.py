@@ -22,6 +22,7 @@ __all__ = [
     "add_matrix",
     "add_prepare",
     "add_recipes",
+    "add_sample_data",
     "add_splits_check",
 ]
 
@@ -239,3 +240,24 @@ def _default_model(args: argparse.Namespace) -> int:
 
     overrides = args.overrides[1:] if args.overrides[:1] == ["--"] else args.overrides
     return train_default(args.root, args.output or OUTPUT, overwrite=args.overwrite, extra=overrides)
+
+
+def add_sample_data(commands: argparse._SubParsersAction) -> None:
+    """``sample-data --root DIR``."""
+    parser = commands.add_parser(
+        "sample-data",
+        help="write the repository's labelled Sentinel-2 chip as a small Sen1Floods11 root, for smoke runs",
+        description="Cut the Sen1Floods11 chip of demo/examples (Spain_7370579) into 128 px blocks written "
+        "in the Sen1Floods11 v1.1 layout under DIR, with split lists in DIR/splits (8 train, 4 val and 4 "
+        "test blocks; the Bolivia list is empty): a root for `fit --data.root DIR --data.splits DIR/splits`.",
+    )
+    parser.add_argument("--root", type=Path, required=True, help="the data root to write")
+    parser.set_defaults(run=_sample_data)
+
+
+def _sample_data(args: argparse.Namespace) -> int:
+    from training.offline import prepare_root
+
+    splits = prepare_root(args.root)
+    print(f"{args.root}: a Sen1Floods11 v1.1 root; its split lists are in {splits}")
+    return 0
