@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from geoadapters import GeoAdaptersError
+from geoadapters.cli.main import stdout_closed
 from training.commands import (
     add_data_check,
     add_default_model,
@@ -70,7 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     except GeoAdaptersError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        return stdout_closed()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = stdout_closed()
+    sys.exit(code)

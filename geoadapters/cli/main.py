@@ -19,7 +19,7 @@ from geoadapters.cli.push import push_command
 from geoadapters.errors import GeoAdaptersError, OptionError
 from geoadapters.version import __version__
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "stdout_closed"]
 
 _LOG = logging.getLogger("geoadapters")
 
@@ -59,12 +59,25 @@ def main(argv: list[str] | None = None) -> int:
     """
     code = _main(argv)
     if argv is None:
-        sys.stdout.flush()
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            code = stdout_closed()
         sys.stderr.flush()
         logging.shutdown()
         atexit._run_exitfuncs()
         os._exit(code)
     return code
+
+
+def stdout_closed() -> int:
+    """What a command does when its reader closed the pipe (``... | head``): stop quietly, exit code 1.
+
+    Standard output is pointed at /dev/null, so that the interpreter's last flush does not fail too.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 1
 
 
 def _main(argv: list[str] | None) -> int:
@@ -77,6 +90,8 @@ def _main(argv: list[str] | None) -> int:
         cli.main(args=argv, prog_name="geoadapters", standalone_mode=False)
     except click.exceptions.Exit as exit_:
         return exit_.exit_code
+    except BrokenPipeError:
+        return stdout_closed()
     except click.ClickException as err:
         err.show()
         return err.exit_code
