@@ -25,7 +25,7 @@ __all__ = ["check_overwrite", "staged_dir", "staged_file"]
 
 
 def _exists_error(dest: Path) -> OutputExistsError:
-    return OutputExistsError(f"{dest} exists; pass --overwrite (overwrite=True in Python) to replace it")
+    return OutputExistsError(f"{dest} exists; `overwrite` replaces it")
 
 
 def check_overwrite(dest: Path, overwrite: bool) -> None:

@@ -53,8 +53,6 @@ def create_backbone(
     if path is None and pretrained:
         from geoadapters.hub.transport import download
 
-        hint = (
-            "pass a local copy of the file (checkpoint=PATH in Python, --checkpoint PATH on the command line)"
-        )
+        hint = "give a local copy of the file with `checkpoint`"
         path = download(spec.weights, cache_dir=cache_dir, hint=hint)
     return build_encoder(spec, path)

@@ -65,12 +65,14 @@ _HLS_V1 = InputSpec(
     mean=(775, 1081, 1229, 2497, 2204, 1611),
     std=(1282, 1270, 1399, 1368, 1292, 1155),
     units="HLS surface reflectance x 10000",
+    value_range=(0, 10000),
 )
 _HLS_V2 = InputSpec(
     _HLS_BANDS,
     mean=(1087, 1342, 1433, 2734, 1958, 1363),
     std=(2248, 2179, 2178, 1850, 1242, 1049),
     units="HLS surface reflectance x 10000",
+    value_range=(0, 10000),
 )
 _PRITHVI_PAPER_V1 = "Jakubik et al. 2023, arXiv 2310.18660"
 _PRITHVI_PAPER_V2 = "Szwarcman et al. 2024, arXiv 2412.02732"
@@ -163,6 +165,7 @@ register_base(
             mean=(1105, 1355, 1552, 1887, 2422, 2630, 2743, 2785, 2388, 1835),
             std=(1809, 1757, 1888, 1870, 1732, 1697, 1742, 1648, 1470, 1379),
             units="Sentinel-2 L2A reflectance x 10000",
+            value_range=(0, 10000),
             gsd=10,
         ),
         description="Clay v1 base: 768-d, 12 layers, 8px patches generated from band wavelengths",
@@ -190,6 +193,7 @@ register_base(
             mean=(0.0,) * 13,
             std=(10000.0,) * 13,
             units="Sentinel-2 L1C reflectance x 10000",
+            value_range=(0, 10000),
         ),
         description="DeCUR ResNet-50 for 13 Sentinel-2 bands (SSL4EO-S12)",
         paper="Wang et al. 2023, DeCUR, arXiv 2309.05300",

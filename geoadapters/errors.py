@@ -3,9 +3,18 @@
 Every error derives from `GeoAdaptersError` and from the builtin that fits, so `except ValueError`
 keeps working for callers who do not know this package. The CLI turns a `GeoAdaptersError` into a
 one-line message and exit code 1. This module imports nothing heavy.
+
+A message that tells how to fix something names the option that does it as a marker, the option's
+name in backticks (`` `bands` ``), which each surface renders as its own control: the Python parameter
+(`PYTHON`, what ``str()`` of an error or warning gives), the command's flag (`geoadapters.cli`), the
+demo's control. `template` is the message with its markers, for a surface to render.
 """
 
+import re
+from collections.abc import Mapping
+
 __all__ = [
+    "PYTHON",
     "AdapterError",
     "BandError",
     "CheckpointError",
@@ -23,11 +32,42 @@ __all__ = [
     "ResourceError",
     "UnknownNameError",
     "WeightsNotFoundError",
+    "render",
 ]
+
+# The controls of the Python API, by option marker.
+PYTHON: Mapping[str, str] = {
+    "bands": "bands=",
+    "scale": "scale=",
+    "nodata": "nodata=",
+    "dates": "metadata=SceneMetadata(dates=...)",
+    "frames": "a list of the frames' files",
+    "overwrite": "overwrite=True",
+    "checkpoint": "checkpoint=",
+    "tile_size": "tile_size=",
+    "batch_size": "batch_size=",
+    "memory_budget": "memory_budget_gb=",
+    "runtime_onnx": "runtime='onnx'",
+    "resample": "resample=True",
+}
+_MARKER = re.compile(r"`(\w+)`")
+
+
+def render(template: str, controls: Mapping[str, str]) -> str:
+    """A message with its option markers (`` `bands` ``) as the controls of one surface."""
+    return _MARKER.sub(lambda m: controls.get(m.group(1), m.group(0)), template)
 
 
 class GeoAdaptersError(Exception):
     """Base of every error geoadapters raises on purpose."""
+
+    @property
+    def template(self) -> str:
+        """The message with its option markers, for a surface to render (`render`)."""
+        return str(self.args[0]) if self.args else ""
+
+    def __str__(self) -> str:
+        return render(self.template, PYTHON)
 
 
 class UnknownNameError(GeoAdaptersError, LookupError):
@@ -96,7 +136,15 @@ class DeviceError(GeoAdaptersError, RuntimeError):
 
 
 class GeoAdaptersWarning(UserWarning):
-    """Base of the warnings geoadapters emits; filter them by class."""
+    """Base of the warnings geoadapters emits; filter them by class. Messages render as errors do."""
+
+    @property
+    def template(self) -> str:
+        """The message with its option markers."""
+        return str(self.args[0]) if self.args else ""
+
+    def __str__(self) -> str:
+        return render(self.template, PYTHON)
 
 
 class NewBandWarning(GeoAdaptersWarning):

@@ -136,7 +136,7 @@ def check_buildable(
     if need > allowed:
         raise ResourceError(
             f"adapter {folder} declares a model of {need / 2**30:.1f} GiB (weights and their copy), over "
-            f"the memory budget of {allowed / 2**30:.1f} GiB (memory_budget_gb / GEOADAPTERS_MEMORY_GB)"
+            f"the memory budget of {allowed / 2**30:.1f} GiB (`memory_budget`, or GEOADAPTERS_MEMORY_GB)"
         )
 
 

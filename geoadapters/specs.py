@@ -141,6 +141,9 @@ class InputSpec(Settings):
         metadata: Scene metadata the model was trained with and is given at inference: ``time``
             (acquisition date) and/or ``location`` (centre latitude and longitude), for the -TL models
             and Clay. None: whatever its encoder takes (adapters that do not record it).
+        value_range: The range of stored values the model was trained on (before `scale`), e.g.
+            ``(0, 10000)`` for reflectance x 10000; a scene far outside it gets a warning
+            (`geoadapters.raster.metadata.check_value_range`). None: not recorded.
     """
 
     bands: tuple[str, ...]
@@ -152,8 +155,18 @@ class InputSpec(Settings):
     gsd: float | None = None
     nodata_fill: float | None = None
     metadata: tuple[str, ...] | None = None
+    value_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
+        if self.value_range is not None:
+            if len(self.value_range) != 2:
+                raise ValueError(f"value_range must be (low, high), got {self.value_range!r}")
+            low, high = (float(v) for v in self.value_range)
+            finite("value_range", low)
+            finite("value_range", high)
+            if not low < high:
+                raise ValueError(f"value_range must be (low, high) with low < high, got {self.value_range!r}")
+            object.__setattr__(self, "value_range", (low, high))
         object.__setattr__(self, "bands", canonical_bands(self.bands))
         if self.metadata is not None:
             object.__setattr__(self, "metadata", tuple(self.metadata))

@@ -68,6 +68,12 @@ def _print_adapter(info: dict[str, Any]) -> None:
         ("task", f"{config['task']}: {', '.join(AdapterConfig.from_dict(config).classes)}"),
         ("bands", ", ".join(spec["bands"])),
         ("input", f"(value x {spec['scale']} - mean) / std; nodata {spec['nodata']}; gsd {spec['gsd']}"),
+        (
+            "values",
+            "not recorded"
+            if spec["value_range"] is None
+            else "{:g} to {:g}, as stored".format(*spec["value_range"]),
+        ),
         ("mean", ", ".join(f"{v:g}" for v in spec["mean"])),
         ("std", ", ".join(f"{v:g}" for v in spec["std"])),
         ("tiles", "{tile_size} px, overlap {overlap} px, batch {batch_size}".format(**config["inference"])),

@@ -14,12 +14,14 @@ from geoadapters.cli.convert import convert_command
 from geoadapters.cli.export import export_command
 from geoadapters.cli.info import info_command
 from geoadapters.cli.list import list_command
+from geoadapters.cli.options import CONTROLS
 from geoadapters.cli.predict import predict_command
 from geoadapters.cli.push import push_command
-from geoadapters.errors import GeoAdaptersError, OptionError
+from geoadapters.errors import GeoAdaptersError, OptionError, render
 from geoadapters.version import __version__
 
 __all__ = ["cli", "main", "stdout_closed"]
+
 
 _LOG = logging.getLogger("geoadapters")
 
@@ -101,7 +103,7 @@ def _main(argv: list[str] | None) -> int:
     except GeoAdaptersError as err:
         if _LOG.isEnabledFor(logging.DEBUG):
             raise
-        click.echo(f"error: {err}", err=True)
+        click.echo(f"error: {render(err.template, CONTROLS)}", err=True)
         return 2 if isinstance(err, OptionError) else 1
     return 0
 

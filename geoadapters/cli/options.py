@@ -20,6 +20,7 @@ import click
 from geoadapters.inference import PRECISIONS
 
 __all__ = [
+    "CONTROLS",
     "adapter_opt",
     "checkpoint_opt",
     "model_opt",
@@ -29,6 +30,22 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The flags that messages' option markers name on the command line (`geoadapters.errors.render`).
+CONTROLS = {
+    "bands": "--bands",
+    "scale": "--scale",
+    "nodata": "--nodata",
+    "dates": "--date (once per frame)",
+    "frames": "--frames",
+    "overwrite": "--overwrite",
+    "checkpoint": "--checkpoint",
+    "tile_size": "--tile-size",
+    "batch_size": "--batch-size",
+    "memory_budget": "--memory-budget",
+    "runtime_onnx": "--runtime onnx",
+    "resample": "--resample",
+}
 
 model_opt: Callable[[F], F] = click.option(
     "--model",

@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from geoadapters.cli.options import CONTROLS
+from geoadapters.errors import render
 from geoadapters.inference.request import ModelRef
 from geoadapters.inference.scenes import RunEvents
 
@@ -83,12 +85,12 @@ class Progress(RunEvents):
         if self.job is not None and str(self.job.output) == result.output:
             self.close()
         for line in result.warnings:
-            click.echo(f"warning: {line}", err=True)
+            click.echo(f"warning: {render(line, CONTROLS)}", err=True)
         if result.status == "skipped":
             click.echo(f"{result.output}  (up to date, skipped)")
         elif result.status == "failed":
             if self.many:  # one scene's error ends the command instead
-                click.echo(f"error: {result.error}", err=True)
+                click.echo(f"error: {result.message(CONTROLS)}", err=True)
         else:
             click.echo(f"{result.output}  ({result.computed}/{result.tiles} tiles, {result.seconds:.1f} s, "
                        f"{result.runner})")  # fmt: skip

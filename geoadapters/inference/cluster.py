@@ -27,7 +27,7 @@ from geoadapters._staging import check_overwrite
 from geoadapters.errors import GeoAdaptersError, OutputExistsError
 from geoadapters.inference.jobs import SceneJob
 from geoadapters.inference.request import ModelRef, PredictOptions
-from geoadapters.inference.results import SceneResult, run_job
+from geoadapters.inference.results import SceneResult, one_line, run_job
 from geoadapters.inference.resume import RUN_TAG, up_to_date
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def _block_task(
             runner = _runner(model, threads)
             predict_block(job.scene, path, runner, part, options, progress=_tile_events(topic, path))
         except GeoAdaptersError as err:
-            return path, " ".join(str(err).split()), 0.0
+            return path, one_line(err), 0.0
     return path, "", time.perf_counter() - started
 
 
@@ -112,7 +112,7 @@ def _scene_task(
     try:
         runner = _runner(model, threads)
     except GeoAdaptersError as err:
-        return SceneResult.of(job, "failed", " ".join(str(err).split()))
+        return SceneResult.of(job, "failed", one_line(err))
     progress = None if files else _tile_events(topic, str(job.output))
     result = run_job(job, runner, options, overwrite=overwrite, progress=progress, tags=tags, blocks=files)
     return dataclasses.replace(result, seconds=result.seconds + sum(s for _, _, s in blocks))
@@ -196,7 +196,7 @@ def run_on_cluster(
                     for path in job.outputs():
                         check_overwrite(path, overwrite)
                 except OutputExistsError as err:
-                    finish(i, SceneResult.of(job, "failed", str(err)))
+                    finish(i, SceneResult.of(job, "failed", one_line(err)))
                     continue
                 folder = _staging(job.output)
                 cleanup.callback(shutil.rmtree, folder, ignore_errors=True)

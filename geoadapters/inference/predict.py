@@ -33,7 +33,7 @@ from geoadapters.inference.background import WRITE_DEPTH, read_ahead, write_behi
 from geoadapters.inference.blending import StripAccumulator
 from geoadapters.inference.jobs import SceneJob, SceneSource, check_outputs
 from geoadapters.inference.preflight import check_dates
-from geoadapters.inference.request import PredictOptions
+from geoadapters.inference.request import PredictOptions, scale_factor
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.strips import StripFile, computed_tiles, read_strips
 from geoadapters.inference.tiling import TileGrid
@@ -41,6 +41,7 @@ from geoadapters.raster.metadata import (
     GSD_TOLERANCE,
     check_frame_dates,
     check_gsd,
+    check_value_range,
     pixel_size_m,
 )
 from geoadapters.raster.outputs import default_output
@@ -288,7 +289,7 @@ def tile_fill(config: AdapterConfig, scale: float | None = None) -> tuple[npt.ND
     fill holds the bands of every frame, frame after frame, as tiles do.
     """
     spec = config.input
-    factor = 1.0 if scale is None else scale / spec.scale
+    factor = scale_factor(spec, scale)
     if spec.nodata_fill is None:
         fill = (np.asarray(spec.mean, np.float32) / (spec.scale * factor)).astype(np.float32)
     else:
@@ -343,6 +344,7 @@ def _prepared(source: SceneSource, runner: Runner, options: PredictOptions) -> I
             described = dataclasses.replace(described, gsd=spec.gsd)
         else:
             check_gsd(scene.source, spec, scene.path)
+        check_value_range(scene.sample(), spec, factor, scene.path)
         try:
             grid = TileGrid(scene.height, scene.width, tile, overlap, align=config.input_multiple)
         except ValueError as err:
@@ -357,8 +359,8 @@ def _prepared(source: SceneSource, runner: Runner, options: PredictOptions) -> I
             raise ResourceError(
                 f"{scene.path} ({scene.width:,} x {scene.height:,} px) with {tile} px tiles in batches of "
                 f"{batch_size} needs about {need / 2**30:.1f} GiB, over the budget of "
-                f"{allowed / 2**30:.1f} GiB (memory_budget_gb / GEOADAPTERS_MEMORY_GB; or smaller tiles "
-                "or batches)"
+                f"{allowed / 2**30:.1f} GiB (`memory_budget`, or GEOADAPTERS_MEMORY_GB; or a smaller "
+                "`tile_size` or `batch_size`)"
             )
         if scene.known_empty():
             raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")

@@ -13,7 +13,8 @@ from pathlib import Path
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import OptionError, RasterError
 from geoadapters.inference.jobs import SceneJob
-from geoadapters.inference.request import PredictOptions
+from geoadapters.inference.request import PredictOptions, scale_factor
+from geoadapters.inference.results import one_line
 
 __all__ = ["check_dates", "check_job"]
 
@@ -46,7 +47,7 @@ def check_job(job: SceneJob, config: AdapterConfig, options: PredictOptions) -> 
             not found, frames not on one grid, no tile grid, an unwritable output).
     """
     from geoadapters.inference.tiling import TileGrid
-    from geoadapters.raster.metadata import check_frame_dates, check_gsd
+    from geoadapters.raster.metadata import check_frame_dates, check_gsd, check_value_range
     from geoadapters.raster.read import Scene
 
     with warnings.catch_warnings(record=True) as caught:
@@ -58,6 +59,8 @@ def check_job(job: SceneJob, config: AdapterConfig, options: PredictOptions) -> 
             if not options.resample:
                 check_gsd(scene.dataset, config.input, scene.path)
             check_frame_dates(scene.dates, options.metadata)
+            factor = scale_factor(config.input, options.scale)
+            check_value_range(scene.sample(), config.input, factor, scene.path)
             tile = options.tile_size or config.inference.tile_size
             overlap = config.inference.overlap if options.overlap is None else options.overlap
             try:
@@ -66,4 +69,4 @@ def check_job(job: SceneJob, config: AdapterConfig, options: PredictOptions) -> 
                 raise RasterError(f"cannot tile {scene.path}: {err}") from err
     for path in job.outputs():
         _writable(path)
-    return list(dict.fromkeys(str(w.message) for w in caught))
+    return list(dict.fromkeys(one_line(w.message) for w in caught))

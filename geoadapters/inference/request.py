@@ -10,15 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 from geoadapters._serde import finite
 from geoadapters.raster.outputs import PROBABILITY_DTYPES
-from geoadapters.specs import SceneMetadata
+from geoadapters.specs import InputSpec, SceneMetadata
 
 if TYPE_CHECKING:
     from geoadapters.inference.runners import Runner
     from geoadapters.references import AdapterSource
 
-__all__ = ["RUNTIMES", "ModelRef", "PredictOptions"]
+__all__ = ["RUNTIMES", "ModelRef", "PredictOptions", "scale_factor"]
 
 RUNTIMES = ("torch", "onnx")
+
+
+def scale_factor(spec: InputSpec, scale: float | None) -> float:
+    """What raw values are multiplied by before the adapter's scale: 1, or the ratio of a `scale` override."""
+    return 1.0 if scale is None else scale / spec.scale
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from geoadapters.errors import GeoAdaptersError
+from geoadapters.errors import PYTHON, GeoAdaptersError, GeoAdaptersWarning, render
 from geoadapters.inference.jobs import SceneJob
 from geoadapters.inference.request import PredictOptions
 
 if TYPE_CHECKING:
     from geoadapters.inference.runners import Runner
 
-__all__ = ["ManyReport", "SceneResult", "run_job"]
+__all__ = ["ManyReport", "SceneResult", "one_line", "run_job"]
+
+
+def one_line(problem: Warning | BaseException | str) -> str:
+    """An error's or warning's message on one line, with its option markers (`geoadapters.errors`)."""
+    text = problem.template if isinstance(problem, GeoAdaptersError | GeoAdaptersWarning) else str(problem)
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,12 @@ class SceneResult:
         source: The scene as given (the first file of a scene of frames).
         output: Its class map.
         status: ``done``, ``skipped`` (its outputs are up to date) or ``failed``.
-        error: The one-line error of a failed scene.
+        error: The one-line error of a failed scene, with option markers (see `message`).
         seconds: Wall time of the prediction (summed over a split scene's tasks).
         tiles: Tiles in the grid (0 unless done).
         computed: Tiles run through the model.
         class_pixels: Pixels of each class in the class map, by class name (done only).
-        warnings: Warnings about the scene, one line each.
+        warnings: Warnings about the scene, one line each, with option markers.
         probabilities: The probability COG written, if any.
         vector: The polygon file written, if any.
         runner: Runtime, precision and device that computed it.
@@ -53,6 +59,10 @@ class SceneResult:
     probabilities: str | None = None
     vector: str | None = None
     runner: str = ""
+
+    def message(self, controls: Mapping[str, str] = PYTHON) -> str:
+        """The error, its option markers rendered as the controls of a surface (Python's by default)."""
+        return render(self.error, controls)
 
     @classmethod
     def of(cls, job: SceneJob, status: Literal["skipped", "failed"], error: str = "") -> "SceneResult":
@@ -105,8 +115,8 @@ def run_job(
                 job, runner, options, overwrite=overwrite, progress=progress, tags=tags, blocks=blocks
             )
         except GeoAdaptersError as err:
-            return SceneResult.of(job, "failed", " ".join(str(err).split()))
-    lines = tuple(dict.fromkeys(str(w.message) for w in caught))
+            return SceneResult.of(job, "failed", one_line(err))
+    lines = tuple(dict.fromkeys(one_line(w.message) for w in caught))
     return SceneResult(
         str(job.source), str(job.output), "done", seconds=report.seconds, tiles=report.tiles,
         computed=report.computed, class_pixels=dict(report.class_pixels), warnings=lines,

@@ -71,7 +71,7 @@ def make_runner(
     """
     if runtime == "torch":
         if not isinstance(model_or_path, GeoModel):
-            raise DeviceError(f"{model_or_path} is an ONNX file: run it with runtime 'onnx'")
+            raise DeviceError(f"{model_or_path} is an ONNX file: run it with `runtime_onnx`")
         return TorchRunner(model_or_path, device, precision)
     if runtime != "onnx":
         raise DeviceError(f"runtime must be torch or onnx, got {runtime!r}")

@@ -26,7 +26,7 @@ from geoadapters.errors import DeviceError, GeoAdaptersError
 from geoadapters.inference.jobs import SceneJob, SceneSource, plan_jobs
 from geoadapters.inference.preflight import check_dates, check_job
 from geoadapters.inference.request import ModelRef, PredictOptions
-from geoadapters.inference.results import ManyReport, SceneResult, run_job
+from geoadapters.inference.results import ManyReport, SceneResult, one_line, run_job
 from geoadapters.inference.resume import RUN_TAG, SOURCE_TAG, run_identity, source_identity, up_to_date
 
 if TYPE_CHECKING:
@@ -51,10 +51,6 @@ class RunEvents:
 
     def tiles(self, job: SceneJob | None, done: int, total: int) -> None:
         """Tiles done of a scene in this process (`job`), or summed over a cluster's tasks (None)."""
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())
 
 
 def _tiles_of(events: RunEvents, job: SceneJob) -> Callable[[int, int], None]:
@@ -128,7 +124,7 @@ def predict_many(
         return ManyReport([results[i] for i in range(len(jobs))], time.perf_counter() - started)
     source = model.resolve()
     if source.kind == "onnx" and model.runtime == "torch":
-        raise DeviceError(f"{source.reference} is an ONNX file: run it with runtime onnx (its default)")
+        raise DeviceError(f"{source.reference} is an ONNX file: run it with `runtime_onnx` (its default)")
     source.check_loadable()
     check_dates(source.config, options)
     events.resolved(source)
@@ -156,7 +152,7 @@ def predict_many(
             said[i] = check_job(job, source.config, options)
             tags[i] = {SOURCE_TAG: source_identity(job.scene), RUN_TAG: run}
         except (GeoAdaptersError, OSError) as err:
-            finish(i, SceneResult.of(job, "failed", _one_line(err)))
+            finish(i, SceneResult.of(job, "failed", one_line(err)))
     pending = sorted(tags)
     if pending and cluster:
         from geoadapters.inference.cluster import run_on_cluster

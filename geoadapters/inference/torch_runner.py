@@ -41,9 +41,7 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision not in PRECISIONS:
         raise DeviceError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "int8":
-        raise DeviceError(
-            "int8 runs on onnxruntime: use runtime 'onnx' (--runtime onnx), or geoadapters export --int8"
-        )
+        raise DeviceError("int8 runs on onnxruntime: use `runtime_onnx`, or geoadapters export --int8")
     if precision == "fp32":
         return None
     if device.type != "cuda":

@@ -17,6 +17,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import rasterio
 import rasterio.warp
 from affine import Affine
@@ -29,11 +31,13 @@ __all__ = [
     "GSD_TOLERANCE",
     "FrameDateWarning",
     "GsdWarning",
+    "ValueRangeWarning",
     "acquisition_date",
     "band_date",
     "centre_lat_lon",
     "check_frame_dates",
     "check_gsd",
+    "check_value_range",
     "grid_metadata",
     "grid_pixel_size_m",
     "pixel_size_m",
@@ -60,6 +64,10 @@ class GsdWarning(GeoAdaptersWarning):
     """The scene's pixel size is far from the ground sample distance the adapter was trained at."""
 
 
+class ValueRangeWarning(GeoAdaptersWarning):
+    """The scene's values are far from the range the adapter was trained on (another scale or sensor)."""
+
+
 class FrameDateWarning(GeoAdaptersWarning):
     """Some frames of a multi-date scene have an acquisition date and others none: none is used."""
 
@@ -70,7 +78,7 @@ def check_frame_dates(dates: Sequence[datetime.date | None], overrides: SceneMet
     if undated and len(undated) < len(dates) and not (overrides is not None and overrides.dates):
         warnings.warn(
             f"frame {', '.join(undated)} of {len(dates)} has no acquisition date in its tags or name, so "
-            "the models that take dates get none; give --date once per frame",
+            "the models that take dates get none; give them with `dates`",
             FrameDateWarning,
             stacklevel=3,
         )
@@ -115,6 +123,32 @@ def check_gsd(dataset: rasterio.DatasetReader, spec: InputSpec, path: str | Path
             GsdWarning,
             stacklevel=3,
         )
+
+
+def check_value_range(
+    values: npt.NDArray[np.float32], spec: InputSpec, factor: float, path: str | Path
+) -> None:
+    """Warn (`ValueRangeWarning`) when sampled `values` of a scene are far from what the adapter knows.
+
+    `values` are valid raw values of the scene (any shape), `factor` what they are multiplied by before
+    the adapter's scale (a ``scale`` override). Far: their 99th percentile under a twentieth of the
+    adapter's range, or over twice its top (an 8-bit RGB for reflectance x 10000, reflectance 0-1 for
+    digital numbers, or the reverse). A warning, not an error: a user may have rescaled on purpose.
+    """
+    if spec.value_range is None or values.size == 0:
+        return
+    low, high = spec.value_range
+    top = float(np.percentile(values, 99)) * factor
+    if low + (high - low) / 20 <= top <= 2 * high:
+        return
+    units = f"; x {spec.scale:g}: {spec.units}" if spec.scale != 1 and spec.units else ""
+    warnings.warn(
+        f"{path}: its values reach {top:.4g} (99th percentile) where the adapter was trained on stored "
+        f"values from {low:g} to {high:g}{units}: its prediction is likely meaningless; check which band is "
+        "which (`bands`) and the values' scale (`scale`)",
+        ValueRangeWarning,
+        stacklevel=3,
+    )
 
 
 def _parse_date(text: str) -> datetime.date | None:

@@ -50,15 +50,15 @@ def resolve_bands(
     """
     count = len(descriptions)
     hint = (
-        f"Name the file's {count} bands with --bands NAME,NAME,... or pick the {len(needed)} the model "
-        f"needs by number with --bands N,N,..."
+        f"Name the file's {count} bands in file order, or pick the {len(needed)} the model needs by "
+        "number in the model's order, with `bands`"
     )
     if bands is not None:
         if all(str(b).strip().isdigit() for b in bands):
             numbers = [int(b) for b in bands]
             if len(numbers) != len(needed):
                 raise BandError(
-                    f"--bands picks {len(numbers)} bands; the model needs {len(needed)}: {', '.join(needed)}"
+                    f"`bands` picks {len(numbers)} bands; the model needs {len(needed)}: {', '.join(needed)}"
                 )
             outside = [n for n in numbers if not 1 <= n <= count]
             if outside:
@@ -66,7 +66,7 @@ def resolve_bands(
             _check_picked(descriptions, numbers, needed)
             return numbers
         if len(bands) != count:
-            raise BandError(f"--bands names {len(bands)} bands but the file has {count}. {hint}")
+            raise BandError(f"`bands` names {len(bands)} bands but the file has {count}. {hint}")
         return [i + 1 for i in band_indices(bands, needed)]
     try:
         named = canonical_bands([d or "" for d in descriptions])
@@ -97,7 +97,7 @@ def resolve_frame_bands(
     per = count // frames
     if count % frames or per < len(needed):
         raise BandError(
-            f"the file has {count} bands; a model of {frames} frames takes {frames} files (--frames) or a "
+            f"the file has {count} bands; a model of {frames} frames takes {frames} files (`frames`) or a "
             f"multi-date stack of {frames} x {len(needed)} or more bands, frame after frame"
         )
     numbers = []
@@ -123,8 +123,8 @@ def _check_picked(descriptions: Sequence[str | None], numbers: list[int], needed
     ]
     if wrong:
         raise BandError(
-            f"--bands contradicts the file's band descriptions: band {'; band '.join(wrong)}. "
-            f"Pick the bands the descriptions name, or leave out --bands"
+            f"`bands` contradicts the file's band descriptions: band {'; band '.join(wrong)}. "
+            "Pick the bands the descriptions name, or leave `bands` out"
         )
 
 
@@ -403,6 +403,20 @@ class Scene:
         except RasterioIOError as err:
             raise RasterError(f"{self.path}: reading rows {y}-{y + window.height} failed: {err}") from err
         return prepare_tile(raw, self.nodata, fill, size, masks)
+
+    def sample(self, size: int = 64) -> npt.NDArray[np.float32]:
+        """Valid raw values of the model's bands in five small windows (the centre and the quarters' centres).
+
+        Enough to tell the scene's value range cheaply, whatever its size or layout.
+        """
+        fill = np.full(len(self.indexes), np.nan, np.float32)
+        values = []
+        for fy, fx in ((0.5, 0.5), (0.25, 0.25), (0.25, 0.75), (0.75, 0.25), (0.75, 0.75)):
+            y = max(0, min(self.height - size, int(fy * self.height) - size // 2))
+            x = max(0, min(self.width - size, int(fx * self.width) - size // 2))
+            raw, valid = self.read(y, x, size, fill)
+            values.append(raw[:, valid].ravel())
+        return np.concatenate(values)
 
     def close(self) -> None:
         """Close the file (and its warped VRT)."""

@@ -31,6 +31,8 @@ __all__ = ["PredictionWriter"]
 
 _BLOCK = 512
 _CLASS_NODATA = 255
+
+
 def _percent(probabilities: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
     """Whole percents (classes, ...) that sum to exactly 100 per pixel (largest remainders round up)."""
     scaled = probabilities * 100

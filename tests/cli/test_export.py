@@ -4,7 +4,8 @@ import numpy as np
 from click.testing import CliRunner
 
 from geoadapters.cli.export import export_command
-from geoadapters.errors import OutputExistsError
+from geoadapters.cli.options import CONTROLS
+from geoadapters.errors import OutputExistsError, render
 from geoadapters.inference.export import example_raw
 from geoadapters.inference.onnx_runner import OnnxRunner
 from tests.conftest import TEST_BASE
@@ -28,4 +29,5 @@ def test_export_command_on_a_vpt_upernet_adapter(tmp_path, checkpoint):
     written = output.read_bytes()
     result = CliRunner().invoke(export_command, args)
     assert result.exit_code == 1 and isinstance(result.exception, OutputExistsError)
-    assert "--overwrite" in str(result.exception) and output.read_bytes() == written
+    assert "--overwrite replaces it" in render(result.exception.template, CONTROLS)  # as the CLI says it
+    assert output.read_bytes() == written

@@ -67,7 +67,7 @@ BAD_INPUTS = {
     "all nodata": ("blank.tif", [], "no valid pixels"),
     "complex pixels": ("complex.tif", [], "real-valued bands are needed"),
     "overlap over half a tile": ("ok.tif", ["--overlap", "40"], "overlap must be between 0 and half"),
-    "output exists": ("ok.tif", ["-o", "{tmp}/exists.tif"], "exists; pass --overwrite"),
+    "output exists": ("ok.tif", ["-o", "{tmp}/exists.tif"], "exists; --overwrite replaces it"),
     "output not writable": ("ok.tif", ["-o", "/proc/geoadapters/out.tif"], "cannot write into"),
     "adapter of another base": (
         "ok.tif",

@@ -37,7 +37,7 @@ def test_cached_weights_work_offline(published, monkeypatch):
 
 def test_offline_without_cache_says_what_to_do(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(WeightsNotFoundError, match="checkpoint=PATH"):
+    with pytest.raises(WeightsNotFoundError, match="with checkpoint="):
         create_backbone(TEST_BASE)
 
 

@@ -130,7 +130,7 @@ def test_scenes_on_two_workers_equal_one_process_and_resume(tmp_path, adapter, c
     # not up to date: it is refused as any existing output is, before any scene runs, and replaced
     # with overwrite.
     os.utime(sources[1], ns=(1, 1))
-    with pytest.raises(OutputExistsError, match=r"scene1_pred\.tif exists; pass --overwrite"):
+    with pytest.raises(OutputExistsError, match=r"scene1_pred\.tif exists; overwrite=True replaces it"):
         predict_many(sources, ref, tmp_path / "many", options=proba, client=cluster)
     with pytest.raises(OutputExistsError, match=r"scene0_pred\.tif exists"):
         predict_many(sources[:1], ref, tmp_path / "many", options=proba.replace(overlap=8), client=cluster)
@@ -242,7 +242,7 @@ def test_a_scene_split_across_two_workers_equals_one_process(tmp_path, adapter, 
         [source], ref, tmp_path / "split", options=request, vector="gpkg", client=cluster, split=3
     )
     assert again.summary() == "0 done, 1 skipped, 0 failed of 1 scenes"
-    with pytest.raises(OutputExistsError, match="exists; pass --overwrite"):  # before any block runs
+    with pytest.raises(OutputExistsError, match="exists; overwrite=True replaces it"):  # before any block
         predict_many(
             [source], ref, tmp_path / "split", options=request.replace(overlap=16), client=cluster, split=3
         )

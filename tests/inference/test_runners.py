@@ -99,7 +99,7 @@ def test_make_runner_picks_the_runtime(model, onnx_path, raw):
     assert make_runner(model, device="cpu").description == "torch fp32 on cpu"
     runner = make_runner(onnx_path, runtime="onnx", device="cpu")
     assert runner.description == "onnxruntime CPUExecutionProvider fp32"
-    with pytest.raises(GeoAdaptersError, match="runtime 'onnx'"):
+    with pytest.raises(GeoAdaptersError, match="runtime='onnx'"):
         make_runner(onnx_path)
     with pytest.raises(GeoAdaptersError, match="runs with runtime 'torch' on CUDA"):
         make_runner(model, runtime="onnx", precision="bf16")

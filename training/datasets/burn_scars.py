@@ -30,6 +30,7 @@ SPEC = InputSpec(
     std=(0.0308036711, 0.0375606678, 0.0549106970, 0.0701380521, 0.0910611823, 0.0835518017),
     units="HLS surface reflectance",
     scale=1.0,
+    value_range=(0, 1),
     gsd=30,
 )
 CLASSES = ("Not burned", "Burn scar")

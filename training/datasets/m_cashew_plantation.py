@@ -31,6 +31,7 @@ SPEC = InputSpec(
     ),
     units="Sentinel-2 L2A digital numbers",
     scale=1.0,
+    value_range=(0, 10000),
     gsd=10,
 )  # fmt: skip
 # GEO-Bench's label names for this task (geobench's benin_smallholder_cashews converter).

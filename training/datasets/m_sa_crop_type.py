@@ -30,6 +30,7 @@ SPEC = InputSpec(
     ),
     units="Sentinel-2 digital numbers as stored by GEO-Bench",
     scale=1.0,
+    value_range=(0, 10000),
     gsd=10,
 )  # fmt: skip
 # Class names of the source data, as torchgeo's CropTypeSouthAfrica documents them.

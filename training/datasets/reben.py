@@ -51,6 +51,7 @@ SPEC = InputSpec(
     ),
     units="Sentinel-2 L2A digital numbers (reflectance x 10000)",
     scale=1.0,
+    value_range=(0, 10000),
     nodata=0,
     gsd=10,
 )  # fmt: skip

@@ -39,6 +39,7 @@ SPEC = InputSpec(
     ),
     units="Sentinel-2 L1C top-of-atmosphere reflectance",
     scale=0.0001,
+    value_range=(0, 10000),
     nodata=0,
     gsd=10,
 )  # fmt: skip
