@@ -32,6 +32,7 @@ __all__ = [
     "ResourceError",
     "UnknownNameError",
     "WeightsNotFoundError",
+    "one_line",
     "render",
 ]
 
@@ -149,3 +150,9 @@ class GeoAdaptersWarning(UserWarning):
 
 class NewBandWarning(GeoAdaptersWarning):
     """Bands the pretrained weights have never seen; their patch weights start random."""
+
+
+def one_line(problem: Warning | BaseException | str) -> str:
+    """An error's or warning's message on one line, with its option markers for a surface to render."""
+    text = problem.template if isinstance(problem, GeoAdaptersError | GeoAdaptersWarning) else str(problem)
+    return " ".join(text.split())

@@ -8,6 +8,10 @@ option                commands
 --checkpoint          predict, export
 --overwrite           predict, export, convert
 --precision           predict
+--simplify, --min-    predict, vectorize: how polygons are cleaned (`vector_options_opt`)
+area, --fill-holes,
+--area-unit,
+--vector-classes
 ====================  =========================
 """
 
@@ -18,6 +22,7 @@ from typing import Any, TypeVar
 import click
 
 from geoadapters.inference import PRECISIONS
+from geoadapters.raster.outputs import AREA_UNITS, VectorOptions
 
 __all__ = [
     "CONTROLS",
@@ -27,6 +32,8 @@ __all__ = [
     "optional_adapter_opt",
     "overwrite_opt",
     "precision_opt",
+    "vector_options",
+    "vector_options_opt",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,3 +81,40 @@ precision_opt: Callable[[F], F] = click.option(
     show_default=True,
     help="fp16/bf16: torch on a GPU; int8: --runtime onnx only.",
 )
+
+
+def vector_options_opt(command: F) -> F:
+    """The options of how polygons are cleaned; `vector_options` makes them a `VectorOptions`."""
+    options = [
+        click.option(
+            "--simplify", type=click.FloatRange(min=0), default=1.0, show_default=True,
+            help="Polygon simplification tolerance in pixels; shared boundaries stay shared (no gaps or "
+            "overlaps). 0: pixel outlines.",
+        ),
+        click.option(
+            "--min-area", type=click.FloatRange(min=0), default=0.0, show_default=True,
+            help="Leave out polygons below this area (in --area-unit), after filling their holes.",
+        ),
+        click.option(
+            "--fill-holes", type=click.FloatRange(min=0), default=0.0, show_default=True,
+            help="Fill holes below this area (in --area-unit); what lay in them is left out.",
+        ),
+        click.option(
+            "--area-unit", type=click.Choice(AREA_UNITS), default="m2", show_default=True,
+            help="Unit of --min-area and --fill-holes: ground square metres or pixels.",
+        ),
+        click.option(
+            "--vector-classes", metavar="NAME,...", help="Write the polygons of these classes only."
+        ),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def vector_options(
+    simplify: float, min_area: float, fill_holes: float, area_unit: str, vector_classes: str | None
+) -> VectorOptions:
+    """The `VectorOptions` of `vector_options_opt`'s flags."""
+    classes = None if vector_classes is None else tuple(c.strip() for c in vector_classes.split(","))
+    return VectorOptions(simplify, min_area, fill_holes, area_unit, classes)

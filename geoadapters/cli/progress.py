@@ -94,7 +94,7 @@ class Progress(RunEvents):
         else:
             click.echo(f"{result.output}  ({result.computed}/{result.tiles} tiles, {result.seconds:.1f} s, "
                        f"{result.runner})")  # fmt: skip
-            for extra in (result.probabilities, result.vector):
+            for extra in (result.probabilities, result.uncertainty, result.vector, result.areas, result.stac):
                 if extra is not None:
                     click.echo(f"  {extra}")
             total = sum(result.class_pixels.values())

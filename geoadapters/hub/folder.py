@@ -1,7 +1,8 @@
 """Adapter folders on disk: written whole or not at all, read back with checks; plain file I/O.
 
 An adapter folder holds ``geoadapter.json`` (`AdapterConfig`), ``adapter_model.safetensors`` (method
-and head tensors only, never the frozen base weights), ``README.md`` (the model card) and whatever
+and head tensors only, never the frozen base weights), ``README.md`` (the model card), ``mlm.json``
+(the same model described with STAC's MLM extension, `geoadapters.stac.model`) and whatever
 files the method adds (PEFT's ``adapter_config.json`` for LoRA, so PEFT users can load it too).
 `GeoModel.save_pretrained` assembles the tensors and calls `write_adapter`; nothing here imports model
 code, and reading the config or the tensor shapes does not import torch. Folders come from strangers:
@@ -20,6 +21,7 @@ from geoadapters._staging import staged_dir
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError
 from geoadapters.hub.card import render_card
+from geoadapters.stac.model import MLM_FILE, mlm_json
 from geoadapters.version import __version__
 
 if TYPE_CHECKING:
@@ -69,6 +71,7 @@ def write_adapter(
     with staged_dir(folder, overwrite=overwrite) as staging:
         save_file(state, staging / WEIGHTS, metadata=metadata)
         (staging / CONFIG).write_text(config.to_json())
+        (staging / MLM_FILE).write_text(mlm_json(config))
         if write_extra is not None:
             write_extra(staging)
         parameters = sum(t.numel() for t in state.values())

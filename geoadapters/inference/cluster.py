@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geoadapters._staging import check_overwrite
-from geoadapters.errors import GeoAdaptersError, OutputExistsError
+from geoadapters.errors import GeoAdaptersError, OutputExistsError, one_line
 from geoadapters.inference.jobs import SceneJob
 from geoadapters.inference.request import ModelRef, PredictOptions
-from geoadapters.inference.results import SceneResult, one_line, run_job
+from geoadapters.inference.results import SceneResult, run_job
 from geoadapters.inference.resume import RUN_TAG, up_to_date
 
 if TYPE_CHECKING:
@@ -116,11 +116,6 @@ def _scene_task(
     progress = None if files else _tile_events(topic, str(job.output))
     result = run_job(job, runner, options, overwrite=overwrite, progress=progress, tags=tags, blocks=files)
     return dataclasses.replace(result, seconds=result.seconds + sum(s for _, _, s in blocks))
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}"[:300]
 
 
 def _staging(output: Path) -> Path:
@@ -218,7 +213,7 @@ def run_on_cluster(
             if future.status == "finished":
                 result = future.result()
             else:
-                result = SceneResult.of(jobs[i], "failed", _one_line(future.exception()))
+                result = SceneResult.of(jobs[i], "failed", one_line(future.exception()))
             if i in staged:  # its blocks are over (a block that raised may leave others running)
                 folder, blocks = staged.pop(i)
                 wait(blocks)  # type: ignore[no-untyped-call]

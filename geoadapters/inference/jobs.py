@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from geoadapters.errors import OutputExistsError, RasterError
-from geoadapters.raster.outputs import default_output, probability_path
+from geoadapters.raster.outputs import areas_paths, default_output, probability_path, uncertainty_path
 from geoadapters.raster.remote import gdal_path
 
 __all__ = ["VECTOR_FORMATS", "SceneJob", "SceneSource", "check_outputs", "expand_scenes", "plan_jobs"]
 
 # A scene: one file (path, URL, GDAL path), or the files of its frames for a model of several frames.
 SceneSource = str | Path | Sequence[str | Path]
-VECTOR_FORMATS = ("gpkg", "geojson")
+VECTOR_FORMATS = ("gpkg", "geojson", "parquet")
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,18 @@ class SceneJob:
         output: Its class map.
         vector: Its polygon file, if asked for.
         probabilities: Whether it writes a probability COG beside the class map.
+        uncertainty: Whether it writes an uncertainty COG beside the class map.
+        areas: Whether it writes the class areas (CSV and JSON) beside the class map.
+        stac: Whether it writes a STAC Item beside the class map.
     """
 
     frames: tuple[str | Path, ...]
     output: Path
     vector: Path | None = None
     probabilities: bool = False
+    uncertainty: bool = False
+    areas: bool = False
+    stac: bool = False
 
     @property
     def source(self) -> str | Path:
@@ -60,10 +66,25 @@ class SceneJob:
         """The probability COG, if asked for."""
         return probability_path(self.output) if self.probabilities else None
 
+    @property
+    def uncertainty_output(self) -> Path | None:
+        """The uncertainty COG, if asked for."""
+        return uncertainty_path(self.output) if self.uncertainty else None
+
+    @property
+    def areas_output(self) -> tuple[Path, Path] | None:
+        """The class areas (CSV, JSON), if asked for."""
+        return areas_paths(self.output) if self.areas else None
+
+    @property
+    def stac_output(self) -> Path | None:
+        """The STAC Item, if asked for."""
+        return self.output.with_name(f"{self.output.stem}.stac.json") if self.stac else None
+
     def outputs(self) -> list[Path]:
-        """Every file the job writes: the class map, then probabilities and polygons if asked for."""
-        extras = [self.probability_output, self.vector]
-        return [self.output, *(path for path in extras if path is not None)]
+        """Every file the job writes: the class map, then those beside it that were asked for."""
+        extras = [self.probability_output, self.uncertainty_output, self.vector, *(self.areas_output or ())]
+        return [self.output, *(path for path in [*extras, self.stac_output] if path is not None)]
 
 
 def expand_scenes(patterns: Sequence[str]) -> list[Path | str]:
@@ -122,6 +143,9 @@ def plan_jobs(
     *,
     vector: str | Path | Sequence[str | Path | None] | None = None,
     probabilities: bool = False,
+    uncertainty: bool = False,
+    areas: bool = False,
+    stac: bool = False,
 ) -> list[SceneJob]:
     """The jobs of the scenes, their outputs checked against each other and against the inputs.
 
@@ -129,9 +153,12 @@ def plan_jobs(
         sources: Scenes: files, or for a model of several frames the frames' files of each (a list).
         output: A folder (``<stem>_pred.tif`` of each scene in it), one class map file (one scene),
             one file per scene, or None (beside each scene).
-        vector: A format name (``gpkg``, ``geojson``: ``<class map stem>.<format>``), one file (one
-            scene), or one file (or None) per scene.
+        vector: A format name (``gpkg``, ``geojson``, ``parquet``: ``<class map stem>.<format>``), one
+            file (one scene), or one file (or None) per scene.
         probabilities: The jobs also write probabilities.
+        uncertainty: The jobs also write uncertainty.
+        areas: The jobs also write class areas.
+        stac: The jobs also write STAC Items.
 
     Raises:
         RasterError: An output that is not a GeoTIFF, or one of the inputs; one vector file for many
@@ -154,7 +181,7 @@ def plan_jobs(
     else:
         vectors = [None if v is None else Path(v) for v in vector]
     jobs = [
-        SceneJob(scene, target, vec, probabilities)
+        SceneJob(scene, target, vec, probabilities, uncertainty, areas, stac)
         for scene, target, vec in zip(scenes, targets, vectors, strict=True)
     ]
     check_outputs(jobs)

@@ -34,9 +34,12 @@ from geoadapters.inference.blending import StripAccumulator
 from geoadapters.inference.jobs import SceneJob, SceneSource, check_outputs
 from geoadapters.inference.preflight import check_dates
 from geoadapters.inference.request import PredictOptions, scale_factor
+from geoadapters.inference.resume import ADAPTER_TAG
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.strips import StripFile, computed_tiles, read_strips
 from geoadapters.inference.tiling import TileGrid
+from geoadapters.inference.tta import AugmentedRunner
+from geoadapters.raster.area import ClassAreas, write_area_table
 from geoadapters.raster.metadata import (
     GSD_TOLERANCE,
     check_frame_dates,
@@ -44,7 +47,7 @@ from geoadapters.raster.metadata import (
     check_value_range,
     pixel_size_m,
 )
-from geoadapters.raster.outputs import default_output
+from geoadapters.raster.outputs import VectorOptions, default_output
 from geoadapters.raster.read import Scene, prepare_tile
 from geoadapters.raster.vector import PolygonWriter
 from geoadapters.raster.write import PredictionWriter
@@ -83,6 +86,10 @@ class PredictReport:
         class_pixels: Pixels of each class in the written class map, by class name (nodata not counted).
         probabilities: Written probability COG, if asked for.
         vector: Written polygon file, if asked for.
+        uncertainty: Written uncertainty COG, if asked for.
+        class_area_m2: Ground area of each class in m², by class name (nodata not counted).
+        areas: Written area table (CSV, JSON), if asked for.
+        stac: Written STAC Item, if asked for.
     """
 
     source: Path | str
@@ -94,6 +101,10 @@ class PredictReport:
     class_pixels: Mapping[str, int]
     probabilities: Path | None = None
     vector: Path | None = None
+    uncertainty: Path | None = None
+    class_area_m2: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    areas: tuple[Path, Path] | None = None
+    stac: Path | None = None
 
 
 def _batches(grid: TileGrid, size: int) -> Iterator[list[tuple[int, int, int, int]]]:
@@ -303,6 +314,7 @@ class _Plan:
 
     scene: Scene
     grid: TileGrid
+    runner: Runner  # with test-time augmentation if asked for
     batch_size: int
     fill: npt.NDArray[np.float32]
     factor: float
@@ -364,7 +376,8 @@ def _prepared(source: SceneSource, runner: Runner, options: PredictOptions) -> I
             )
         if scene.known_empty():
             raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
-        yield _Plan(scene, grid, batch_size, fill, factor, described, warp)
+        augmented = runner if options.tta is None else AugmentedRunner(runner, options.tta)
+        yield _Plan(scene, grid, augmented, batch_size, fill, factor, described, warp)
 
 
 def predict_job(
@@ -406,28 +419,41 @@ def predict_job(
         if config.frames > 1:
             tags["frames"] = json.dumps([str(f) for f in scene.frames])
             tags["frame_dates"] = json.dumps([d.isoformat() for d in plan.described.dates])
+        tags["tta"] = options.tta or "none"
+        like = scene.source
+        counting = job.areas_output is not None or job.stac_output is not None
+        areas = ClassAreas(like.crs, like.transform, like.height, config.classes) if counting else None
         with contextlib.ExitStack() as outputs:
             polygons = None
             if job.vector is not None:
                 polygons = outputs.enter_context(
-                    PolygonWriter(job.vector, scene.source, classes=list(config.classes), overwrite=overwrite)
+                    PolygonWriter(
+                        job.vector,
+                        like,
+                        classes=list(config.classes),
+                        options=options.vector_options,
+                        overwrite=overwrite,
+                    )
                 )
             writer = outputs.enter_context(
                 PredictionWriter(
                     job.output,
-                    scene.source,
+                    like,
                     classes=config.classes,
                     colors=config.colors,
                     probabilities=options.probability_dtype if options.probabilities else None,
+                    uncertainty=options.uncertainty,
                     tags=tags,
                     overwrite=overwrite,
                 )
             )
 
             def strip_sink(row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> None:
-                labels = writer.write(row, logits, valid)
+                labels, confidence = writer.write(row, logits, valid, confidence=polygons is not None)
+                if areas is not None:
+                    areas.add(row, labels)
                 if polygons is not None:
-                    polygons.write(row, labels, valid)
+                    polygons.write(row, labels, confidence)
 
             if blocks is not None:  # computed by `predict_block`s
                 computed = 0
@@ -440,28 +466,33 @@ def predict_job(
                     tempfile.TemporaryDirectory(prefix=".geoadapters-warp-", dir=job.output.parent)
                 )
                 computed = _predict_warped(
-                    scene, grid, runner, plan.batch_size, plan.fill, plan.factor, plan.described,
+                    scene, grid, plan.runner, plan.batch_size, plan.fill, plan.factor, plan.described,
                     strip_sink, progress, Path(folder) / "probabilities.tif",
                 )  # fmt: skip
             else:
                 computed = predict_tiles(
-                    scene, grid, runner, plan.batch_size, plan.fill, plan.factor, plan.described,
+                    scene, grid, plan.runner, plan.batch_size, plan.fill, plan.factor, plan.described,
                     strip_sink, progress,
                 )  # fmt: skip
             if not computed:
                 raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
-        class_pixels = dict(zip(config.classes, map(int, writer.class_pixels), strict=True))
-    return PredictReport(
-        scene.path,
-        job.output,
-        len(grid),
-        computed,
-        time.perf_counter() - started,
-        runner.description,
-        class_pixels,
-        job.probability_output,
-        job.vector,
-    )
+        # after the maps are published: a run stopped here is resumed (the tables and Item are missing)
+        if job.areas_output is not None and areas is not None:
+            about = {"scene": str(job.source), "class_map": job.output.name, "crs": like.crs.to_string()}
+            write_area_table(*job.areas_output, areas.table(), about, overwrite)
+        report = PredictReport(
+            scene.path, job.output, len(grid), computed, time.perf_counter() - started,
+            plan.runner.description, dict(zip(config.classes, map(int, writer.class_pixels), strict=True)),
+            job.probability_output, job.vector, job.uncertainty_output,
+            {} if areas is None else dict(zip(config.classes, map(float, areas.m2), strict=True)),
+            job.areas_output, job.stac_output,
+        )  # fmt: skip
+        if job.stac_output is not None:
+            from geoadapters.stac.item import write_prediction_item
+
+            mlm = tags.get(ADAPTER_TAG, "")
+            write_prediction_item(job, report, config, options, plan.described, like, mlm, overwrite)
+    return report
 
 
 def predict_raster(
@@ -484,8 +515,13 @@ def predict_raster(
     progress: Progress | None = None,
     geotiff_only: bool = False,
     memory_budget_gb: float | None = None,
+    uncertainty: bool = False,
+    tta: str | None = None,
+    vector_options: VectorOptions | None = None,
+    areas: bool = False,
+    stac: bool = False,
 ) -> PredictReport:
-    """Predict a scene and write a georeferenced class map as a COG (and probabilities, polygons).
+    """Predict a scene and write a georeferenced class map as a COG (and probabilities, polygons, ...).
 
     The options are those of `geoadapters.inference.request.PredictOptions`, which says more.
 
@@ -501,8 +537,9 @@ def predict_raster(
         batch_size: Tiles per forward pass; default: on a GPU what its free memory holds, else the adapter's.
         probabilities: Also write ``<stem>_proba.tif``: one band of softmax probability per class.
         probability_dtype: ``uint8`` (percent) or ``float32`` (0 to 1).
-        vector: Also write the class map's polygons into this ``.gpkg`` or ``.geojson`` file (class,
-            value, pixels and area in square CRS units; merged across tile borders; scene CRS).
+        vector: Also write the class map's polygons into this ``.gpkg``, ``.geojson`` or ``.parquet``
+            file (class, value, pixels, area in m², mean confidence; scene CRS), cleaned as
+            `vector_options` say (`geoadapters.raster.polygons`).
         metadata: Dates (one per frame), centre and GSD for models that take them (-TL, Clay); fields
             left unset are derived from the scene.
         resample: Read a scene whose pixel size is over 1.5x off the adapter's GSD warped to that GSD.
@@ -513,6 +550,11 @@ def predict_raster(
         progress: Called with (tiles done, tiles in all) after each batch.
         geotiff_only: Accept GeoTIFF (COG) inputs only; VRTs can make GDAL read any local file.
         memory_budget_gb: Most memory the scene's buffers may take; default `memory_budget`.
+        uncertainty: Also write ``<stem>_uncertainty.tif`` (1 - the largest probability).
+        tta: ``flips`` or ``d4``: average each tile's probabilities over its flips or dihedral transforms.
+        vector_options: How polygons are cleaned; default `VectorOptions()` (1 px simplification).
+        areas: Also write ``<stem>_areas.csv`` and ``<stem>_areas.json`` (ground area per class).
+        stac: Also write ``<stem>.stac.json``, a STAC Item of the outputs.
 
     Raises:
         RasterError: Unreadable, unreferenced or all-nodata scene, unwritable output, an output that
@@ -530,11 +572,13 @@ def predict_raster(
         tile_size=tile_size, overlap=overlap, batch_size=batch_size, probabilities=probabilities,
         probability_dtype=probability_dtype, metadata=metadata, resample=resample,
         bands=None if bands is None else tuple(bands), scale=scale, nodata=nodata, geotiff_only=geotiff_only,
-        memory_budget_gb=memory_budget_gb,
+        memory_budget_gb=memory_budget_gb, uncertainty=uncertainty, tta=tta,
+        vector_options=vector_options or VectorOptions(), areas=areas, stac=stac,
     )  # fmt: skip
     frames = (source,) if isinstance(source, str | Path) else tuple(source)
     path = Path(output) if output is not None else default_output(frames[0])
-    job = SceneJob(frames, path, None if vector is None else Path(vector), probabilities)
+    vector_path = None if vector is None else Path(vector)
+    job = SceneJob(frames, path, vector_path, probabilities, uncertainty, areas, stac)
     check_outputs([job])
     return predict_job(job, runner, options, overwrite=overwrite, progress=progress)
 
@@ -571,7 +615,7 @@ def predict_block(
         computed = 0
         if tile_rows[0] < tile_rows[1]:
             computed = predict_tiles(
-                plan.scene, plan.grid, runner, plan.batch_size, plan.fill, plan.factor, plan.described,
+                plan.scene, plan.grid, plan.runner, plan.batch_size, plan.fill, plan.factor, plan.described,
                 strips, progress, tile_rows,
             )  # fmt: skip
         strips.finish(computed)

@@ -11,10 +11,9 @@ import warnings
 from pathlib import Path
 
 from geoadapters.config import AdapterConfig
-from geoadapters.errors import OptionError, RasterError
+from geoadapters.errors import OptionError, RasterError, one_line
 from geoadapters.inference.jobs import SceneJob
 from geoadapters.inference.request import PredictOptions, scale_factor
-from geoadapters.inference.results import one_line
 
 __all__ = ["check_dates", "check_job"]
 

@@ -9,16 +9,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from geoadapters._serde import finite
-from geoadapters.raster.outputs import PROBABILITY_DTYPES
+from geoadapters.raster.outputs import PROBABILITY_DTYPES, VectorOptions
 from geoadapters.specs import InputSpec, SceneMetadata
 
 if TYPE_CHECKING:
     from geoadapters.inference.runners import Runner
     from geoadapters.references import AdapterSource
 
-__all__ = ["RUNTIMES", "ModelRef", "PredictOptions", "scale_factor"]
+__all__ = ["RUNTIMES", "TTA_MODES", "ModelRef", "PredictOptions", "scale_factor"]
 
 RUNTIMES = ("torch", "onnx")
+# Test-time augmentation: the tile's flips (4 passes), or its dihedral transforms (8 passes).
+TTA_MODES = ("flips", "d4")
 
 
 def scale_factor(spec: InputSpec, scale: float | None) -> float:
@@ -49,9 +51,15 @@ class PredictOptions:
         nodata: The file's nodata value, overriding its metadata.
         geotiff_only: Open GeoTIFF (COG) inputs only; VRTs can make GDAL read any local file.
         memory_budget_gb: Most memory the model and a scene's buffers may take; None: `memory_budget`.
+        uncertainty: Also write ``<stem>_uncertainty.tif``: 1 - the largest class probability (float32).
+        tta: Average the class probabilities of each tile over its flips (``flips``: 4 model passes) or
+            its 8 dihedral transforms (``d4``); None: one pass.
+        vector_options: How the polygons of ``vector`` are cleaned (`VectorOptions`).
+        areas: Also write ``<stem>_areas.csv`` and ``.json``: the ground area of each class.
+        stac: Also write ``<stem>.stac.json``: a STAC Item of the outputs, their scene and model.
 
     Raises:
-        ValueError: `scale` or the budget is no finite positive number, or an unknown dtype.
+        ValueError: `scale` or the budget is no finite positive number, or an unknown dtype or TTA.
     """
 
     tile_size: int | None = None
@@ -66,6 +74,11 @@ class PredictOptions:
     nodata: float | None = None
     geotiff_only: bool = False
     memory_budget_gb: float | None = None
+    uncertainty: bool = False
+    tta: str | None = None
+    vector_options: VectorOptions = dataclasses.field(default_factory=VectorOptions)
+    areas: bool = False
+    stac: bool = False
 
     def __post_init__(self) -> None:
         if self.metadata == SceneMetadata():  # nothing given: the same run as no metadata
@@ -75,6 +88,8 @@ class PredictOptions:
         if self.probability_dtype not in PROBABILITY_DTYPES:
             known = ", ".join(PROBABILITY_DTYPES)
             raise ValueError(f"probability_dtype must be one of {known}, got {self.probability_dtype!r}")
+        if self.tta is not None and self.tta not in TTA_MODES:
+            raise ValueError(f"tta must be one of {', '.join(TTA_MODES)} or None, got {self.tta!r}")
         if self.scale is not None:
             finite("scale", self.scale, positive=True)
         if self.memory_budget_gb is not None:

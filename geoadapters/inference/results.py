@@ -12,20 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from geoadapters.errors import PYTHON, GeoAdaptersError, GeoAdaptersWarning, render
+from geoadapters.errors import PYTHON, GeoAdaptersError, one_line, render
 from geoadapters.inference.jobs import SceneJob
 from geoadapters.inference.request import PredictOptions
 
 if TYPE_CHECKING:
     from geoadapters.inference.runners import Runner
 
-__all__ = ["ManyReport", "SceneResult", "one_line", "run_job"]
-
-
-def one_line(problem: Warning | BaseException | str) -> str:
-    """An error's or warning's message on one line, with its option markers (`geoadapters.errors`)."""
-    text = problem.template if isinstance(problem, GeoAdaptersError | GeoAdaptersWarning) else str(problem)
-    return " ".join(text.split())
+__all__ = ["ManyReport", "SceneResult", "run_job"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +39,10 @@ class SceneResult:
         probabilities: The probability COG written, if any.
         vector: The polygon file written, if any.
         runner: Runtime, precision and device that computed it.
+        uncertainty: The uncertainty COG written, if any.
+        areas: The area table (CSV) written, if any.
+        stac: The STAC Item written, if any.
+        class_area_m2: Ground area of each class in m², by class name (with areas or stac).
     """
 
     source: str
@@ -59,6 +57,10 @@ class SceneResult:
     probabilities: str | None = None
     vector: str | None = None
     runner: str = ""
+    uncertainty: str | None = None
+    areas: str | None = None
+    stac: str | None = None
+    class_area_m2: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def message(self, controls: Mapping[str, str] = PYTHON) -> str:
         """The error, its option markers rendered as the controls of a surface (Python's by default)."""
@@ -85,6 +87,17 @@ class ManyReport:
     def failed(self) -> list[SceneResult]:
         """The scenes that failed."""
         return [r for r in self.results if r.status == "failed"]
+
+    def area_rows(self) -> list[dict[str, object]]:
+        """The class areas of every scene done, then of all of them (scene ``all``): scene, class, m², ha."""
+        rows: list[dict[str, object]] = []
+        total: dict[str, float] = {}
+        for result in self.results:
+            for name, m2 in result.class_area_m2.items():
+                rows.append({"scene": result.source, "class": name, "area_m2": m2, "area_ha": m2 / 1e4})
+                total[name] = total.get(name, 0.0) + m2
+        rows += [{"scene": "all", "class": n, "area_m2": m2, "area_ha": m2 / 1e4} for n, m2 in total.items()]
+        return rows
 
     def summary(self) -> str:
         """``N done, N skipped, N failed of N scenes``."""
@@ -122,4 +135,7 @@ def run_job(
         computed=report.computed, class_pixels=dict(report.class_pixels), warnings=lines,
         probabilities=None if report.probabilities is None else str(report.probabilities),
         vector=None if report.vector is None else str(report.vector), runner=report.runner,
+        uncertainty=None if report.uncertainty is None else str(report.uncertainty),
+        areas=None if report.areas is None else str(report.areas[0]),
+        stac=None if report.stac is None else str(report.stac), class_area_m2=dict(report.class_area_m2),
     )  # fmt: skip

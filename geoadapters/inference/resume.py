@@ -19,10 +19,11 @@ from geoadapters.inference.request import ModelRef, PredictOptions
 from geoadapters.raster.remote import gdal_path
 from geoadapters.references import AdapterSource
 
-__all__ = ["RUN_TAG", "SOURCE_TAG", "run_identity", "source_identity", "up_to_date"]
+__all__ = ["ADAPTER_TAG", "RUN_TAG", "SOURCE_TAG", "run_identity", "source_identity", "up_to_date"]
 
 SOURCE_TAG = "geoadapters_source"
 RUN_TAG = "geoadapters_run"
+ADAPTER_TAG = "geoadapters_mlm"  # where the adapter's MLM description is (stac.model.mlm_link)
 
 
 def _stat(path: str | Path) -> dict[str, object]:

@@ -22,12 +22,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geoadapters._staging import check_overwrite
-from geoadapters.errors import DeviceError, GeoAdaptersError
+from geoadapters.errors import DeviceError, GeoAdaptersError, one_line
 from geoadapters.inference.jobs import SceneJob, SceneSource, plan_jobs
 from geoadapters.inference.preflight import check_dates, check_job
 from geoadapters.inference.request import ModelRef, PredictOptions
-from geoadapters.inference.results import ManyReport, SceneResult, one_line, run_job
-from geoadapters.inference.resume import RUN_TAG, SOURCE_TAG, run_identity, source_identity, up_to_date
+from geoadapters.inference.results import ManyReport, SceneResult, run_job
+from geoadapters.inference.resume import (
+    ADAPTER_TAG,
+    RUN_TAG,
+    SOURCE_TAG,
+    run_identity,
+    source_identity,
+    up_to_date,
+)
+from geoadapters.stac.model import mlm_link
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -112,7 +120,10 @@ def predict_many(
     cluster = client is not None or workers is not None
     if split < 1 or (split > 1 and not cluster) or (split > 1 and options.resample):
         raise ValueError(f"split {split}: a split needs a cluster (client or workers) and no resample")
-    jobs = plan_jobs(sources, output, vector=vector, probabilities=options.probabilities)
+    jobs = plan_jobs(
+        sources, output, vector=vector, probabilities=options.probabilities, uncertainty=options.uncertainty,
+        areas=options.areas, stac=options.stac,
+    )  # fmt: skip
     results: dict[int, SceneResult] = {}
     for i, job in enumerate(jobs):  # the commonest mistake, told before the adapter is even read
         missing = [f for f in job.frames if isinstance(f, Path) and not f.exists()]
@@ -150,7 +161,7 @@ def predict_many(
             check_overwrite(path, overwrite)  # the whole run, before the first prediction
         try:
             said[i] = check_job(job, source.config, options)
-            tags[i] = {SOURCE_TAG: source_identity(job.scene), RUN_TAG: run}
+            tags[i] = {SOURCE_TAG: source_identity(job.scene), RUN_TAG: run, ADAPTER_TAG: mlm_link(source)}
         except (GeoAdaptersError, OSError) as err:
             finish(i, SceneResult.of(job, "failed", one_line(err)))
     pending = sorted(tags)

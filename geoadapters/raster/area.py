@@ -18,7 +18,10 @@ import numpy.typing as npt
 
 from geoadapters.errors import RasterError
 
-__all__ = ["class_areas", "row_pixel_areas"]
+__all__ = ["AREA_FIELDS", "ClassAreas", "class_areas", "row_pixel_areas", "write_area_table"]
+
+# The columns of an area table.
+AREA_FIELDS = ("class", "value", "pixels", "area_m2", "area_ha", "share")
 
 _ROWS_PER_READ = 512
 
@@ -96,6 +99,88 @@ def row_pixel_areas(crs: Any, transform: Sequence[float], height: int) -> npt.ND
     return areas
 
 
+class ClassAreas:
+    """Pixels and ground area of each class of a class map whose rows are added strip by strip.
+
+    Args:
+        crs: The map's `rasterio.crs.CRS`.
+        transform: Its affine transform.
+        height: Its rows.
+        classes: Class names in value order; other values (nodata 255, NaN) are not counted.
+
+    Raises:
+        RasterError: Pixel areas are unknown (see `row_pixel_areas`).
+    """
+
+    def __init__(self, crs: Any, transform: Sequence[float], height: int, classes: Sequence[str]) -> None:
+        self.classes = list(classes)
+        self._rows = row_pixel_areas(crs, transform, height)
+        self.m2 = np.zeros(len(classes), np.float64)
+        self.pixels = np.zeros(len(classes), np.int64)
+
+    def add(self, top: int, values: npt.NDArray[Any]) -> None:
+        """Count the rows from `top` on (rows, width) of class values."""
+        count, k = values.shape[0], len(self.classes)
+        valid = np.isfinite(values) & (values >= 0) & (values < k)
+        row_index = np.broadcast_to(np.arange(count)[:, None], values.shape)[valid]
+        pairs = row_index * k + values[valid].astype(np.int64)
+        counts = np.bincount(pairs, minlength=count * k).reshape(count, k)
+        self.m2 += self._rows[top : top + count] @ counts
+        self.pixels += counts.sum(axis=0)
+
+    def table(self) -> list[dict[str, Any]]:
+        """One row per class: name, value, pixels, m², hectares and share of the area with data."""
+        total = float(self.m2.sum())
+        return [
+            {
+                "class": name,
+                "value": i,
+                "pixels": int(self.pixels[i]),
+                "area_m2": float(self.m2[i]),
+                "area_ha": float(self.m2[i]) / 1e4,
+                "share": float(self.m2[i]) / total if total else 0.0,
+            }
+            for i, name in enumerate(self.classes)
+        ]
+
+
+def write_area_table(
+    csv_path: Path,
+    json_path: Path,
+    rows: Sequence[Mapping[str, Any]],
+    about: Mapping[str, Any],
+    overwrite: bool,
+) -> None:
+    """Write an area table as CSV (`rows`) and JSON (`about` and the rows), each whole or not at all.
+
+    Raises:
+        OutputExistsError: A destination exists and `overwrite` is False.
+        RasterError: A destination folder is not writable.
+    """
+    import csv
+    import io
+    import json
+
+    from geoadapters._staging import staged_file
+
+    fields = list(rows[0]) if rows else list(AREA_FIELDS)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    try:
+        with (
+            staged_file(csv_path, overwrite=overwrite) as staged_csv,
+            staged_file(json_path, overwrite=overwrite) as staged_json,
+        ):
+            staged_csv.write_text(text.getvalue())
+            staged_json.write_text(json.dumps({**about, "classes": list(rows)}, indent=2) + "\n")
+    except OSError as err:
+        if isinstance(err, FileExistsError):
+            raise
+        raise RasterError(f"cannot write the area table {csv_path}: {err}") from err
+
+
 def class_areas(path: str | Path, classes: Sequence[str]) -> dict[str, float]:
     """Ground area in m² of each class of a prediction's class map (its band 1; nodata not counted).
 
@@ -114,16 +199,10 @@ def class_areas(path: str | Path, classes: Sequence[str]) -> dict[str, float]:
 
     try:
         with rasterio.open(path) as ds:
-            rows = row_pixel_areas(ds.crs, ds.transform, ds.height)
-            totals = np.zeros(len(classes), np.float64)
+            areas = ClassAreas(ds.crs, ds.transform, ds.height, classes)
             for top in range(0, ds.height, _ROWS_PER_READ):
                 count = min(_ROWS_PER_READ, ds.height - top)
-                values = ds.read(1, window=Window(0, top, ds.width, count))
-                valid = np.isfinite(values) & (values >= 0) & (values < len(classes))
-                row_index = np.broadcast_to(np.arange(count)[:, None], values.shape)[valid]
-                pairs = row_index * len(classes) + values[valid].astype(np.int64)
-                counts = np.bincount(pairs, minlength=count * len(classes)).reshape(count, len(classes))
-                totals += rows[top : top + count] @ counts
+                areas.add(top, ds.read(1, window=Window(0, top, ds.width, count)))
     except RasterioIOError as err:
         raise RasterError(f"cannot read the class map {path}: {err}") from err
-    return dict(zip(classes, map(float, totals), strict=True))
+    return dict(zip(classes, map(float, areas.m2), strict=True))

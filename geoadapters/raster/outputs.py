@@ -1,16 +1,62 @@
-"""The files a prediction writes, by name: the class map, the probability COG beside it, their dtypes.
+"""The files a prediction writes and how: names beside the class map, dtypes, how polygons are cleaned.
 
-Plain path rules (no rasterio), shared by the writer and by the planning of a run.
+Plain rules and data (no rasterio), shared by the writers and by the planning of a run.
 """
 
+import math
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from geoadapters.raster.remote import gdal_path
 
-__all__ = ["PROBABILITY_DTYPES", "default_output", "probability_path"]
+__all__ = [
+    "AREA_UNITS",
+    "PROBABILITY_DTYPES",
+    "VectorOptions",
+    "areas_paths",
+    "default_output",
+    "probability_path",
+    "uncertainty_path",
+]
 
 # probabilities uint8: percent (0-100, summing to 100 per pixel, nodata 255); float32: 0-1, nodata NaN
 PROBABILITY_DTYPES = ("uint8", "float32")
+# Units of VectorOptions' areas: square metres on the ground, or pixels.
+AREA_UNITS = ("m2", "px")
+
+
+@dataclass(frozen=True)
+class VectorOptions:
+    """How class polygons are cleaned (`geoadapters.raster.polygons`).
+
+    Attributes:
+        simplify: Tolerance in pixels of the simplification (about the largest distance a boundary
+            moves); boundaries shared by neighbouring polygons are simplified once, so no gap or
+            overlap appears. 0: the pixel outlines as they are.
+        min_area: Polygons smaller than this (after their holes are filled) are left out; 0: none.
+        fill_holes: Holes smaller than this are filled, and what lay in them is left out; 0: none.
+        area_unit: Unit of `min_area` and `fill_holes`: ``m2`` (ground area) or ``px`` (pixels).
+        classes: Names of the classes whose polygons are written; None: every class.
+
+    Raises:
+        ValueError: A negative or infinite number, or an unknown unit.
+    """
+
+    simplify: float = 1.0
+    min_area: float = 0.0
+    fill_holes: float = 0.0
+    area_unit: str = "m2"
+    classes: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("simplify", "min_area", "fill_holes"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number of at least 0, got {value}")
+        if self.area_unit not in AREA_UNITS:
+            raise ValueError(f"area_unit must be one of {', '.join(AREA_UNITS)}, got {self.area_unit!r}")
+        if self.classes is not None:
+            object.__setattr__(self, "classes", tuple(self.classes))
 
 
 def default_output(source: str | Path, folder: str | Path | None = None) -> Path:
@@ -25,3 +71,15 @@ def probability_path(output: str | Path) -> Path:
     """``<stem>_proba.tif`` beside a class map ``<stem>.tif``."""
     output = Path(output)
     return output.with_name(f"{output.stem}_proba{output.suffix or '.tif'}")
+
+
+def uncertainty_path(output: str | Path) -> Path:
+    """``<stem>_uncertainty.tif`` beside a class map ``<stem>.tif``."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}_uncertainty{output.suffix or '.tif'}")
+
+
+def areas_paths(output: str | Path) -> tuple[Path, Path]:
+    """``<stem>_areas.csv`` and ``<stem>_areas.json`` beside a class map ``<stem>.tif``."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}_areas.csv"), output.with_name(f"{output.stem}_areas.json")

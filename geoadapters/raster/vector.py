@@ -1,13 +1,18 @@
-"""Class polygons of a class map, made strip by strip and merged across strip borders, as GPKG or GeoJSON.
+"""Class polygons as GeoPackage, GeoJSON or GeoParquet, as a class map streams in or from a saved one.
 
-Each strip of finished rows is polygonised (`rasterio.features.shapes`, 4-connected) in pixel
-coordinates, where the borders of neighbouring strips are the same integers exactly. Polygons that
-touch the strip's last row are held back and united (shapely) with the polygons of the same class that
-touch the next strip's first row; the others are final and are written at once (pyogrio, appending),
-mapped into the scene's CRS. Memory is one strip plus the polygons that cross its lower border.
+`PolygonWriter` takes the class map's strips (and each pixel's confidence) as a prediction writes them;
+`geoadapters.raster.polygons` makes the cleaned polygons, which are mapped into the scene's CRS and
+written as they are finished, published whole or not at all. Each polygon has its class name and value,
+its pixels, its ground area in m² and the mean confidence of its pixels. `vectorize` does the same from
+a saved class map, so ``geoadapters vectorize MAP.tif`` gives what ``predict --vector`` gave.
+
+GeoPackage is written through pyogrio (appending), GeoJSON is streamed into a GeoPackage and converted
+once at the end (it cannot be appended to), and GeoParquet (``.parquet``, GeoParquet 1.1 with WKB
+geometries and the CRS as PROJJSON) through pyarrow, one row group per batch.
 """
 
 import contextlib
+import json
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,126 +23,152 @@ import rasterio
 
 from geoadapters._staging import staged_file
 from geoadapters.errors import MissingDependencyError, RasterError
+from geoadapters.raster.area import row_pixel_areas
+from geoadapters.raster.outputs import VectorOptions, probability_path, uncertainty_path
+from geoadapters.raster.polygons import CHUNK_ROWS, NODATA, Polygons, PolygonStream
 
-__all__ = ["VECTOR_DRIVERS", "PolygonWriter"]
+__all__ = ["FIELDS", "VECTOR_DRIVERS", "PolygonWriter", "vectorize"]
 
-# Output suffix -> OGR driver.
-VECTOR_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
+# Output suffix -> driver (OGR's, or GeoParquet through pyarrow).
+VECTOR_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".parquet": "Parquet"}
+# Each polygon's fields.
+FIELDS = ("class", "value", "pixels", "area_m2", "confidence")
+# Features gathered before one write (each write of pyogrio opens the file).
+_BATCH = 20_000
 
 
-def _import_vector() -> tuple[Any, Any]:
+def _import_pyogrio() -> Any:
     try:
         import pyogrio
-        import shapely
     except ImportError as err:
-        raise MissingDependencyError("vector output (pyogrio and shapely)", extra="vector") from err
-    return pyogrio, shapely
+        raise MissingDependencyError("vector output (pyogrio, shapely, scipy)", extra="vector") from err
+    return pyogrio
 
 
 class PolygonWriter:
-    """Polygons of each class, with class name, value, pixels and area, published whole or not at all.
+    """Cleaned class polygons of a class map given strip by strip, published whole or not at all.
 
     Args:
-        path: ``.gpkg`` or ``.geojson`` destination.
-        like: Open input dataset whose CRS and transform the polygons take.
+        path: ``.gpkg``, ``.geojson`` or ``.parquet`` destination.
+        like: Open dataset whose size, CRS and transform the class map has.
         classes: Class names in value order.
+        options: How polygons are cleaned (`VectorOptions`).
         overwrite: Replace an existing destination.
 
     Attributes:
-        class_area: Area written so far of each class, in square CRS units.
+        class_area: Ground area written so far of each class, in m².
 
     Raises:
-        RasterError: Another suffix, or the destination folder is not writable.
+        RasterError: Another suffix, the destination folder is not writable, or pixel areas are unknown.
         OutputExistsError: `path` exists and `overwrite` is False.
-        MissingDependencyError: pyogrio or shapely is not installed.
+        OptionError: A class to keep that is not one of `classes`.
+        MissingDependencyError: pyogrio, shapely or scipy (or pyarrow for GeoParquet) is not installed.
     """
 
     def __init__(
-        self, path: str | Path, like: rasterio.DatasetReader, *, classes: list[str], overwrite: bool = False
+        self,
+        path: str | Path,
+        like: rasterio.DatasetReader,
+        *,
+        classes: list[str],
+        options: VectorOptions | None = None,
+        overwrite: bool = False,
     ) -> None:
         self.path = Path(path)
         driver = VECTOR_DRIVERS.get(self.path.suffix.lower())
         if driver is None:
             raise RasterError(f"{self.path}: vector output must end in {', '.join(VECTOR_DRIVERS)}")
-        self._pyogrio, self._shapely = _import_vector()
         self._driver = driver
         self.classes = classes
         t = like.transform
         self._matrix = np.array([[t.a, t.d], [t.b, t.e]])  # (x, y) rows @ matrix + offset
         self._offset = np.array([t.c, t.f])
-        self._pixel_area = abs(t.a * t.e - t.b * t.d)
-        self._crs = like.crs.to_wkt()
+        self._crs = like.crs
         self.class_area = np.zeros(len(classes), np.float64)
-        self._pending: dict[int, list[Any]] = {}
+        self._stream = PolygonStream(
+            like.height, like.width, classes, options or VectorOptions(),
+            row_pixel_areas(like.crs, like.transform, like.height), self._add,
+        )  # fmt: skip
+        if driver == "Parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError as err:
+                raise MissingDependencyError("GeoParquet output (pyarrow)", extra="vector") from err
+        else:
+            self._pyogrio = _import_pyogrio()
+        self._batch: list[Polygons] = []
         self._written = False
+        self._parquet: Any = None
         self._staging: contextlib.AbstractContextManager[Path] = staged_file(self.path, overwrite=overwrite)
         try:
             self._target = self._staging.__enter__()
         except OSError as err:
             raise RasterError(f"cannot write into {self.path.parent}: {err}") from err
         # GeoJSON cannot be appended to: stream into a GeoPackage, convert once at the end
-        self._stream = self._target if driver == "GPKG" else self._target.with_suffix(".partial.gpkg")
+        self._gpkg = self._target.with_suffix(".partial.gpkg") if driver == "GeoJSON" else self._target
 
-    def write(self, row: int, labels: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> None:
-        """Add scene rows from `row` on: class values (rows, width) and the mask of pixels with data."""
-        from rasterio.features import shapes
-        from rasterio.transform import Affine
+    def write(self, row: int, labels: npt.NDArray[np.uint8], confidence: npt.NDArray[Any] | None) -> None:
+        """Add scene rows from `row` on: class values (rows, width; 255 nodata) and their confidence."""
+        self._stream.write(row, labels, confidence)
 
-        if labels.size == 0:
-            return
-        shapely = self._shapely
-        end = row + labels.shape[0]
-        found: dict[int, list[Any]] = {}
-        for geometry, value in shapes(labels, mask=valid, transform=Affine.translation(0, row)):
-            found.setdefault(int(value), []).append(shapely.geometry.shape(geometry))
-        final: list[tuple[int, Any]] = []
-        pending: dict[int, list[Any]] = {}
-        for value in sorted(set(found) | set(self._pending)):
-            polygons = found.get(value, [])
-            bounds = shapely.bounds(np.asarray(polygons, dtype=object)) if polygons else np.zeros((0, 4))
-            at_top = [p for p, b in zip(polygons, bounds, strict=True) if b[1] == row]
-            inside = [p for p, b in zip(polygons, bounds, strict=True) if b[1] != row]
-            held = self._pending.get(value, [])
-            if held and at_top:
-                at_top = list(shapely.get_parts(shapely.union_all(held + at_top)))
-            else:
-                at_top += held
-            for polygon in at_top + inside:
-                if shapely.bounds(polygon)[3] == end:
-                    pending.setdefault(value, []).append(polygon)
-                else:
-                    final.append((value, polygon))
-        self._pending = pending
-        self._emit(final)
+    def _add(self, polygons: Polygons) -> None:
+        np.add.at(self.class_area, polygons.value, polygons.area)
+        self._batch.append(polygons)
+        if sum(len(p.value) for p in self._batch) >= _BATCH:
+            self._flush()
 
     def _to_crs(self, xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         mapped: npt.NDArray[np.float64] = xy @ self._matrix + self._offset
         return mapped
 
-    def _emit(self, polygons: list[tuple[int, Any]]) -> None:
-        if not polygons:
+    def _flush(self) -> None:
+        import shapely
+
+        if not self._batch and self._written:
             return
-        shapely = self._shapely
-        values = np.array([v for v, _ in polygons], np.int32)
-        pixel_geoms = np.array([p for _, p in polygons], dtype=object)
-        pixels = np.rint(shapely.area(pixel_geoms)).astype(np.int64)
-        geoms = shapely.transform(pixel_geoms, self._to_crs)
-        area = pixels * self._pixel_area
-        np.add.at(self.class_area, values, area)
+        parts = self._batch or [
+            Polygons(*(np.array([], t) for t in (object, np.int32, np.int64, float, float)))
+        ]
+        self._batch = []
+        values = np.concatenate([p.value for p in parts])
+        mapped = shapely.transform(np.concatenate([p.geometry for p in parts]), self._to_crs)
+        geometry = shapely.to_wkb(_repaired(mapped))
         names = np.array([self.classes[v] for v in values], dtype=object)
-        self._pyogrio.raw.write(
-            self._stream,
-            shapely.to_wkb(geoms),
-            [names, values, pixels, area],
-            ["class", "value", "pixels", "area"],
-            layer=self.path.stem,
-            driver="GPKG",
-            geometry_type="Polygon",
-            crs=self._crs,
-            append=self._written,
-            promote_to_multi=False,
-        )
+        columns = [
+            names,
+            values,
+            *(np.concatenate([getattr(p, n) for p in parts]) for n in ("pixels", "area", "confidence")),
+        ]
+        if self._driver == "Parquet":
+            self._write_parquet(geometry, columns)
+        else:
+            self._pyogrio.raw.write(
+                self._gpkg, geometry, columns, list(FIELDS), layer=self.path.stem, driver="GPKG",
+                geometry_type="Polygon", crs=self._crs.to_wkt(), append=self._written, promote_to_multi=False,
+            )  # fmt: skip
         self._written = True
+
+    def _write_parquet(self, geometry: npt.NDArray[np.object_], columns: list[npt.NDArray[Any]]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table(
+            [pa.array(geometry, pa.binary()), *map(pa.array, columns)], names=["geometry", *FIELDS]
+        )
+        if self._parquet is None:
+            geo = {
+                "version": "1.1.0",
+                "primary_column": "geometry",
+                "columns": {
+                    "geometry": {
+                        "encoding": "WKB", "geometry_types": ["Polygon"],
+                        "crs": self._crs.to_dict(projjson=True),
+                    }
+                },
+            }  # fmt: skip
+            schema = table.schema.with_metadata({"geo": json.dumps(geo)})
+            self._parquet = pq.ParquetWriter(self._target, schema, compression="zstd")
+        self._parquet.write_table(table.cast(self._parquet.schema))
 
     def __enter__(self) -> "PolygonWriter":
         return self
@@ -147,22 +178,109 @@ class PolygonWriter:
     ) -> None:
         try:
             if kind is None:
-                self._emit([(v, p) for v, held in sorted(self._pending.items()) for p in held])
-                self._pending = {}
-                if not self._written:  # no valid pixel: an empty layer, so the file still opens
-                    empty = [np.array([], t) for t in (object, np.int32, np.int64, np.float64)]
-                    self._pyogrio.raw.write(
-                        self._stream, np.array([], object), empty, ["class", "value", "pixels", "area"],
-                        layer=self.path.stem, driver="GPKG", geometry_type="Polygon", crs=self._crs,
-                    )  # fmt: skip
-                if self._stream != self._target:
-                    meta, _, geometry, fields = self._pyogrio.raw.read(self._stream)
+                self._flush()
+                if self._parquet is not None:
+                    self._parquet.close()
+                if self._gpkg != self._target:
+                    meta, _, geometry, fields = self._pyogrio.raw.read(self._gpkg)
                     self._pyogrio.raw.write(
                         self._target, geometry, fields, meta["fields"], driver=self._driver,
-                        geometry_type="Polygon", crs=self._crs, layer=self.path.stem,
+                        geometry_type="Polygon", crs=self._crs.to_wkt(), layer=self.path.stem,
                     )  # fmt: skip
-                    self._stream.unlink()
+                    self._gpkg.unlink()
+            elif self._parquet is not None:
+                self._parquet.close()
         except BaseException as failure:
             self._staging.__exit__(type(failure), failure, failure.__traceback__)
             raise
         self._staging.__exit__(kind, error, tb)
+
+
+def _repaired(polygons: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """Polygons valid in the CRS.
+
+    A vertex that touched an edge in pixel coordinates may cross it by a rounding error once mapped
+    (about 1 polygon in 2,000): those are repaired (``make_valid``, structure; their area changes by
+    about 1e-15), keeping the largest part should one split off.
+    """
+    import shapely
+
+    for i in np.flatnonzero(~shapely.is_valid(polygons)):
+        parts = shapely.get_parts(shapely.make_valid(polygons[i], method="structure"))
+        polygons[i] = parts[np.argmax(shapely.area(parts))]
+    return polygons
+
+
+def _confidence_source(class_map: Path) -> tuple[Path, str] | None:
+    """The file beside a class map that gives its pixels' confidence: ``uncertainty`` or ``probabilities``."""
+    for path, kind in (
+        (uncertainty_path(class_map), "uncertainty"),
+        (probability_path(class_map), "probabilities"),
+    ):
+        if path.is_file():
+            return path, kind
+    return None
+
+
+def vectorize(
+    class_map: str | Path,
+    output: str | Path,
+    options: VectorOptions | None = None,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write the cleaned polygons of a saved class map, as ``predict --vector`` does during a run.
+
+    The classes come from the map's tags (a geoadapters class map), and each pixel's confidence from the
+    uncertainty COG beside it (1 - uncertainty, as in the run), else the probability COG (its largest
+    band, to its precision); with neither, confidence is NaN.
+
+    Args:
+        class_map: A class map written by ``predict`` (uint8, nodata 255, class names in its tags).
+        output: ``.gpkg``, ``.geojson`` or ``.parquet`` destination.
+        options: How polygons are cleaned.
+        overwrite: Replace an existing output.
+
+    Raises:
+        RasterError: The map cannot be read, has no class names, or the output cannot be written.
+        OutputExistsError: `output` exists and `overwrite` is False.
+    """
+    from rasterio.errors import RasterioIOError
+    from rasterio.windows import Window
+
+    class_map = Path(class_map)
+    source = _confidence_source(class_map)
+    try:
+        with rasterio.open(class_map) as ds, contextlib.ExitStack() as stack:
+            try:
+                classes = list(json.loads(ds.tags()["classes"]))
+            except (KeyError, ValueError) as err:
+                raise RasterError(
+                    f"{class_map} has no class names in its tags: is it a geoadapters class map?"
+                ) from err
+            scores = None if source is None else stack.enter_context(rasterio.open(source[0]))
+            with PolygonWriter(output, ds, classes=classes, options=options, overwrite=overwrite) as writer:
+                for top in range(0, ds.height, CHUNK_ROWS):
+                    window = Window(0, top, ds.width, min(CHUNK_ROWS, ds.height - top))
+                    labels = ds.read(1, window=window)
+                    writer.write(top, labels, _confidence(scores, source, window, labels))
+    except RasterioIOError as err:
+        raise RasterError(f"cannot read {class_map}: {err}") from err
+    return Path(output)
+
+
+def _confidence(
+    scores: Any, source: tuple[Path, str] | None, window: Any, labels: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.float64] | None:
+    if scores is None or source is None:
+        return None
+    best: npt.NDArray[np.float64]
+    if source[1] == "uncertainty":
+        best = 1 - scores.read(1, window=window).astype(np.float64)
+        return best
+    bands = scores.read(window=window)
+    if bands.dtype == np.uint8:
+        best = np.where(labels == NODATA, np.nan, bands.max(axis=0) / 100.0)
+    else:
+        best = bands.max(axis=0).astype(np.float64)
+    return best

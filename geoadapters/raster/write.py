@@ -3,7 +3,9 @@
 The class map is uint8 (nodata 255) with a colour table, and its class names as GDAL category names
 and a raster attribute table (value, class, pixel count, colour) in the ``.aux.xml`` beside it, which
 GDAL and QGIS read (QGIS shows them in the legend). Probabilities go into a separate COG
-(``<stem>_proba.tif``, one band per class, uint8 percent or float32). Rows go into temporary tiled
+(``<stem>_proba.tif``, one band per class, uint8 percent or float32), and so does the uncertainty
+(``<stem>_uncertainty.tif``: float32 1 - the largest class probability, 0 where the model is sure, at
+most 1 - 1/classes where every class is equally likely; nodata NaN). Rows go into temporary tiled
 GeoTIFFs next to the destinations; at the end they are converted into Cloud-Optimised GeoTIFFs
 (DEFLATE, internal tiles and overviews) and renamed into place. On any error the temporary files are
 removed and existing destinations are left untouched.
@@ -24,7 +26,7 @@ from rasterio.errors import RasterioIOError
 
 from geoadapters._staging import staged_file
 from geoadapters.errors import OutputExistsError, RasterError
-from geoadapters.raster.outputs import PROBABILITY_DTYPES, probability_path
+from geoadapters.raster.outputs import PROBABILITY_DTYPES, probability_path, uncertainty_path
 from geoadapters.raster.palette import class_colors
 
 __all__ = ["PredictionWriter"]
@@ -153,6 +155,7 @@ class PredictionWriter:
         classes: Class names in value order.
         colors: Class colours (``#rrggbb``); default a palette.
         probabilities: Also write `probability_path` (path): ``uint8`` percent or ``float32``; None: not.
+        uncertainty: Also write `uncertainty_path` (path): 1 - the largest probability, float32.
         tags: Dataset metadata (model, adapter, ...), written as GDAL tags.
         overwrite: Replace existing destinations.
 
@@ -172,6 +175,7 @@ class PredictionWriter:
         classes: Sequence[str],
         colors: Sequence[str] = (),
         probabilities: str | None = None,
+        uncertainty: bool = False,
         tags: Mapping[str, str] | None = None,
         overwrite: bool = False,
     ) -> None:
@@ -190,37 +194,58 @@ class PredictionWriter:
         self._map.dataset.write_colormap(1, self._colormap)
         self._map.dataset.update_tags(**tags)
         self._proba: _CogStream | None = None
-        if probabilities is not None:
-            try:
+        self._uncertainty: _CogStream | None = None
+        try:
+            if probabilities is not None:
                 nodata = _CLASS_NODATA if probabilities == "uint8" else float("nan")
                 self._proba = _CogStream(
                     probability_path(self.path), like, len(classes), probabilities, nodata, overwrite
                 )
-            except BaseException as err:
-                self._map.finish(type(err), err, err.__traceback__)
-                raise
-            for i, name in enumerate(self.classes, start=1):
-                unit = "%" if probabilities == "uint8" else "0-1"
-                self._proba.dataset.set_band_description(i, f"probability of {name} ({unit})")
-            self._proba.dataset.update_tags(**tags)
+                for i, name in enumerate(self.classes, start=1):
+                    unit = "%" if probabilities == "uint8" else "0-1"
+                    self._proba.dataset.set_band_description(i, f"probability of {name} ({unit})")
+                self._proba.dataset.update_tags(**tags)
+            if uncertainty:
+                self._uncertainty = _CogStream(
+                    uncertainty_path(self.path), like, 1, "float32", float("nan"), overwrite
+                )
+                self._uncertainty.dataset.set_band_description(1, "uncertainty (1 - largest probability)")
+                self._uncertainty.dataset.update_tags(**tags)
+        except BaseException as err:
+            for stream in (self._proba, self._map):
+                if stream is not None:
+                    stream.finish(type(err), err, err.__traceback__)
+            raise
 
     def write(
-        self, row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
-    ) -> npt.NDArray[np.uint8]:
+        self,
+        row: int,
+        logits: npt.NDArray[np.float32],
+        valid: npt.NDArray[np.bool_],
+        confidence: bool = False,
+    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float64] | None]:
         """Write scene rows from `row` on, from mean logits (classes, rows, width) and the data mask.
 
         Returns:
-            The class values written (rows, width), 255 where there is no data.
+            The class values written (rows, width), 255 where there is no data, and with `confidence`
+            each pixel's confidence: 1 - its uncertainty as written (NaN where there is no data).
         """
         window = rasterio.windows.Window(0, row, logits.shape[2], logits.shape[1])
         labels = logits.argmax(axis=0)
         self.class_pixels += np.bincount(labels[valid], minlength=len(self.classes))
         written = np.where(valid, labels, _CLASS_NODATA).astype(np.uint8)
+        sure = None
         try:
             self._map.dataset.write(written, 1, window=window)
-            if self._proba is not None:
+            if self._proba is not None or self._uncertainty is not None or confidence:
                 shifted = np.exp((logits - logits.max(axis=0, keepdims=True)).astype(np.float64))
                 probabilities = shifted / shifted.sum(axis=0, keepdims=True)
+            if self._uncertainty is not None or confidence:
+                doubt = np.where(valid, 1 - probabilities.max(axis=0), np.nan).astype(np.float32)
+                sure = 1 - doubt.astype(np.float64)
+                if self._uncertainty is not None:
+                    self._uncertainty.dataset.write(doubt, 1, window=window)
+            if self._proba is not None:
                 if self.probabilities == "uint8":
                     bands = np.where(valid, _percent(probabilities), _CLASS_NODATA).astype(np.uint8)
                 else:
@@ -228,7 +253,7 @@ class PredictionWriter:
                 self._proba.dataset.write(bands, window=window)
         except (OSError, RasterioIOError) as err:
             raise RasterError(f"writing {self.path} failed (is the disk full?): {err}") from err
-        return written
+        return written, sure
 
     def __enter__(self) -> "PredictionWriter":
         return self
@@ -236,10 +261,17 @@ class PredictionWriter:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
-        try:
-            if self._proba is not None:
-                self._proba.finish(kind, error, tb)
-        except BaseException as failure:
+        failure: BaseException | None = None  # the first error of a companion: the rest are discarded
+        for stream in (self._uncertainty, self._proba):
+            if stream is not None:
+                try:
+                    if failure is None:
+                        stream.finish(kind, error, tb)
+                    else:
+                        stream.finish(type(failure), failure, failure.__traceback__)
+                except BaseException as err:
+                    failure = failure or err
+        if failure is not None:
             self._map.finish(type(failure), failure, failure.__traceback__)
-            raise
+            raise failure
         self._map.finish(kind, error, tb, _aux_xml(self.classes, self._colormap, self.class_pixels.tolist()))

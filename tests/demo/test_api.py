@@ -12,7 +12,7 @@ from PIL import Image
 from demo.models import BUNDLED
 from geoadapters import DEFAULT_ADAPTER
 from geoadapters.cli.main import main
-from geoadapters.inference.resume import RUN_TAG, SOURCE_TAG
+from geoadapters.inference.resume import ADAPTER_TAG, RUN_TAG, SOURCE_TAG
 from geoadapters.raster.area import row_pixel_areas
 from tests.demo.conftest import EXAMPLE
 
@@ -43,7 +43,7 @@ def test_predict_returns_the_file_geoadapters_predict_writes(client, tmp_path):
     np.testing.assert_array_equal(ours[0], theirs[0])  # the class map, 255 where nodata
     assert ours[1:3] == theirs[1:3]  # transform, CRS
     # model, adapter, runner tags (the command's run path adds what it resumes by); band names
-    assert ours[3] == {k: v for k, v in theirs[3].items() if k not in (SOURCE_TAG, RUN_TAG)}
+    assert ours[3] == {k: v for k, v in theirs[3].items() if k not in (SOURCE_TAG, RUN_TAG, ADAPTER_TAG)}
     assert ours[4] == theirs[4]
     # the area table: the classes' pixels times their rows' geodesic areas (EPSG:4326 chip)
     labels = theirs[0][0]

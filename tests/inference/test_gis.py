@@ -18,6 +18,8 @@ from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError, BandError
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.torch_runner import TorchRunner
+from geoadapters.raster.area import class_areas
+from geoadapters.raster.outputs import VectorOptions
 from tests.conftest import HLS_CHIP, S2_CHIP, TEST_BASE, perturbed_model
 from tests.scenes import chip_pixels, write_like
 
@@ -107,11 +109,15 @@ def test_probability_cog_sums_to_one_hundred_per_cent(tmp_path, model, dtype):
 
 def test_polygons_are_valid_merged_across_tiles_and_add_up_to_the_pixels(tmp_path, model):
     # 512 x 512 px in 64 px tiles: 11 tile rows, so polygons cross many strip borders
-    report = predict_raster(S2_CHIP, tmp_path / "map.tif", TorchRunner(model), vector=tmp_path / "water.gpkg")
+    report = predict_raster(
+        S2_CHIP, tmp_path / "map.tif", TorchRunner(model), vector=tmp_path / "water.gpkg",
+        vector_options=VectorOptions(simplify=0),
+    )  # fmt: skip
     assert report.vector == tmp_path / "water.gpkg"
     meta, _, wkb, fields = pyogrio.raw.read(report.vector)
     polygons = shapely.from_wkb(wkb)
-    names, values, pixels, area = fields
+    names, values, pixels, area, confidence = fields
+    assert ((confidence > 0.5 - 1e-9) & (confidence <= 1)).all()  # the largest of two probabilities
     with rasterio.open(report.output) as out:
         labels, transform, crs = out.read(1), out.transform, out.crs
     assert rasterio.crs.CRS.from_user_input(meta["crs"]) == crs
@@ -124,8 +130,9 @@ def test_polygons_are_valid_merged_across_tiles_and_add_up_to_the_pixels(tmp_pat
         mine = values == value
         assert set(names[mine]) == {name}
         assert pixels[mine].sum() == (labels == value).sum()
-        np.testing.assert_allclose(area[mine].sum(), (labels == value).sum() * pixel_area, rtol=1e-9)
-        np.testing.assert_allclose(shapely.area(polygons[mine]).sum(), area[mine].sum(), rtol=1e-6)
+        # m² on the ground (the chip is in EPSG:4326; the area module is checked against pyproj)
+        np.testing.assert_allclose(area[mine].sum(), class_areas(report.output, ["not water", "water"])[name])
+        np.testing.assert_allclose(shapely.area(polygons[mine]).sum(), pixels[mine].sum() * pixel_area)
     west, south, east, north = rasterio.transform.array_bounds(*labels.shape, transform)
     xmin, ymin, xmax, ymax = shapely.total_bounds(polygons)
     assert west - 1e-9 <= xmin < xmax <= east + 1e-9 and south - 1e-9 <= ymin < ymax <= north + 1e-9

@@ -53,6 +53,7 @@ def check_run(tmp_path, out, config, retested, method, head):
         "README.md",
         "adapter_model.safetensors",
         "geoadapter.json",
+        "mlm.json",
     ]
     assert (config["method"]["name"], config["head"]["name"]) == (method, head)
     assert config["base"]["name"] == "prithvi-test"

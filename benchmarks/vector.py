@@ -1,0 +1,110 @@
+"""``predict --vector`` against the raster run alone, whole processes, on one scene, in one run.
+
+The scene is the real Sentinel-2 chip of tests/data mirrored to 4096 x 4096 px (`predict.make_scene`),
+predicted with the bundled offline model (128 px tiles, so the model's share of the time is small and
+the polygons' is large: the case where their cost shows most). Each round runs ``geoadapters predict``
+without and with ``--vector`` (GeoPackage, the default cleaning: 1 px simplification), alternated; the
+best of the rounds is reported, and their ratio. ``--before CHECKOUT`` runs another checkout's CLI too
+(an extracted older commit of this repository, on this virtual environment's packages), alternated.
+Then the polygons are checked: valid, and the ground area of each class in the polygon file against the
+class map's (`geoadapters.raster.area.class_areas`), with the share of vertices the simplification kept.
+
+Run: python benchmarks/vector.py [--size 4096] [--rounds 3] [--before CHECKOUT]
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import rasterio
+import shapely
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from predict import make_scene
+
+from geoadapters.raster.area import class_areas
+
+# The CLI of another checkout: its package first, ahead of this checkout's editable install.
+_OTHER = (
+    "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+    "sys.path.insert(0, sys.argv.pop(1)); from geoadapters.cli.main import main; main()"
+)
+
+
+def timed(command: list[str]) -> float:
+    """Seconds of one whole process, start to exit."""
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--before", type=Path, help="another checkout of this repository")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="vector-bench-") as tmp:
+        work = Path(tmp)
+        scene = make_scene(work / "scene.tif", args.size)
+        cli = [sys.executable, "-m", "geoadapters.cli.main", "predict", str(scene), "--overwrite"]
+        runs = {
+            "raster": [*cli, "-o", str(work / "r.tif")],
+            "vector": [*cli, "-o", str(work / "v.tif"), "--vector", str(work / "v.gpkg")],
+        }
+        if args.before:
+            other = [
+                sys.executable,
+                "-c",
+                _OTHER,
+                str(args.before.resolve()),
+                "predict",
+                str(scene),
+                "--overwrite",
+            ]
+            runs["before raster"] = [*other, "-o", str(work / "br.tif")]
+            runs["before vector"] = [*other, "-o", str(work / "bv.tif"), "--vector", str(work / "bv.gpkg")]
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(args.rounds):
+            for name, command in runs.items():
+                times[name].append(timed(command))
+        print(
+            f"scene {args.size} x {args.size} px, bundled model, {args.rounds} rounds (best; all in brackets)"
+        )
+        print("| run | s | vs its raster run |")
+        print("|---|---|---|")
+        for name, values in times.items():
+            raster = min(times["before raster" if name.startswith("before") else "raster"])
+            listed = ", ".join(f"{v:.1f}" for v in values)
+            print(f"| {name} | {min(values):.1f} ({listed}) | {min(values) / raster:.2f}x |")
+        _, _, wkb, fields = pyogrio.raw.read(work / "v.gpkg")
+        polygons = shapely.from_wkb(wkb)
+        names, area = fields[0], fields[3]
+        print(f"\npolygons {len(polygons):,}, all valid: {bool(shapely.is_valid(polygons).all())}")
+        with rasterio.open(work / "v.tif") as ds:
+            classes = json.loads(ds.tags()["classes"])
+        areas = class_areas(work / "v.tif", classes)
+        for name, expected in areas.items():
+            mine = names == name
+            written = float(area[mine].sum())
+            diff = written / expected - 1
+            print(f"{name}: polygons {written:,.0f} m², class map {expected:,.0f} m², rel. diff {diff:.1e}")
+        raw = work / "raw.gpkg"
+        subprocess.run(
+            [sys.executable, "-m", "geoadapters.cli.main", "vectorize", str(work / "v.tif"), "-o", str(raw),
+             "--simplify", "0"], check=True, capture_output=True,
+        )  # fmt: skip
+        unsimplified = shapely.from_wkb(pyogrio.raw.read(raw)[2])
+        kept = shapely.get_num_coordinates(polygons).sum() / shapely.get_num_coordinates(unsimplified).sum()
+        moved = np.abs(shapely.area(polygons).sum() / shapely.area(unsimplified).sum() - 1)
+        print(f"simplification kept {kept:.0%} of the vertices; total polygon area moved by {moved:.1e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""STAC: the MLM description of adapters and the Items of predictions (pystac, schemas vendored)."""
