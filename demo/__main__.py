@@ -1,9 +1,9 @@
-"""``python -m demo [--host 127.0.0.1] [--port 7860] [--share]``: start the Gradio demo."""
+"""``python -m demo [--host 127.0.0.1] [--port 7860] [--share] ...``: start the Gradio demo."""
 
 import argparse
 import logging
 
-from demo.app import build_app
+from demo.app import MAX_PIXELS, build_app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,10 +18,16 @@ def main(argv: list[str] | None = None) -> None:
         "--concurrency", type=int, default=2, help="predictions at once (default: %(default)s)"
     )
     parser.add_argument("--queue-size", type=int, default=16, help="requests waiting (default: %(default)s)")
+    parser.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=MAX_PIXELS / 1e6,
+        help="largest scene predicted, height x width (default: %(default).1f)",
+    )
     args = parser.parse_args(argv)
     # its retries of an unreachable Hub are logged as warnings; the demo then offers what it has
     logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
-    app = build_app(hub=not args.offline)
+    app = build_app(hub=not args.offline, max_pixels=round(args.max_megapixels * 1e6))
     app.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
     app.launch(
         server_name=args.host,

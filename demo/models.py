@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from geoadapters.config import AdapterConfig
 from geoadapters.default import DEFAULT_BASE, DEFAULT_NAME
 from geoadapters.errors import AdapterError, GeoAdaptersError
 from geoadapters.inference.runners import Runner
@@ -23,7 +24,7 @@ from geoadapters.references import resolve_adapter
 if TYPE_CHECKING:
     from geoadapters.adapter_set import AdapterSet
 
-__all__ = ["BUNDLED", "EXAMPLES", "Choice", "find_choices", "runner"]
+__all__ = ["BUNDLED", "EXAMPLES", "Choice", "contract", "find_choices", "runner"]
 
 EXAMPLES = Path(__file__).parent / "examples"
 # Seconds the listing of the Hub may take before the demo starts without it.
@@ -132,6 +133,25 @@ def _load(choice: Choice) -> Runner:
     return _runners[choice]
 
 
+def _choice(label: str) -> Choice:
+    choice = _choices.get(label)
+    if choice is None:
+        raise AdapterError(f"{label[:100]!r} is not one of the adapters this demo offers")
+    return choice
+
+
+def contract(label: str) -> AdapterConfig:
+    """The `geoadapter.json` of an offered choice (its bands, classes), without loading its weights.
+
+    Raises:
+        AdapterError: `label` is not one of the offered choices.
+        GeoAdaptersError: The adapter does not resolve (see `geoadapters.references.resolve_adapter`).
+    """
+    with _lock:
+        choice = _choice(label)
+    return resolve_adapter(choice.adapter).config
+
+
 def runner(label: str) -> Runner:
     """The runner of an offered choice, loaded on first use and kept.
 
@@ -140,7 +160,4 @@ def runner(label: str) -> Runner:
         GeoAdaptersError: The adapter does not load (see `geoadapters.load`).
     """
     with _lock:
-        choice = _choices.get(label)
-        if choice is None:
-            raise AdapterError(f"{label[:100]!r} is not one of the adapters this demo offers")
-        return _load(choice)  # under the lock: two first requests build one model, not two
+        return _load(_choice(label))  # under the lock: two first requests build one model, not two

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from geoadapters.errors import BandError
 
-__all__ = ["BANDS", "band_indices", "canonical", "canonical_bands", "wavelength"]
+__all__ = ["BANDS", "SENSOR_ORDERS", "band_indices", "canonical", "canonical_bands", "wavelength"]
 
 # Central wavelengths in micrometres. Optical values are Sentinel-2 MSI centres as Clay v1's
 # ``configs/metadata.yaml`` lists them, the ones Clay v1 was pretrained with and the PEFT paper passes;
@@ -36,6 +36,23 @@ BANDS: dict[str, float] = {
     "VV": 3.5,
     "VH": 4.0,
 }
+
+# The band orders files of a given band count most often have, for a guess a person confirms (the demo's
+# band mapping); never applied without asking. Sentinel-2 L1C keeps all 13 bands, L2A drops B10; HLS
+# L30 (Landsat 8/9 harmonised) has 10; Prithvi's HLS subset 6; a 4-band file is most often Sentinel-2's
+# or PlanetScope's 10 m blue, green, red, NIR; a 3-band file an RGB picture.
+SENSOR_ORDERS: dict[int, tuple[str, tuple[str, ...]]] = {
+    13: ("Sentinel-2 L1C", ("COASTAL_AEROSOL", "BLUE", "GREEN", "RED", "RED_EDGE_1", "RED_EDGE_2",
+                            "RED_EDGE_3", "NIR_BROAD", "NIR_NARROW", "WATER_VAPOR", "CIRRUS", "SWIR_1",
+                            "SWIR_2")),
+    12: ("Sentinel-2 L2A", ("COASTAL_AEROSOL", "BLUE", "GREEN", "RED", "RED_EDGE_1", "RED_EDGE_2",
+                            "RED_EDGE_3", "NIR_BROAD", "NIR_NARROW", "WATER_VAPOR", "SWIR_1", "SWIR_2")),
+    10: ("HLS L30", ("COASTAL_AEROSOL", "BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2", "CIRRUS",
+                     "THERMAL_INFRARED_1", "THERMAL_INFRARED_2")),
+    6: ("HLS (Prithvi's six bands)", ("BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2")),
+    4: ("blue, green, red, NIR", ("BLUE", "GREEN", "RED", "NIR_BROAD")),
+    3: ("RGB", ("RED", "GREEN", "BLUE")),
+}  # fmt: skip
 
 # Sentinel-2 MSI band ids (zero padding optional: B2 == B02).
 _SENTINEL2_IDS = {

@@ -20,6 +20,7 @@ from geoadapters.inference.blending import StripAccumulator
 from geoadapters.inference.predict import predict_raster, predict_tiles
 from geoadapters.inference.tiling import TileGrid
 from geoadapters.inference.torch_runner import TorchRunner
+from geoadapters.raster.outputs import VectorOptions
 from geoadapters.raster.read import Scene
 from tests.conftest import S2_CHIP, perturbed_model
 from tests.scenes import chip_pixels, write_like
@@ -122,7 +123,7 @@ def test_written_class_map_probabilities_and_polygons_equal_the_sequential_loop(
     scene_path = write_like(tmp_path / "scene.tif", chip_pixels(Window(100, 0, 200, 250)))  # 5 x 4 tiles
     report = predict_raster(
         scene_path, tmp_path / "out.tif", runner, probabilities=True, probability_dtype="float32",
-        vector=tmp_path / "out.gpkg",
+        vector=tmp_path / "out.gpkg", vector_options=VectorOptions(simplify=0),  # the pixel outlines
     )  # fmt: skip
     with Scene(scene_path, runner.config.input.bands) as scene:
         config = runner.config.inference
@@ -136,7 +137,8 @@ def test_written_class_map_probabilities_and_polygons_equal_the_sequential_loop(
     with rasterio.open(report.output) as out, rasterio.open(report.probabilities) as written:
         np.testing.assert_array_equal(out.read(1), labels)
         np.testing.assert_array_equal(written.read(), proba)
-    _, _, wkb, (_, values, _, _) = pyogrio.raw.read(report.vector)
+    meta, _, wkb, fields = pyogrio.raw.read(report.vector)
+    values = fields[list(meta["fields"]).index("value")]
     polygons = shapely.from_wkb(wkb)
     whole = [(shapely.geometry.shape(g), v) for g, v in shapes(labels, mask=valid, transform=transform)]
     assert len(polygons) == len(whole)
