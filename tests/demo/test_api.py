@@ -89,6 +89,18 @@ def test_two_requests_at_once_both_succeed(client):
     assert all("tiles predicted in" in r[6] for r in results)
 
 
+def test_concurrent_visitors_get_their_own_warnings(client, tmp_path):
+    rgb8 = _bands_of_example(tmp_path / "rgb.tif", [4, 3, 2], dtype="uint8", stretch=3000)
+    with ThreadPoolExecutor(4) as pool:
+        jobs = [
+            pool.submit(_predict, client, *((rgb8, BUNDLED.label, "3,2,1,1,1,1") if i % 2 else (EXAMPLE,)))
+            for i in range(4)
+        ]
+        notes = [job.result(timeout=300)[7] for job in jobs]
+    assert [n.startswith("rgb.tif: its values reach") for n in notes] == [False, True, False, True]
+    assert notes[0] == notes[2] == ""
+
+
 def test_a_band_mapping_is_bands_on_the_command_line(client, tmp_path):
     four = _bands_of_example(tmp_path / "four.tif", [2, 3, 4, 9])  # blue, green, red, NIR; no names
     with pytest.raises(gradio_client.exceptions.AppError) as info:
