@@ -58,6 +58,7 @@ def test_adapter_files_hold_only_the_adapter(tmp_path, checkpoint):
         "adapter_config.json",
         "adapter_model.safetensors",
         "geoadapter.json",
+        "mlm.json",  # its STAC MLM description (geoadapters.stac.model)
     ]
     state = model.adapter_state_dict()
     assert all(".lora_" in k for k in state if k.startswith("base_model.model."))
