@@ -79,7 +79,8 @@ precision_opt: Callable[[F], F] = click.option(
     type=click.Choice(PRECISIONS),
     default="fp32",
     show_default=True,
-    help="fp16/bf16: torch on a GPU; int8: --runtime onnx only.",
+    help="fp16: torch on a GPU; bf16: torch on a GPU or a CPU with native bf16 (AVX512-BF16, AMX); "
+    "int8: --runtime onnx only.",
 )
 
 

@@ -1,4 +1,9 @@
-"""`TorchRunner`: a `GeoModel` in inference mode on raw tiles, with fp16/bf16 autocast on CUDA if asked.
+"""`TorchRunner`: a `GeoModel` in inference mode on raw tiles, with fp16/bf16 autocast if asked.
+
+fp16 runs on CUDA, bf16 on CUDA and on CPUs with native bf16 units (`native_bf16`). An fp32 run
+computes in fp32 whatever else the process set: torch's global float32 matmul precision, which some
+libraries lower when imported (TerraTorch's Clay module sets ``"medium"``, bf16 on CPUs that have it),
+is held at ``"highest"`` while a runner computes and restored after (`fp32_matmul`).
 
 It applies the adapter's input contract itself (scaling, normalisation, nodata), so callers pass band
 values as stored in the files, in the adapter's band order. Logits stay on the device that computed
@@ -7,6 +12,8 @@ holds (`TorchRunner.fitting_batch`).
 """
 
 import contextlib
+import threading
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -15,12 +22,36 @@ import torch
 from geoadapters.errors import DeviceError, InputShapeError
 from geoadapters.geomodel import GeoModel
 from geoadapters.inference import PRECISIONS
-from geoadapters.inference.devices import batch_for_memory, resolve_device
+from geoadapters.inference.devices import batch_for_memory, native_bf16, resolve_device
 from geoadapters.specs import SceneMetadata
 
-__all__ = ["TorchRunner", "frames_input"]
+__all__ = ["TorchRunner", "fp32_matmul", "frames_input"]
 
 _AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
+_matmul_lock = threading.Lock()
+_matmul_users = 0
+_matmul_before = "highest"
+
+
+@contextlib.contextmanager
+def fp32_matmul() -> Iterator[None]:
+    """Float32 matmuls in full float32 inside; torch's global precision as it was after the last exit.
+
+    Counted, so that overlapping runs in several threads keep ``"highest"`` until the last one ends.
+    """
+    global _matmul_users, _matmul_before
+    with _matmul_lock:
+        if _matmul_users == 0:
+            _matmul_before = torch.get_float32_matmul_precision()
+            torch.set_float32_matmul_precision("highest")
+        _matmul_users += 1
+    try:
+        yield
+    finally:
+        with _matmul_lock:
+            _matmul_users -= 1
+            if _matmul_users == 0:
+                torch.set_float32_matmul_precision(_matmul_before)
 
 
 def frames_input(raw: torch.Tensor, frames: int) -> torch.Tensor:
@@ -45,9 +76,12 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "fp32":
         return None
     if device.type != "cuda":
+        if precision == "bf16" and native_bf16():
+            return torch.bfloat16
+        where = "CUDA and on CPUs with native bf16 units" if precision == "bf16" else "CUDA only"
         raise DeviceError(
-            f"{precision} runs on CUDA only: on CPUs without native bf16 it is about 100x slower than "
-            "fp32; use fp32, or the int8 ONNX model (geoadapters export --int8)"
+            f"{precision} runs on {where}: on this CPU it would be about 100x slower than fp32; use fp32, "
+            "or the int8 ONNX model (geoadapters export --int8)"
         )
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
         raise DeviceError(f"{torch.cuda.get_device_name(device)} has no bf16: use fp16 or fp32")
@@ -55,19 +89,21 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 class TorchRunner:
-    """Runs a `GeoModel` in inference mode, with fp16/bf16 autocast on CUDA if asked.
+    """Runs a `GeoModel` in inference mode, with fp16/bf16 autocast if asked.
 
     Args:
         model: The model; it is put in eval mode and moved to `device`.
         device: ``cpu``, ``cuda``, ``cuda:N``; None or "auto" for CUDA where it exists, else the CPU.
-        precision: ``fp32``; ``fp16`` or ``bf16`` (autocast) on CUDA only.
+        precision: ``fp32``; ``fp16`` (autocast) on CUDA; ``bf16`` (autocast) on CUDA and on CPUs
+            with native bf16 units (`geoadapters.inference.devices.native_bf16`).
 
     Attributes:
         model: The model, on `device`.
         device: Where it runs.
 
     Raises:
-        DeviceError: fp16/bf16 off CUDA, int8 (onnxruntime's), or CUDA without a CUDA device.
+        DeviceError: fp16 off CUDA, bf16 on a CPU without native bf16, int8 (onnxruntime's), or CUDA
+            without a CUDA device.
     """
 
     def __init__(self, model: GeoModel, device: str | None = None, precision: str = "fp32") -> None:
@@ -83,9 +119,7 @@ class TorchRunner:
         """Float32 logits (B, K, H, W) on the device of raw band values (B, [T x] C, H, W), given `scene`."""
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)).to(self.device)
         x = frames_input(x, self._frames)
-        autocast = (
-            torch.autocast(self.device.type, dtype=self._dtype) if self._dtype else contextlib.nullcontext()
-        )
+        autocast = torch.autocast(self.device.type, dtype=self._dtype) if self._dtype else fp32_matmul()
         metadata = {}
         if scene is not None:  # the input contract's settings (Clay's gsd) come first
             encoder = self.model.encoder

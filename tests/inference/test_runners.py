@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from geoadapters.errors import CheckpointError, GeoAdaptersError, InputShapeError, WeightsNotFoundError
-from geoadapters.inference.devices import batch_for_memory, resolve_device
+from geoadapters.inference.devices import batch_for_memory, native_bf16, resolve_device
 from geoadapters.inference.export import export_onnx
 from geoadapters.inference.onnx_runner import OnnxRunner
 from geoadapters.inference.runners import make_runner
-from geoadapters.inference.torch_runner import TorchRunner
+from geoadapters.inference.torch_runner import TorchRunner, fp32_matmul
 from tests.conftest import perturbed_model as make
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="there is a CUDA device")
@@ -60,10 +60,41 @@ def test_torch_runner_applies_the_input_contract(model, raw):
 
 
 @no_cuda
-@pytest.mark.parametrize("precision", ["fp16", "bf16"])
-def test_half_precision_on_the_cpu_is_a_clear_error(model, precision):
+def test_fp16_on_the_cpu_is_a_clear_error(model):
     with pytest.raises(GeoAdaptersError, match=r"CUDA only.*100x slower.*use fp32, or the int8 ONNX model"):
-        TorchRunner(model, precision=precision)
+        TorchRunner(model, precision="fp16")
+
+
+@no_cuda
+def test_bf16_runs_on_cpus_with_native_bf16_and_is_refused_elsewhere(model, raw):
+    if not native_bf16():
+        with pytest.raises(GeoAdaptersError, match=r"CPUs with native bf16 units.*100x slower.*use fp32"):
+            TorchRunner(model, precision="bf16")
+        return
+    runner = TorchRunner(model, precision="bf16")
+    assert runner.description == "torch bf16 on cpu"
+    with torch.inference_mode():
+        reference = model(model.normalize(torch.from_numpy(raw).double())).numpy()  # float64
+    got = runner(raw).numpy()
+    assert got.dtype == np.float32
+    # bf16 keeps 8 bits of mantissa: logits within a few percent of their spread
+    assert np.abs(got - reference).max() < 0.05 * (np.abs(reference).max() + 1)
+
+
+def test_fp32_runs_compute_in_fp32_whatever_the_process_set(model, raw):
+    with torch.inference_mode():
+        reference = model(model.normalize(torch.from_numpy(raw))).numpy()  # at torch's default, "highest"
+    runner = TorchRunner(model, "cpu")
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium")  # what TerraTorch's Clay module does when imported
+    try:
+        with fp32_matmul():
+            assert torch.get_float32_matmul_precision() == "highest"
+        assert torch.get_float32_matmul_precision() == "medium"  # restored after
+        np.testing.assert_array_equal(runner(raw).numpy(), reference)
+        assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 @no_cuda
