@@ -7,7 +7,9 @@ carries the keys the Deepness QGIS plugin reads (`DEEPNESS_KEYS`), each value JS
 plugin's documentation (docs/source/creators/creators_add_metadata_to_model.rst) and its reader
 (``ModelBase.get_metadata_*``) have them: ``model_type`` ``"Segmentor"``, ``class_names`` ``{"0":
 name, ...}``, ``resolution`` in cm/px, ``tiles_size`` in px and ``tiles_overlap`` in percent of a tile
-(its reader reads the tile size as ``tile_size``, which is ours too).
+(its reader reads the tile size as ``tile_size``, which is ours too). Deepness scales tile values by
+1/255 and then standardises them with ``standardization_mean`` and ``standardization_std``: 0 and 1/255
+per band hand the graph the band values as stored, which it takes.
 
 The header is read with protobuf alone (onnxruntime requires it): the two messages of ``onnx.proto``
 that hold the metadata, ``ModelProto.metadata_props`` (field 14) of ``StringStringEntryProto`` (key 1,
@@ -39,7 +41,15 @@ __all__ = [
 # ONNX metadata: the adapter config as JSON under this key, beside "tile_size" and "precision".
 METADATA_KEY = "geoadapter.json"
 # The keys of the Deepness QGIS plugin, written for segmentation models.
-DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tiles_size", "tiles_overlap")
+DEEPNESS_KEYS = (
+    "model_type",
+    "class_names",
+    "resolution",
+    "tiles_size",
+    "tiles_overlap",
+    "standardization_mean",
+    "standardization_std",
+)
 
 
 def onnx_metadata(config: AdapterConfig, tile_size: int, precision: str) -> dict[str, str]:
@@ -58,11 +68,14 @@ def onnx_metadata(config: AdapterConfig, tile_size: int, precision: str) -> dict
     }
     if config.task == "segmentation":
         overlap = min(config.inference.overlap, tile_size // 2)
+        bands = config.frames * len(config.input.bands)  # the graph's input channels
         props |= {
             "model_type": json.dumps("Segmentor"),
             "class_names": json.dumps({str(i): name for i, name in enumerate(config.classes)}),
             "tiles_size": json.dumps(tile_size),
             "tiles_overlap": json.dumps(round(100 * overlap / tile_size)),
+            "standardization_mean": json.dumps([0.0] * bands),
+            "standardization_std": json.dumps([1 / 255] * bands),
         }
         if config.input.gsd is not None:
             props["resolution"] = json.dumps(round(config.input.gsd * 100, 6))

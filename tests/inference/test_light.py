@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 import rasterio
@@ -30,6 +31,7 @@ from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.raster.palette import class_colors
 from tests.conftest import S2_CHIP
 
+DEEPNESS_STANDARDIZATION = ("standardization_mean", "standardization_std")
 BLOCKED = ("torch", "timm", "peft", "onnx")
 BLOCKER = f"""
 import sys
@@ -140,6 +142,12 @@ def test_exported_metadata_carry_the_contract_and_the_qgis_keys(exported):
     assert spec.gsd is not None and float(json.loads(props["resolution"])) == pytest.approx(spec.gsd * 100)
     assert int(json.loads(props["tiles_size"])) == int(json.loads(props["tile_size"])) == tile
     assert int(json.loads(props["tiles_overlap"])) == round(100 * overlap / tile)
+    # Deepness feeds (value / 255 - mean) / std: with these, the band values as stored
+    mean, std = (np.array(json.loads(props[k]), np.float32) for k in DEEPNESS_STANDARDIZATION)
+    assert mean.shape == std.shape == (len(spec.bands),)
+    stored_values = np.array([0.0, 1.0, 1234.0, 10000.0], np.float32)[:, None]
+    fed = (np.float32(stored_values * (1.0 / 255.0)) - mean) / std
+    np.testing.assert_allclose(fed, np.broadcast_to(stored_values, fed.shape), rtol=1e-6)
 
 
 def test_a_file_that_is_no_onnx_model_is_refused(tmp_path):
