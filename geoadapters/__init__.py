@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from geoadapters.catalog import get_base, list_models, register_base
 from geoadapters.default import DEFAULT_ADAPTER, DEFAULT_BASE
-from geoadapters.errors import GeoAdaptersError
+from geoadapters.errors import GeoAdaptersError, needs_torch
 from geoadapters.specs import InputSpec
 from geoadapters.version import __version__
 
@@ -44,7 +44,7 @@ __all__ = [
     "register_base",
 ]
 
-# Public names whose modules import torch: resolved on first access.
+# Public names resolved on first access; all but predict_raster and predict_array need torch.
 _LAZY = {
     "AdapterSet": "geoadapters.adapter_set",
     "GeoModel": "geoadapters.geomodel",
@@ -61,7 +61,8 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
+        with needs_torch(f"geoadapters.{name} (PyTorch)"):
+            value = getattr(import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'geoadapters' has no attribute {name!r}")

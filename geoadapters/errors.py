@@ -10,8 +10,9 @@ name in backticks (`` `bands` ``), which each surface renders as its own control
 demo's control. `template` is the message with its markers, for a surface to render.
 """
 
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 __all__ = [
     "PYTHON",
@@ -32,6 +33,7 @@ __all__ = [
     "ResourceError",
     "UnknownNameError",
     "WeightsNotFoundError",
+    "needs_torch",
     "one_line",
     "render",
 ]
@@ -130,6 +132,27 @@ class MissingDependencyError(GeoAdaptersError, ImportError):
     def __init__(self, feature: str, extra: str) -> None:
         super().__init__(f"{feature} needs the {extra!r} extra: pip install 'geoadapters[{extra}]'")
         self.extra = extra
+
+
+# What the `torch` extra installs: a ModuleNotFoundError naming one of these is its absence.
+_TORCH_MODULES = ("torch", "timm", "torchvision")
+
+
+@contextlib.contextmanager
+def needs_torch(feature: str) -> Iterator[None]:
+    """Turn an import inside the block that finds no PyTorch into a `MissingDependencyError` (``torch``).
+
+    `feature` names what needs it, and PyTorch ("geoadapters export (PyTorch)").
+
+    The predict-only install (``geoadapters[cpu]``) has no torch: building models from adapter
+    folders, export, conversion and training say so in one line.
+    """
+    try:
+        yield
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] in _TORCH_MODULES:
+            raise MissingDependencyError(feature, extra="torch") from err
+        raise
 
 
 class DeviceError(GeoAdaptersError, RuntimeError):

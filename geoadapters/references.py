@@ -166,7 +166,10 @@ def _local(reference: str, path: Path, revision: str | None, base: str | None) -
 def _published(
     reference: str, model: PublishedModel, revision: str | None, base: str | None
 ) -> AdapterSource:
-    from geoadapters.convert.published import converted_folder  # torch: for this kind only
+    from geoadapters.errors import needs_torch
+
+    with needs_torch(f"converting the published fine-tune {model.name} (PyTorch)"):
+        from geoadapters.convert.published import converted_folder  # torch: for this kind only
 
     try:
         folder = converted_folder(model, revision=revision)

@@ -11,6 +11,6 @@ python3 -m venv .venv
 # PyPI's torchvision (needed by timm) only imports beside this torch build; install the pair first.
 step 2 "installing torch 2.14.1 + torchvision 0.29.1 (the largest download)"
 pip install --progress-bar on torch==2.14.1 torchvision==0.29.1
-step 3 "installing geoadapters with the test, peft, onnx, gpu, vector and train extras"
-pip install --progress-bar on -e ".[test,peft,onnx,gpu,vector,train,dask,stac]"
+step 3 "installing geoadapters with the torch, test, peft, onnx, gpu, vector and train extras"
+pip install --progress-bar on -e ".[torch,test,peft,onnx,gpu,vector,train,dask,stac]"
 python -c "import geoadapters, torch; print(f'ready: geoadapters {geoadapters.__version__}, torch {torch.__version__}')"

@@ -67,6 +67,27 @@ TORCH_FREE = [
     "geoadapters.cli.predict",
     "geoadapters.cli.progress",
 ]
+# The predict path of an exported model: numpy, rasterio and onnxruntime, never torch (or onnx, which
+# only export needs); tests/inference/test_light.py runs it with torch blocked.
+TORCH_FREE_PREDICT = [
+    "geoadapters.inference.array",
+    "geoadapters.inference.background",
+    "geoadapters.inference.blending",
+    "geoadapters.inference.devices",
+    "geoadapters.inference.onnx_runner",
+    "geoadapters.inference.predict",
+    "geoadapters.inference.runners",
+    "geoadapters.inference.strips",
+    "geoadapters.inference.tta",
+    "geoadapters.cli.info",
+    "geoadapters.cli.export",
+    "geoadapters.raster.read",
+    "geoadapters.raster.write",
+    "geoadapters.raster.vector",
+    "geoadapters.raster.polygons",
+    "geoadapters.raster.metadata",
+]
+TORCH = ("torch", "timm", "peft", "onnx", "training", "demo", "lightning", "gradio")
 HEAVY = (
     "torch",
     "timm",
@@ -226,6 +247,8 @@ def test_vocabulary_and_artifact_modules_import_nothing_heavy_at_module_level(fi
 
     for name in TORCH_FREE:
         assert heavy(name) == set(), name
+    for name in TORCH_FREE_PREDICT:
+        assert {m for m in heavy(name) if m.split(".")[0] in TORCH} == set(), name
 
 
 def test_info_on_an_adapter_folder_loads_no_torch():

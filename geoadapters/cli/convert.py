@@ -110,8 +110,11 @@ def convert_command(
     The checkpoint is read with torch.load(weights_only=True); nothing is unpickled.
     """
     from geoadapters._staging import check_overwrite
-    from geoadapters.convert.lowrank import agreement, to_lora
-    from geoadapters.convert.terratorch import from_terratorch
+    from geoadapters.errors import needs_torch
+
+    with needs_torch("geoadapters convert (PyTorch)"):
+        from geoadapters.convert.lowrank import agreement, to_lora
+        from geoadapters.convert.terratorch import from_terratorch
 
     check_overwrite(output, overwrite)
     model = from_terratorch(config, checkpoint, final_upsample=final_upsample, name=name)

@@ -52,8 +52,11 @@ def export_command(
         check_overwrite(path, overwrite)  # before minutes of export, not after
     source = resolve_adapter(adapter, base)
     source.folder("geoadapters export")  # an ONNX file is refused by name, before torch is imported
-    from geoadapters.factory import load
-    from geoadapters.inference.export import export_onnx, quantize_int8
+    from geoadapters.errors import needs_torch
+
+    with needs_torch("geoadapters export (PyTorch)"):
+        from geoadapters.factory import load
+        from geoadapters.inference.export import export_onnx, quantize_int8
 
     model = load(source, checkpoint=checkpoint)
     report = export_onnx(model, output, tile_size=tile_size, overwrite=overwrite)

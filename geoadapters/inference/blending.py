@@ -1,16 +1,25 @@
-"""Blending tiles' logits into finished rows of a scene, on the device that computed them.
+"""Blending tiles' logits into finished rows of a scene, in the array library and on the device of the runner.
 
-The windows are the tile grid's (`geoadapters.inference.tiling`); on a GPU the tiles are weighted and
-summed there, and only finished rows are copied to the host.
+The windows are the tile grid's (`geoadapters.inference.tiling`). The math is written once against the
+array API standard (`array_api_compat`): numpy on the host for onnxruntime, torch on the device that
+computed the logits for a torch model, where on a GPU only finished rows are copied to the host.
 """
 
+from typing import Any
+
+import array_api_compat
+import array_api_compat.numpy as host
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from geoadapters.inference.tiling import TileGrid
 
-__all__ = ["StripAccumulator"]
+__all__ = ["StripAccumulator", "to_host"]
+
+
+def to_host(array: Any) -> npt.NDArray[Any]:
+    """A numpy array of an array of any array-API library, on any device."""
+    return np.asarray(array_api_compat.to_device(array, "cpu"))
 
 
 class StripAccumulator:
@@ -19,15 +28,16 @@ class StripAccumulator:
     Tiles are added in raster order; with `rows_in_flight` tile rows in progress at once (a batch of
     tiles may span several), memory is (classes + 2) x (tile + (rows_in_flight - 1) x step) x width
     values: independent of the scene's height, and linear in its width. Rows are finished in order,
-    so the output is written as a stream. The buffers live on `device`, where the logits are computed:
-    on a GPU, tiles are blended there and only finished rows are copied to the host.
+    so the output is written as a stream. The buffers are arrays of `xp` on `device`, where the
+    logits are computed: on a GPU, tiles are blended there and only finished rows are copied to the host.
 
     Args:
         grid: The scene's tiles.
         classes: Number of logit channels.
         rows_in_flight: Tile rows that can have tiles added before the first of them is emitted.
         top: Scene row of the first row (a block of tile rows starts below the scene's top).
-        device: Where the buffers are, and the logits added.
+        xp: The array namespace of the logits (`array_api_compat.array_namespace`); default numpy.
+        device: Where the buffers are, and the logits added (a device of `xp`).
     """
 
     def __init__(
@@ -36,31 +46,35 @@ class StripAccumulator:
         classes: int,
         rows_in_flight: int = 1,
         top: int = 0,
-        device: torch.device | str = "cpu",
+        xp: Any = host,
+        device: Any = "cpu",
     ) -> None:
         self.grid = grid
+        self._xp = xp
         steps = np.diff(grid.rows)
         rows = min(grid.height, grid.tile + (rows_in_flight - 1) * int(steps.max(initial=0)))
-        self.logits = torch.zeros((classes, rows, grid.width), device=device)
-        self.weight = torch.zeros((rows, grid.width), device=device)
-        self.valid = torch.zeros((rows, grid.width), dtype=torch.bool, device=device)
+        self.logits = xp.zeros((classes, rows, grid.width), dtype=xp.float32, device=device)
+        self.weight = xp.zeros((rows, grid.width), dtype=xp.float32, device=device)
+        self.valid = xp.zeros((rows, grid.width), dtype=xp.bool, device=device)
         self.top = top  # scene row of the strip's first row
         self._origins = grid.rows, grid.cols  # computed once: `add` runs per tile
         wy, wx = grid.axis_windows()
-        self._wy = [torch.from_numpy(w).to(device) for w in wy]
-        self._wx = [torch.from_numpy(w).to(device) for w in wx]
+        self._wy = [xp.asarray(w, dtype=xp.float32, device=device) for w in wy]
+        self._wx = [xp.asarray(w, dtype=xp.float32, device=device) for w in wx]
 
-    def add(self, row: int, col: int, logits: torch.Tensor, valid: npt.NDArray[np.bool_]) -> None:
-        """Add the (classes, tile, tile) logits of the tile at row index `row`, column index `col`.
+    def add(self, row: int, col: int, logits: Any, valid: npt.NDArray[np.bool_]) -> None:
+        """Add the (classes, tile, tile) logits (of `xp`, on `device`) of the tile at `row`, `col`.
 
-        `valid` marks its data pixels; parts of the tile outside the scene (a scene smaller than a tile,
-        or the last tiles of an aligned grid) are ignored. Its blending window is `TileGrid.weights`.
+        `row` and `col` are the tile's row and column index. `valid` marks its data pixels; parts of
+        the tile outside the scene (a scene smaller than a tile, or the last tiles of an aligned grid)
+        are ignored. Its blending window is `TileGrid.weights`.
         """
+        xp = self._xp
         y, x = self._origins[0][row], self._origins[1][col]
         h = min(self.grid.tile, self.grid.height - y)
         w = min(self.grid.tile, self.grid.width - x)
-        mask = torch.from_numpy(valid[:h, :w]).to(self.logits.device)
-        weight = torch.outer(self._wy[row][:h], self._wx[col][:w]).float() * mask
+        mask = xp.asarray(np.ascontiguousarray(valid[:h, :w]), device=array_api_compat.device(self.weight))
+        weight = self._wy[row][:h, None] * self._wx[col][None, :w] * xp.astype(mask, xp.float32)
         rows = slice(y - self.top, y - self.top + h)
         self.logits[:, rows, x : x + w] += logits[:, :h, :w] * weight
         self.weight[rows, x : x + w] += weight
@@ -72,14 +86,15 @@ class StripAccumulator:
         Mean logits are the accumulated logits divided by the accumulated weight; pixels that no
         tile with data covered have no valid weight and are marked invalid. Both are host arrays.
         """
+        xp = self._xp
         n = until - self.top
         weight = self.weight[:n]
         covered = weight > 0
-        mean = torch.where(covered, self.logits[:, :n] / weight, 0.0)
-        out = (self.top, mean.cpu().numpy(), (self.valid[:n] & covered).cpu().numpy())
+        mean = xp.where(covered, self.logits[:, :n] / xp.where(covered, weight, 1.0), 0.0)
+        out = (self.top, to_host(mean), to_host(self.valid[:n] & covered))
         for array in (self.logits, self.weight, self.valid):
             kept = array.shape[-2] - n
-            array[..., :kept, :] = array[..., n:, :].clone()
+            array[..., :kept, :] = xp.asarray(array[..., n:, :], copy=True)
             array[..., kept:, :] = 0
         self.top = until
         return out

@@ -48,11 +48,13 @@ _LOADING = threading.Lock()
 def _runner(model: ModelRef, threads: dict[str, int]) -> "Runner":
     with _LOADING:
         if model not in _RUNNERS:
-            import torch
             from distributed import get_worker
 
             host = get_worker().address.rsplit(":", 1)[0].split("://")[-1]
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // threads.get(host, 1)))
+            with contextlib.suppress(ModuleNotFoundError):  # a predict-only install has no torch
+                import torch
+
+                torch.set_num_threads(max(1, (os.cpu_count() or 1) // threads.get(host, 1)))
             _RUNNERS[model] = model.load()
         return _RUNNERS[model]
 

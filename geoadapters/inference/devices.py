@@ -1,31 +1,45 @@
-"""Where inference runs: the device a user asks for, the CPU's cores, how many tiles fit a GPU."""
+"""Where inference runs: the device a user asks for, the CPU's cores, how many tiles fit a GPU.
 
+Torch-free: each runtime says whether it has a CUDA device (torch, or onnxruntime and the CUDA driver).
+"""
+
+import ctypes
 import functools
 import os
 from pathlib import Path
 
-import torch
-
 from geoadapters.errors import DeviceError
 
-__all__ = ["batch_for_memory", "cores", "native_bf16", "resolve_device"]
+__all__ = ["batch_for_memory", "cores", "cuda_devices", "native_bf16", "resolve_device"]
 
 # CPU flags of native bf16 arithmetic (Linux names): AVX512-BF16 (Intel Cooper Lake and later, AMD
 # Zen 4 and later), AMX-BF16 (Intel Sapphire Rapids and later).
 _BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
 
 
-def resolve_device(device: str | None) -> str:
-    """``cuda`` where a CUDA device exists and ``cpu`` otherwise for None or "auto"; else `device`.
+def resolve_device(device: str | None, cuda: bool) -> str:
+    """For None or "auto": ``cuda`` where the runtime has a CUDA device (`cuda`), else ``cpu``; else `device`.
 
     Raises:
         DeviceError: CUDA is asked for and there is no CUDA device.
     """
     if device is None or device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
+        return "cuda" if cuda else "cpu"
+    if device.startswith("cuda") and not cuda:
         raise DeviceError(f"device {device!r} was asked for, but there is no CUDA device: use cpu")
     return device
+
+
+def cuda_devices() -> int:
+    """CUDA devices the driver shows this process (``CUDA_VISIBLE_DEVICES`` applies); 0 without a driver."""
+    try:
+        driver = ctypes.CDLL("libcuda.so.1" if os.name == "posix" else "nvcuda.dll")
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if driver.cuInit(0) != 0 or driver.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
 
 
 def batch_for_memory(free: int, fixed: int, per_tile: int, most: int = 64) -> int:

@@ -1,35 +1,85 @@
-"""The geoadapters metadata of ONNX files: written at export, read back without torch or onnxruntime.
+"""The geoadapters metadata of ONNX files: written at export, read back without torch, onnx or onnxruntime.
 
-An exported model carries its adapter config (the input contract, classes, base) as JSON under
-`METADATA_KEY`, beside the tile size fixed at export and its precision, so the file is a model of its
-own: ``predict --adapter model.onnx`` needs nothing else.
+An exported model carries its adapter config (the input contract, classes and their colours, base) as
+JSON under `METADATA_KEY`, beside the tile size fixed at export and its precision, so the file is a
+model of its own: ``predict --adapter model.onnx`` needs nothing else. A segmentation model also
+carries the keys the Deepness QGIS plugin reads (`DEEPNESS_KEYS`), each value JSON-encoded as the
+plugin's documentation (docs/source/creators/creators_add_metadata_to_model.rst) and its reader
+(``ModelBase.get_metadata_*``) have them: ``model_type`` ``"Segmentor"``, ``class_names`` ``{"0":
+name, ...}``, ``resolution`` in cm/px, ``tiles_size`` in px and ``tiles_overlap`` in percent of a tile
+(its reader reads the tile size as ``tile_size``, which is ours too). Deepness scales tile values by
+1/255 and then standardises them with ``standardization_mean`` and ``standardization_std``: 0 and 1/255
+per band hand the graph the band values as stored, which it takes.
+
+The header is read with protobuf alone (onnxruntime requires it): the two messages of ``onnx.proto``
+that hold the metadata, ``ModelProto.metadata_props`` (field 14) of ``StringStringEntryProto`` (key 1,
+value 2), are declared here, and the other fields of the file are skipped unparsed.
 """
 
 import dataclasses
 import json
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from geoadapters._serde import JSON_LIMIT
 from geoadapters.config import MAX_TILE, AdapterConfig
 from geoadapters.errors import CheckpointError, MissingDependencyError, WeightsNotFoundError
+from geoadapters.raster.palette import class_colors
 from geoadapters.version import __version__
 
-__all__ = ["METADATA_KEY", "onnx_metadata", "parse_metadata", "read_onnx_metadata"]
+__all__ = [
+    "DEEPNESS_KEYS",
+    "METADATA_KEY",
+    "onnx_metadata",
+    "parse_metadata",
+    "read_metadata_props",
+    "read_onnx_metadata",
+]
 
 # ONNX metadata: the adapter config as JSON under this key, beside "tile_size" and "precision".
 METADATA_KEY = "geoadapter.json"
+# The keys of the Deepness QGIS plugin, written for segmentation models.
+DEEPNESS_KEYS = (
+    "model_type",
+    "class_names",
+    "resolution",
+    "tiles_size",
+    "tiles_overlap",
+    "standardization_mean",
+    "standardization_std",
+)
 
 
 def onnx_metadata(config: AdapterConfig, tile_size: int, precision: str) -> dict[str, str]:
-    """The metadata of an exported model: adapter config, tile size fixed at export, precision."""
-    return {
+    """The metadata of an exported model: adapter config, tile size fixed at export, precision, QGIS keys.
+
+    Besides the config: ``class_colors`` (``#rrggbb`` of each class, the class maps' colours) and, for
+    segmentation, the Deepness keys (see the module); ``resolution`` only where the contract has a GSD.
+    """
+    colors = ["#{:02x}{:02x}{:02x}".format(*rgba[:3]) for rgba in class_colors(config.classes, config.colors)]
+    props = {
         METADATA_KEY: json.dumps(config.to_dict()),
         "tile_size": str(tile_size),
         "precision": precision,
         "geoadapters_version": __version__,
+        "class_colors": json.dumps(colors),
     }
+    if config.task == "segmentation":
+        overlap = min(config.inference.overlap, tile_size // 2)
+        bands = config.frames * len(config.input.bands)  # the graph's input channels
+        props |= {
+            "model_type": json.dumps("Segmentor"),
+            "class_names": json.dumps({str(i): name for i, name in enumerate(config.classes)}),
+            "tiles_size": json.dumps(tile_size),
+            "tiles_overlap": json.dumps(round(100 * overlap / tile_size)),
+            "standardization_mean": json.dumps([0.0] * bands),
+            "standardization_std": json.dumps([1 / 255] * bands),
+        }
+        if config.input.gsd is not None:
+            props["resolution"] = json.dumps(round(config.input.gsd * 100, 6))
+    return props
 
 
 def parse_metadata(props: Mapping[str, str], source: str | Path) -> tuple[AdapterConfig, int, str]:
@@ -67,23 +117,55 @@ def parse_metadata(props: Mapping[str, str], source: str | Path) -> tuple[Adapte
     return config, tile_size, precision
 
 
-def read_onnx_metadata(path: str | Path) -> tuple[AdapterConfig, int, str]:
-    """(config, tile size, precision) of an exported model, reading its header only (no weights).
+@cache
+def _header() -> Any:
+    """The message class of an ONNX file's metadata: ``ModelProto`` with ``metadata_props`` only."""
+    try:
+        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    except ImportError as err:
+        raise MissingDependencyError("reading ONNX files (protobuf)", extra="cpu") from err
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="geoadapters_onnx_header.proto", package="geoadapters_onnx", syntax="proto2"
+    )
+    entry = proto.message_type.add(name="StringStringEntryProto")
+    optional, repeated, string, message = 1, 3, 9, 11  # FieldDescriptorProto's label and type numbers
+    entry.field.add(name="key", number=1, type=string, label=optional)
+    entry.field.add(name="value", number=2, type=string, label=optional)
+    model = proto.message_type.add(name="ModelProto")
+    model.field.add(
+        name="metadata_props", number=14, type=message, label=repeated,
+        type_name=".geoadapters_onnx.StringStringEntryProto",
+    )  # fmt: skip
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("geoadapters_onnx.ModelProto"))
+
+
+def read_metadata_props(path: str | Path) -> dict[str, str]:
+    """The metadata (``metadata_props``) of an ONNX file, as onnxruntime's ``custom_metadata_map``.
 
     Raises:
         WeightsNotFoundError: The file does not exist.
-        CheckpointError: The file is no ONNX model, or has no valid geoadapters metadata.
-        MissingDependencyError: The onnx package is not installed.
+        CheckpointError: The file is no ONNX model.
+        MissingDependencyError: protobuf is not installed.
     """
     path = Path(path)
     if not path.is_file():
         raise WeightsNotFoundError(f"{path} does not exist")
+    header = _header()()
     try:
-        import onnx
-    except ImportError as err:
-        raise MissingDependencyError("reading ONNX files (onnx)", extra="onnx") from err
-    try:
-        model: Any = onnx.load(str(path), load_external_data=False)
-    except Exception as err:  # protobuf's decode errors have no common base beyond Exception
+        header.ParseFromString(path.read_bytes())
+    except Exception as err:  # protobuf's DecodeError, or a message of another schema
         raise CheckpointError(f"{path} is not a readable ONNX model: {err}") from err
-    return parse_metadata({p.key: p.value for p in model.metadata_props}, path)
+    return {p.key: p.value for p in header.metadata_props}
+
+
+def read_onnx_metadata(path: str | Path) -> tuple[AdapterConfig, int, str]:
+    """(config, tile size, precision) of an exported model, reading its metadata only (no weights).
+
+    Raises:
+        WeightsNotFoundError: The file does not exist.
+        CheckpointError: The file is no ONNX model, or has no valid geoadapters metadata.
+        MissingDependencyError: protobuf is not installed.
+    """
+    return parse_metadata(read_metadata_props(path), path)

@@ -1,16 +1,17 @@
 """`OnnxRunner`: a model exported by `geoadapters.inference.export` (or its int8 copy) on onnxruntime.
 
 Like every runner it takes raw band values; normalisation is part of the graph. The adapter config and
-tile size come from the file's metadata (`geoadapters.inference.onnx_metadata`).
+tile size come from the file's metadata (`geoadapters.inference.onnx_metadata`). It needs numpy and
+onnxruntime alone (no torch): the logits are numpy arrays, blended on the host.
 """
 
 import logging
 from pathlib import Path
 from typing import Any
 
+import array_api_compat.numpy as xp_numpy
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from geoadapters.errors import (
     CheckpointError,
@@ -19,7 +20,7 @@ from geoadapters.errors import (
     MissingDependencyError,
     WeightsNotFoundError,
 )
-from geoadapters.inference.devices import cores, resolve_device
+from geoadapters.inference.devices import cores, cuda_devices, resolve_device
 from geoadapters.inference.onnx_metadata import parse_metadata
 from geoadapters.specs import SceneMetadata
 
@@ -33,7 +34,7 @@ def _import_onnxruntime() -> Any:
         import onnxruntime
     except ImportError as err:
         raise MissingDependencyError(
-            "the onnx runtime (onnxruntime-gpu, which runs on CPUs too)", extra="gpu"
+            "the onnx runtime (onnxruntime, or onnxruntime-gpu)", extra="cpu"
         ) from err
     return onnxruntime
 
@@ -64,7 +65,8 @@ class OnnxRunner:
         path = Path(path)
         if not path.is_file():
             raise WeightsNotFoundError(f"{path} does not exist")
-        device = resolve_device(device)
+        cuda = "CUDAExecutionProvider" in ort.get_available_providers() and cuda_devices() > 0
+        device = resolve_device(device, cuda)
         providers: list[Any] = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
             _, _, index = device.partition(":")
@@ -86,10 +88,13 @@ class OnnxRunner:
         self.config, self.tile_size, self.precision = parse_metadata(props, path)
         self._input_shape = tuple(self.session.get_inputs()[0].shape)
         self.description = f"onnxruntime {provider} {self.precision}"
-        self.device = torch.device("cpu")  # where session.run returns the logits
+        self.xp: Any = xp_numpy
+        self.device = "cpu"  # where session.run returns the logits
 
-    def __call__(self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None) -> torch.Tensor:
-        """Float32 logits (B, K, H, W) on the CPU of float32 raw band values (B, [T x] C, H, W).
+    def __call__(
+        self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Float32 logits (B, K, H, W), a numpy array, of float32 raw band values (B, [T x] C, H, W).
 
         The graph takes no scene metadata: `scene` is not used (export fixes the model's defaults). It
         takes the frames of a model of several frames as runners do, (B, T x C, H, W).
@@ -104,7 +109,8 @@ class OnnxRunner:
                 f"got {raw.shape}; its tile size is fixed at export (geoadapters export --tile-size)"
             )
         feed = {"raw": np.ascontiguousarray(raw, dtype=np.float32)}
-        return torch.from_numpy(self.session.run(None, feed)[0])
+        logits: npt.NDArray[np.float32] = self.session.run(None, feed)[0]
+        return logits
 
     def fitting_batch(self, tile: int) -> None:
         """None: onnxruntime's memory is not measured."""

@@ -187,7 +187,8 @@ def predict_tiles(
     first, stop = tile_rows or (0, len(rows))
     # the first tile row that reaches the block's first scene row (rows[0] is 0)
     needed = 0 if first == 0 else next(j for j in range(first + 1) if rows[j] + grid.tile > rows[first])
-    strip = StripAccumulator(grid, len(runner.config.classes), in_flight, rows[needed], runner.device)
+    classes = len(runner.config.classes)
+    strip = StripAccumulator(grid, classes, in_flight, rows[needed], runner.xp, runner.device)
     computed = done = 0  # tiles of the block computed, tiles of the block seen
     emitted = needed  # tile rows whose finished rows are out
     # the scene's own batches (the model sees the same inputs) that hold a tile of rows [needed, stop)

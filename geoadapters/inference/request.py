@@ -150,7 +150,10 @@ class ModelRef:
         runtime = self.runtime or ("onnx" if source.kind == "onnx" else "torch")
         if source.kind == "onnx":
             return make_runner(source.path, runtime, self.device, self.precision)
-        from geoadapters.factory import load
+        from geoadapters.errors import needs_torch
+
+        with needs_torch(f"running {self.adapter} with PyTorch (an exported .onnx file runs without)"):
+            from geoadapters.factory import load
 
         model = load(
             source, checkpoint=self.checkpoint, base_revision=self.base_revision,

@@ -3,23 +3,23 @@
 A runner applies the adapter's input contract itself (scaling, normalisation, nodata), so callers pass
 band values as stored in the files, in the adapter's band order: `TorchRunner` runs a `GeoModel`,
 `OnnxRunner` an exported graph. Reduced precision is only used where the hardware has it and the user
-asks: fp16/bf16 autocast on CUDA, an int8 ONNX model on CPUs.
+asks: fp16/bf16 autocast on CUDA, an int8 ONNX model on CPUs. This module and `OnnxRunner` need no
+torch: an ONNX file runs on numpy and onnxruntime alone.
 """
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import DeviceError
-from geoadapters.geomodel import GeoModel
-from geoadapters.inference.export_cache import cached_export
 from geoadapters.inference.onnx_runner import OnnxRunner
-from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.specs import SceneMetadata
+
+if TYPE_CHECKING:
+    from geoadapters.geomodel import GeoModel
 
 __all__ = ["Runner", "make_runner"]
 
@@ -30,19 +30,23 @@ class Runner(Protocol):
     Attributes:
         config: The adapter's config: input contract, classes, tiling.
         description: Runtime, device and precision, e.g. "torch fp32 on cpu".
-        device: Where the logits come out (the CPU for onnxruntime, whatever its provider).
+        xp: The array namespace of the logits (`array_api_compat`'s numpy for onnxruntime, torch's for
+            torch), in which tiles are blended.
+        device: Where the logits come out, a device of `xp` (the CPU for onnxruntime, whatever its
+            provider).
     """
 
     config: AdapterConfig
     description: str
-    device: torch.device
+    xp: Any
+    device: Any
 
-    def __call__(self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None) -> torch.Tensor:
-        """Float32 logits (B, K, H, W) on `device` of raw band values (B, C, H, W) in the adapter's order.
+    def __call__(self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None) -> Any:
+        """Float32 logits (B, K, H, W), an array of `xp` on `device`, of raw band values (B, C, H, W).
 
-        For a model of T frames (`AdapterConfig.frames`) the bands are (B, T x C, H, W), frame after
-        frame. `scene`: date (one per frame), place and GSD of the scene, for models that condition on
-        them (-TL, Clay).
+        The bands are in the adapter's order. For a model of T frames (`AdapterConfig.frames`) the
+        bands are (B, T x C, H, W), frame after frame. `scene`: date (one per frame), place and GSD
+        of the scene, for models that condition on them (-TL, Clay).
         """
         ...
 
@@ -52,7 +56,7 @@ class Runner(Protocol):
 
 
 def make_runner(
-    model_or_path: GeoModel | str | Path,
+    model_or_path: "GeoModel | str | Path",
     runtime: str = "torch",
     device: str | None = None,
     precision: str = "fp32",
@@ -69,17 +73,12 @@ def make_runner(
     Raises:
         DeviceError: An unknown runtime or precision, or one the runtime or device lacks.
     """
-    if runtime == "torch":
-        if not isinstance(model_or_path, GeoModel):
-            raise DeviceError(f"{model_or_path} is an ONNX file: run it with `runtime_onnx`")
-        return TorchRunner(model_or_path, device, precision)
-    if runtime != "onnx":
+    if runtime not in ("torch", "onnx"):
         raise DeviceError(f"runtime must be torch or onnx, got {runtime!r}")
-    if precision not in ("fp32", "int8"):
-        raise DeviceError(
-            f"the onnx runtime runs fp32 or int8 models; {precision} runs with runtime 'torch' on CUDA"
-        )
-    if not isinstance(model_or_path, GeoModel):
+    if isinstance(model_or_path, str | Path):
+        if runtime == "torch":
+            raise DeviceError(f"{model_or_path} is an ONNX file: run it with `runtime_onnx`")
+        _check_onnx_precision(precision)
         runner = OnnxRunner(model_or_path, device)
         if precision != "fp32" and runner.precision != precision:
             raise DeviceError(
@@ -87,4 +86,18 @@ def make_runner(
                 "pass its int8 copy (geoadapters export --int8)"
             )
         return runner
+    if runtime == "torch":
+        from geoadapters.inference.torch_runner import TorchRunner
+
+        return TorchRunner(model_or_path, device, precision)
+    _check_onnx_precision(precision)
+    from geoadapters.inference.export_cache import cached_export
+
     return OnnxRunner(cached_export(model_or_path, precision), device)
+
+
+def _check_onnx_precision(precision: str) -> None:
+    if precision not in ("fp32", "int8"):
+        raise DeviceError(
+            f"the onnx runtime runs fp32 or int8 models; {precision} runs with runtime 'torch' on CUDA"
+        )

@@ -14,7 +14,9 @@ holds (`TorchRunner.fitting_batch`).
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
+import array_api_compat.torch as xp_torch
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -107,12 +109,13 @@ class TorchRunner:
     """
 
     def __init__(self, model: GeoModel, device: str | None = None, precision: str = "fp32") -> None:
-        self.device = torch.device(resolve_device(device))
+        self.device = torch.device(resolve_device(device, torch.cuda.is_available()))
         self._dtype = _autocast_dtype(precision, self.device)
         self.model = model.eval().to(self.device)
         self.config = model.config
         self._frames = model.config.frames
         self.description = f"torch {precision} on {self.device}"
+        self.xp: Any = xp_torch  # logits stay torch tensors on the device, where tiles are blended
         self._fitted: dict[int, int] = {}  # `fitting_batch` by tile size
 
     def __call__(self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None) -> torch.Tensor:

@@ -5,14 +5,18 @@ and both, 4 passes; ``d4``: the 4 rotations by quarter turns, each also mirrored
 output is transformed back, and the softmax probabilities are averaged. The runner returns their
 logarithm, so the blending of overlapping tiles and every output stay as they are (softmax of the log
 of probabilities that sum to 1 gives them back). Memory is that of one pass plus the running sum;
-time is the number of passes times the model's.
+time is the number of passes times the model's. The outputs are averaged in float64 numpy on the host,
+whatever the runner's array library and device, and blended there.
 """
 
+from typing import Any
+
+import array_api_compat.numpy as xp_numpy
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from geoadapters.config import AdapterConfig
+from geoadapters.inference.blending import to_host
 from geoadapters.inference.request import TTA_MODES
 from geoadapters.inference.runners import Runner
 from geoadapters.specs import SceneMetadata
@@ -44,23 +48,29 @@ class AugmentedRunner:
         self.runner = runner
         self.mode = mode
         self.config: AdapterConfig = runner.config
-        self.device: torch.device = runner.device
+        self.xp: Any = xp_numpy
+        self.device: Any = "cpu"
         self.description = f"{runner.description}, tta {mode} ({len(TRANSFORMS[mode])} passes)"
 
-    def __call__(self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None) -> torch.Tensor:
+    def __call__(
+        self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
+    ) -> npt.NDArray[np.float32]:
         """Log of the mean probabilities (B, K, H, W) of the transformed tiles (B, C, H, W; H == W)."""
-        total: torch.Tensor | None = None
+        total = None
         for turns, mirror in TRANSFORMS[self.mode]:
             tiles = np.flip(raw, -1) if mirror else raw
             tiles = np.ascontiguousarray(np.rot90(tiles, turns, axes=(-2, -1)))
-            probabilities = torch.softmax(self.runner(tiles, scene).double(), dim=1)
-            probabilities = torch.rot90(probabilities, -turns, dims=(-2, -1))
+            logits = to_host(self.runner(tiles, scene)).astype(np.float64)
+            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probabilities = np.rot90(shifted / shifted.sum(axis=1, keepdims=True), -turns, axes=(-2, -1))
             if mirror:
-                probabilities = torch.flip(probabilities, (-1,))
+                probabilities = np.flip(probabilities, -1)
             total = probabilities if total is None else total + probabilities
         assert total is not None
         mean = total / len(TRANSFORMS[self.mode])
-        return torch.log(mean.clamp_min(torch.finfo(torch.float32).tiny)).float()
+        floor = np.finfo(np.float32).tiny
+        out: npt.NDArray[np.float32] = np.log(np.maximum(mean, floor)).astype(np.float32)
+        return out
 
     def fitting_batch(self, tile: int) -> int | None:
         """The wrapped runner's: the passes run one after the other."""

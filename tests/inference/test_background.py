@@ -43,7 +43,9 @@ def fill_of(runner):
 
 def sequential(source, grid, runner, batch_size, fill):
     """Mean logits and data mask of the whole scene, computed one step after the other."""
-    strip = StripAccumulator(grid, len(runner.config.classes), len(grid.rows))
+    strip = StripAccumulator(
+        grid, len(runner.config.classes), len(grid.rows), xp=runner.xp, device=runner.device
+    )
     tiles = [(r, c, y, x) for r, y in enumerate(grid.rows) for c, x in enumerate(grid.cols)]
     for start in range(0, len(tiles), batch_size):
         batch = tiles[start : start + batch_size]

@@ -2,6 +2,7 @@
 that is symmetric by construction (a per-pixel model: nothing changes), and ``d4`` on the real chip
 against the mean of the eight transformed predictions computed by hand with the model itself."""
 
+import array_api_compat.torch as xp_torch
 import numpy as np
 import pytest
 import rasterio
@@ -54,6 +55,7 @@ class PixelRunner:
     def __init__(self, config: AdapterConfig) -> None:
         self.config = config
         self.description = "per-pixel"
+        self.xp = xp_torch
         self.device = torch.device("cpu")
         generator = torch.Generator().manual_seed(0)
         self.weight = torch.randn(len(config.classes), len(config.input.bands), generator=generator)
@@ -98,7 +100,7 @@ def test_d4_equals_the_mean_of_the_eight_transformed_predictions(tmp_path, runne
                 p = torch.softmax(model(model.normalize(x)).double(), dim=1)
                 p = torch.rot90(p, -turns, dims=(-2, -1))
                 expected += (torch.flip(p, (-1,)) if mirror else p)[0].numpy() / 8
-    got = torch.softmax(AugmentedRunner(runner, "d4")(raw[None]).double(), dim=1)[0].numpy()
+    got = torch.softmax(torch.from_numpy(AugmentedRunner(runner, "d4")(raw[None])).double(), dim=1)[0].numpy()
     np.testing.assert_allclose(got, expected, atol=1e-6)
     assert len(TRANSFORMS["d4"]) == 8 and len(set(TRANSFORMS["d4"])) == 8
     # and through predict: one tile, the whole chip cut to it
