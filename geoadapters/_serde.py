@@ -14,6 +14,7 @@ import functools
 import json
 import math
 import os
+import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +32,9 @@ JSON_LIMIT = 1 << 20
 
 # The one configuration of every schema of a file's declarations; built on first use (`info` stays fast).
 SCHEMA = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, defer_build=True)
+
+
+_SHOULD = re.compile(r"^\w+ should")  # pydantic's "Input should", "String should": "must"
 
 
 def _to_json(value: Any) -> Any:
@@ -62,7 +66,7 @@ def explain(err: ValidationError, limit: int = 3) -> str:
             text = f"{where} must have {'at most' if kind == 'too_long' else 'at least'} {bound} items, "
             text += f"got {ctx.get('actual_length')}"
         else:
-            text = f"{where or 'the value'} {problem['msg'].replace('Input should', 'must')}"
+            text = f"{where or 'the value'} {_SHOULD.sub('must', problem['msg'])}"
             text += f", got {_shown(problem['input'])}"
         if text not in parts:
             parts.append(text)
