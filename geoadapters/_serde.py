@@ -1,29 +1,40 @@
-"""`Settings`: the base of the frozen settings dataclasses of adapter methods and heads; bounded JSON files.
+"""The schema rules of what files declare, `Settings` (their JSON round trip) and bounded JSON files.
 
-Settings round-trip through JSON (``geoadapter.json``): tuples are written as lists and read back as
-tuples, and an unknown key is an error that names the valid ones, never silently dropped. Values read
-back are checked against the field types (a string where a list of names belongs is an error, not a
-list of characters). JSON files come from strangers: `read_json` reads regular files only, up to a
-size, and turns every failure into one `ValueError`.
+What ``geoadapter.json``, a TerraTorch config and ONNX metadata declare is described by pydantic
+dataclasses and models with one configuration, `SCHEMA`: strict (a string is no number, a list no
+string, a float no integer), extra keys refused, numbers finite, and each field's bounds in its
+annotation (``Annotated[int, Field(ge=1, le=1024)]``). Settings round-trip through JSON: tuples are
+written as lists and read back as tuples. A `pydantic.ValidationError` becomes one line that names each
+field and what it must be (`explain`). JSON files come from strangers: `read_json` reads regular files
+only, up to a size, and turns every failure into one `ValueError`.
 """
 
 import dataclasses
+import functools
 import json
 import math
 import os
+import re
 import stat
-import types
-import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar, Union
+from typing import Any, ClassVar, TypeVar
 
-__all__ = ["Settings", "check_type", "finite", "read_json"]
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+__all__ = ["JSON_LIMIT", "SCHEMA", "Settings", "explain", "finite", "read_json", "schema_of", "validate_json"]
 
 _S = TypeVar("_S", bound="Settings")
+_T = TypeVar("_T")
 
 # geoadapter.json and PEFT's adapter_config.json are a few kB; nothing legitimate comes close.
 JSON_LIMIT = 1 << 20
+
+# The one configuration of every schema of a file's declarations; built on first use (`info` stays fast).
+SCHEMA = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, defer_build=True)
+
+
+_SHOULD = re.compile(r"^\w+ should")  # pydantic's "Input should", "String should": "must"
 
 
 def _to_json(value: Any) -> Any:
@@ -34,52 +45,61 @@ def _to_json(value: Any) -> Any:
     return value
 
 
-def _from_json(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return tuple(_from_json(v) for v in value)
-    return value
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _matches(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    if origin in (Union, types.UnionType):
-        return any(_matches(value, h) for h in typing.get_args(hint))
-    if origin is typing.Literal:
-        return value in typing.get_args(hint)
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if not isinstance(value, tuple):
-            return False
-        if len(args) == 2 and args[1] is Ellipsis:
-            return all(_matches(v, args[0]) for v in value)
-        return len(value) == len(args) and all(_matches(v, h) for v, h in zip(value, args, strict=True))
-    if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping):
-        return isinstance(value, Mapping)
-    return isinstance(value, hint) if isinstance(hint, type) else True
+def explain(err: ValidationError, limit: int = 3) -> str:
+    """The problems of a validation error on one line: ``field.sub must be ..., got value``."""
+    parts: list[str] = []
+    for problem in err.errors(include_url=False):
+        # union members ("list[constrained-str]") and validator steps are no place in the file
+        where = ".".join(str(p) for p in problem["loc"] if "[" not in str(p) and "-" not in str(p))
+        kind, ctx = problem["type"], problem.get("ctx", {})
+        if kind == "value_error":  # raised by a __post_init__ or validator: its own sentence
+            text = " ".join(str(ctx.get("error", problem["msg"])).split())
+        elif kind in ("missing", "unexpected_keyword_argument", "extra_forbidden"):
+            text = f"{where} is {'missing' if kind == 'missing' else 'no known key'}"
+        elif kind in ("too_long", "too_short"):
+            bound = ctx.get("max_length" if kind == "too_long" else "min_length")
+            text = f"{where} must have {'at most' if kind == 'too_long' else 'at least'} {bound} items, "
+            text += f"got {ctx.get('actual_length')}"
+        else:
+            text = f"{where or 'the value'} {_SHOULD.sub('must', problem['msg'])}"
+            text += f", got {_shown(problem['input'])}"
+        if text not in parts:
+            parts.append(text)
+    more = len(parts) - limit
+    return "; ".join(parts[:limit]) + (f" (and {more} more)" if more > 0 else "")
 
 
-def check_type(name: str, value: Any, hint: Any) -> None:
-    """Refuse a `value` that is not of the annotated type `hint` (as read back from JSON).
+@functools.cache
+def _adapter(kind: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
+
+
+def schema_of(kind: Any) -> dict[str, Any]:
+    """The JSON Schema of a schema dataclass or type, as JSON files hold it."""
+    return _adapter(kind).json_schema(mode="validation")
+
+
+def validate_json(kind: type[_T], data: Any) -> _T:
+    """`data` (parsed JSON, or Python values such as JSON holds) validated as JSON of the type `kind`.
+
+    JSON mode: objects build nested dataclasses and lists fill tuples, every other rule stays strict.
 
     Raises:
-        TypeError: Naming the setting, the type it needs and the value given.
+        ValueError: One line that names each invalid field (`explain`).
     """
-    if not _matches(value, hint):
-        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
-        wanted = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
-        raise TypeError(f"{name} must be of type {wanted}, got {shown}")
+    try:
+        text = json.dumps(data, allow_nan=True)
+    except (TypeError, ValueError, RecursionError) as err:
+        raise ValueError(f"not JSON data: {err}") from err
+    try:
+        return _adapter(kind).validate_json(text)  # type: ignore[no-any-return,arg-type]
+    except ValidationError as err:
+        raise ValueError(explain(err)) from None
 
 
 def read_json(path: str | Path, limit: int = JSON_LIMIT) -> Any:
@@ -112,7 +132,11 @@ def read_json(path: str | Path, limit: int = JSON_LIMIT) -> Any:
 
 
 class Settings:
-    """Mixin for frozen dataclasses of settings; subclasses validate in ``__post_init__``."""
+    """Mixin of the settings dataclasses (``@pydantic.dataclasses.dataclass(frozen=True, config=SCHEMA)``).
+
+    Their fields' annotations are the schema: types and bounds; ``__post_init__`` checks what relates
+    fields to each other.
+    """
 
     # Set by @dataclass on each subclass; declared so that `dataclasses.fields` accepts the mixin.
     __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
@@ -128,35 +152,27 @@ class Settings:
 
     @classmethod
     def from_dict(cls: type[_S], data: Mapping[str, Any]) -> _S:
-        """Build from a dict such as `to_dict` writes, checking every value against its field's type.
+        """Build from a dict such as `to_dict` writes, validated by the class's schema.
 
         Raises:
-            TypeError: Not a dict, a key that is no setting of this class, or a value of the wrong type.
+            TypeError: Not an object, or a key that is no setting of this class (the message lists the
+                valid ones).
+            ValueError: A value of the wrong type or out of bounds.
         """
         if not isinstance(data, Mapping):
-            raise TypeError(f"{cls.__name__} must be a JSON object, got {_to_json(data)!r:.80}")
+            raise TypeError(f"{cls.__name__} must be a JSON object, got {_shown(_to_json(data))}")
         unknown = sorted(map(str, set(data) - set(cls.field_names())))
         if unknown:
             valid = ", ".join(cls.field_names()) or "none"
             raise TypeError(f"{cls.__name__} has no setting {', '.join(unknown)}; valid settings: {valid}")
-        hints = typing.get_type_hints(cls)
-        values = {k: _from_json(v) for k, v in data.items()}
-        try:
-            settings = cls(**values)
-        except TypeError:  # validation tripped over a wrong type: name the setting and its type
-            for key, value in values.items():
-                check_type(key, value, hints[key])
-            raise
-        for key, value in values.items():  # what validation let through must still have its type
-            check_type(key, value, hints[key])
-        return settings
+        return validate_json(cls, dict(data))
 
 
 def finite(name: str, value: float, *, positive: bool = False) -> None:
-    """Refuse NaN and infinite values (and, with `positive`, values <= 0).
+    """Refuse NaN and infinite values (and, with `positive`, values <= 0) of an option.
 
     Raises:
-        ValueError: Naming the setting and the value.
+        ValueError: Naming the option and the value.
     """
     if not math.isfinite(value) or (positive and value <= 0):
         raise ValueError(f"{name} must be a finite{' positive' if positive else ''} number, got {value!r}")

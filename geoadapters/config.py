@@ -6,10 +6,10 @@ settings, the classes, the input contract (bands, scaling, normalisation, nodata
 scenes, metrics and provenance. It is versioned by ``format_version``; an unknown key is an error that
 names it and the version of geoadapters that wrote the file.
 
-The file comes from a stranger: every section is validated when it is read (types, ranges, names),
-and what it may declare is bounded (architectures bound their own fields, `geoadapters.specs.bounded`;
-`MAX_CLASSES`, `MAX_TILE`), so that a 1 kB file cannot make the process allocate without limit before
-its weights are compared with it.
+The file comes from a stranger: one schema validates it when it is read, `AdapterFile` (strict,
+extra keys refused, numbers finite and bounded: architectures bound their own fields, `MAX_CLASSES`,
+`MAX_TILE`), so that a 1 kB file cannot make the process allocate without limit before its weights are
+compared with it. `json_schema` is its JSON Schema (shipped as ``geoadapter.schema.json``).
 The base revision it records is provenance only: the base weights come from the catalog's pinned
 revision or from one the user passes (`geoadapters.load`).
 """
@@ -17,19 +17,20 @@ revision or from one the user passes (`geoadapters.load`).
 import dataclasses
 import json
 import os
-import re
-import typing
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
-from geoadapters._serde import Settings, check_type, finite, read_json
+from pydantic import BaseModel, Field, InstanceOf, JsonValue, ValidationError
+from pydantic.dataclasses import dataclass
+
+from geoadapters._serde import SCHEMA, Settings, explain, finite, read_json, schema_of, validate_json
 from geoadapters.catalog import get_base
 from geoadapters.errors import AdapterError
-from geoadapters.heads.registry import head_settings
+from geoadapters.heads.registry import head_settings, list_heads
 from geoadapters.heads.settings import HeadSettings
-from geoadapters.methods.registry import method_settings
+from geoadapters.methods.registry import list_methods, method_settings
 from geoadapters.methods.settings import MethodSettings
 from geoadapters.specs import BaseSpec, InputSpec, check_repo_id, check_revision
 
@@ -38,19 +39,25 @@ __all__ = [
     "MAX_CLASSES",
     "MAX_TILE",
     "AdapterConfig",
+    "AdapterFile",
     "BaseRef",
     "Inference",
     "Padding",
+    "json_schema",
     "memory_budget",
 ]
 
 FORMAT_VERSION = 1
-_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+_C = TypeVar("_C")
 
 MAX_CLASSES = 1024
 MAX_TILE = 4096
 _MAX_BATCH = 1024
 _MAX_NAME = 256
+
+_Name = Annotated[str, Field(max_length=_MAX_NAME)]
+_Color = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+_Json = dict[Annotated[str, Field(max_length=_MAX_NAME)], JsonValue]
 
 
 def memory_budget(gigabytes: float | None = None) -> int:
@@ -75,24 +82,20 @@ def memory_budget(gigabytes: float | None = None) -> int:
 def _check_overrides(name: str, overrides: Mapping[str, Any]) -> None:
     """Refuse overrides that are no field of the base's architecture, of the wrong type or out of bounds."""
     arch = get_base(name).arch
-    hints = typing.get_type_hints(type(arch))
     fields = {f.name for f in dataclasses.fields(arch) if f.init} - set(getattr(arch, "fixed", ()))
     unknown = sorted(map(str, set(overrides) - fields))
     if unknown:
-        raise TypeError(
+        raise ValueError(
             f"base {name} has no overridable setting {', '.join(unknown)}; "
             f"it takes {', '.join(sorted(fields))}"
         )
-    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    for key, value in values.items():
-        check_type(f"base override {key}", value, hints[key])
-    try:
-        dataclasses.replace(arch, **values)  # the architecture bounds its own fields
+    try:  # the architecture's schema bounds its own fields
+        validate_json(type(arch), Settings.to_dict(arch) | dict(overrides))  # type: ignore[arg-type]
     except ValueError as err:
         raise ValueError(f"base overrides: {err}") from err
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class BaseRef(Settings):
     """The base model an adapter belongs to.
 
@@ -106,11 +109,11 @@ class BaseRef(Settings):
             only works with the weights it carries (method ``full``), never on the official ones.
     """
 
-    name: str
-    repo_id: str
-    filename: str
-    revision: str
-    overrides: Mapping[str, Any] = field(default_factory=dict)
+    name: _Name
+    repo_id: Annotated[str, Field(max_length=200)]
+    filename: Annotated[str, Field(max_length=1000)]
+    revision: Annotated[str, Field(max_length=100)]
+    overrides: dict[Annotated[str, Field(max_length=100)], Any] = field(default_factory=dict)
     pretrained: bool = True
 
     @classmethod
@@ -131,7 +134,7 @@ class BaseRef(Settings):
         _check_overrides(self.name, self.overrides)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class Inference(Settings):
     """How to run the adapter over scenes.
 
@@ -141,16 +144,11 @@ class Inference(Settings):
         batch_size: Tiles per forward pass.
     """
 
-    tile_size: int = 224
-    overlap: int = 32
-    batch_size: int = 8
+    tile_size: Annotated[int, Field(ge=1, le=MAX_TILE)] = 224
+    overlap: Annotated[int, Field(ge=0, le=MAX_TILE // 2)] = 32
+    batch_size: Annotated[int, Field(ge=1, le=_MAX_BATCH)] = 8
 
     def __post_init__(self) -> None:
-        if not 1 <= self.tile_size <= MAX_TILE or not 1 <= self.batch_size <= _MAX_BATCH:
-            raise ValueError(
-                f"tile_size must be in [1, {MAX_TILE}] and batch_size in [1, {_MAX_BATCH}], "
-                f"got {self.tile_size}, {self.batch_size}"
-            )
         if not 0 <= self.overlap <= self.tile_size // 2:
             raise ValueError(
                 f"overlap must be between 0 and half the tile size ({self.tile_size // 2}), "
@@ -158,10 +156,7 @@ class Inference(Settings):
             )
 
 
-_PAD_MODES = ("replicate", "reflect")
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class Padding(Settings):
     """How the model pads an input whose sides are no multiple of what the encoder needs.
 
@@ -177,46 +172,59 @@ class Padding(Settings):
             padding the bottom and right only.
     """
 
-    mode: str = "replicate"
-    multiple: int | None = None
+    mode: Literal["replicate", "reflect"] = "replicate"
+    multiple: Annotated[int, Field(ge=1, le=MAX_TILE)] | None = None
     centred: bool = False
 
-    def __post_init__(self) -> None:
-        if self.mode not in _PAD_MODES:
-            raise ValueError(f"padding mode must be one of {', '.join(_PAD_MODES)}, got {self.mode!r}")
-        if self.multiple is not None and (
-            not isinstance(self.multiple, int) or isinstance(self.multiple, bool) or self.multiple < 1
-        ):
-            raise ValueError(f"padding multiple must be a positive integer or None, got {self.multiple!r}")
-        if not isinstance(self.centred, bool):
-            raise ValueError(f"padding centred must be true or false, got {self.centred!r}")
+
+class _Strict(BaseModel):
+    model_config = SCHEMA | {"frozen": True}
 
 
-def _classes(data: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(names, colours) of the ``classes`` list: names, or ``{"name", "color"}`` objects (not mixed)."""
-    if not isinstance(data, list | tuple):
-        raise ValueError(f"classes must be a list, got {data!r}")
-    if all(isinstance(c, str) for c in data):
-        return tuple(data), ()
-    if all(
-        isinstance(c, Mapping) and set(c) == {"name", "color"} and all(isinstance(v, str) for v in c.values())
-        for c in data
-    ):
-        return tuple(c["name"] for c in data), tuple(c["color"] for c in data)
-    raise ValueError('classes must all be names, or all {"name": ..., "color": "#rrggbb"} objects')
+class ClassEntry(_Strict):
+    """A class of ``geoadapter.json`` with its display colour."""
+
+    name: _Name
+    color: _Color
 
 
-def _component(data: Any, what: str) -> dict[str, Any]:
-    """``{"name": ..., "settings": {...}}`` of a method or head as keyword arguments of its settings."""
-    if not isinstance(data, Mapping) or set(data) - {"name", "settings"} or "name" not in data:
-        raise ValueError(f"{what} must be an object with a name and settings, got {data!r:.100}")
-    settings = data.get("settings", {})
-    if not isinstance(settings, Mapping) or not isinstance(data["name"], str):
-        raise ValueError(f"{what} needs a name (a string) and settings (an object), got {data!r:.100}")
-    return {"name": data["name"], **settings}
+class Component(_Strict):
+    """A method or head of ``geoadapter.json``: its registered name and its settings."""
+
+    name: Annotated[str, Field(max_length=100)]
+    settings: dict[Annotated[str, Field(max_length=100)], JsonValue] = Field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+def _component(build: Callable[..., _C], what: str, component: Component) -> _C:
+    """The settings of a method or head, errors naming it."""
+    try:
+        return build(component.name, **component.settings)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{what} {component.name}: {err}") from err
+
+
+class AdapterFile(_Strict):
+    """The schema of ``geoadapter.json`` as written: what `AdapterConfig.from_dict` reads.
+
+    Method and head settings are validated by their registered settings classes (`json_schema` lists
+    them); every other section by its schema dataclass.
+    """
+
+    format_version: Annotated[int, Field(ge=1, le=FORMAT_VERSION)]
+    name: _Name = ""
+    base: BaseRef
+    method: Component
+    head: Component
+    task: Literal["segmentation", "multilabel"] | None = None
+    classes: Annotated[list[_Name] | list[ClassEntry], Field(min_length=1, max_length=MAX_CLASSES)]
+    input: InputSpec
+    inference: Inference = Field(default_factory=Inference)
+    padding: Padding = Field(default_factory=Padding)
+    metrics: _Json = Field(default_factory=dict)
+    provenance: _Json = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, config=SCHEMA)
 class AdapterConfig:
     """Everything needed to rebuild an adapted model and use it correctly.
 
@@ -237,32 +245,21 @@ class AdapterConfig:
     """
 
     base: BaseRef
-    method: MethodSettings
-    head: HeadSettings
-    classes: tuple[str, ...]
+    method: InstanceOf[MethodSettings]
+    head: InstanceOf[HeadSettings]
+    classes: Annotated[tuple[_Name, ...], Field(min_length=1, max_length=MAX_CLASSES)]
     input: InputSpec
-    colors: tuple[str, ...] = ()
+    colors: tuple[_Color, ...] = ()
     inference: Inference = field(default_factory=Inference)
     padding: Padding = field(default_factory=Padding)
-    name: str = ""
-    metrics: Mapping[str, Any] = field(default_factory=dict)
-    provenance: Mapping[str, Any] = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
+    name: _Name = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    format_version: Annotated[int, Field(ge=1, le=FORMAT_VERSION)] = FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        check_type("classes", self.classes, tuple[str, ...])
-        if not 1 <= len(self.classes) <= MAX_CLASSES:
-            raise ValueError(f"an adapter has 1 to {MAX_CLASSES} classes, got {len(self.classes):,}")
-        if any(len(c) > _MAX_NAME for c in self.classes) or len(self.name) > _MAX_NAME:
-            raise ValueError(f"names of the adapter and its classes have at most {_MAX_NAME} characters")
-        check_type("name", self.name, str)
-        check_type("metrics", self.metrics, Mapping[str, Any])
-        check_type("provenance", self.provenance, Mapping[str, Any])
         if self.colors and len(self.colors) != len(self.classes):
             raise ValueError(f"{len(self.colors)} colours for {len(self.classes)} classes")
-        bad = [c for c in self.colors if not (isinstance(c, str) and _COLOR.fullmatch(c))]
-        if bad:
-            raise ValueError(f"class colours must be #rrggbb, got {', '.join(map(repr, bad[:5]))}")
 
     @property
     def task(self) -> str:
@@ -327,33 +324,31 @@ class AdapterConfig:
                 f"this geoadapters reads versions up to {FORMAT_VERSION}: upgrade geoadapters"
             )
         try:
-            unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)} - {"task"})
-            if unknown:
-                raise TypeError(f"unknown key(s) {', '.join(unknown)}")
-            head = head_settings(**_component(data["head"], "head"))
-            if data.get("task", head.task) != head.task:
-                raise ValueError(f"task {data['task']!r} does not match the {head.name} head ({head.task})")
-            classes, colors = _classes(data["classes"])
+            wire = AdapterFile.model_validate_json(json.dumps(data))
+            head = _component(head_settings, "head", wire.head)
+            if wire.task not in (None, head.task):
+                raise ValueError(f"task {wire.task!r} does not match the {head.name} head ({head.task})")
+            entries = wire.classes
             return cls(
-                base=BaseRef.from_dict(data["base"]),
-                method=method_settings(**_component(data["method"], "method")),
+                base=wire.base,
+                method=_component(method_settings, "method", wire.method),
                 head=head,
-                classes=classes,
-                colors=colors,
-                input=InputSpec.from_dict(data["input"]),
-                inference=Inference.from_dict(data.get("inference", {})),
-                padding=Padding.from_dict(data.get("padding", {})),
-                name=data.get("name", ""),
-                metrics=data.get("metrics", {}),
-                provenance=data.get("provenance", {}),
+                classes=tuple(c.name if isinstance(c, ClassEntry) else c for c in entries),
+                colors=tuple(c.color for c in entries if isinstance(c, ClassEntry)),
+                input=wire.input,
+                inference=wire.inference,
+                padding=wire.padding,
+                name=wire.name,
+                metrics=wire.metrics,
+                provenance=wire.provenance,
                 format_version=version,
             )
-        except (KeyError, TypeError, ValueError, LookupError, AttributeError) as err:
-            detail = f"missing key {err}" if isinstance(err, KeyError) else str(err)
-            detail = detail if len(detail) <= 300 else detail[:297] + "..."
-            raise AdapterError(
-                f"geoadapter.json (written by geoadapters {writer}) is invalid: {detail}"
-            ) from err
+        except ValidationError as err:
+            detail = explain(err)
+        except (TypeError, ValueError, LookupError, RecursionError) as err:
+            detail = " ".join(str(err).split())
+        detail = detail if len(detail) <= 300 else detail[:297] + "..."
+        raise AdapterError(f"geoadapter.json (written by geoadapters {writer}) is invalid: {detail}")
 
     @classmethod
     def read(cls, path: str | Path) -> "AdapterConfig":
@@ -393,3 +388,30 @@ class AdapterConfig:
     def base_spec(self) -> BaseSpec:
         """The catalog entry of the base (with its weights) and this adapter's overrides and bands."""
         return get_base(self.base.name).with_overrides(bands=self.input.bands, **self.base.overrides)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``geoadapter.json``, with the settings of every registered method and head."""
+    schema = AdapterFile.model_json_schema()
+    defs = schema.setdefault("$defs", {})
+    for key, kinds in (
+        ("method", [type(method_settings(name)) for name in list_methods()]),
+        ("head", [type(head_settings(name)) for name in list_heads()]),
+    ):
+        choices = []
+        for kind in kinds:
+            name = kind.name
+            part = schema_of(kind)
+            defs.update(part.pop("$defs", {}))
+            choices.append(
+                {
+                    "type": "object",
+                    "properties": {"name": {"const": name}, "settings": part},
+                    "required": ["name"],
+                    "additionalProperties": False,
+                }
+            )
+        schema["properties"][key] = {"oneOf": choices}
+    defs.pop("Component", None)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

@@ -2,18 +2,21 @@
 
 Plain frozen dataclasses (no torch), so the catalog, the CLI listing and adapter configs can use them
 without importing model code. `geoadapters.models` turns a `BaseSpec` into an `Encoder` of its family
-(`geoadapters.families`). An architecture dataclass bounds its own fields (`bounded`), so that an
-adapter file that overrides them cannot make the process allocate without limit.
+(`geoadapters.families`). The input contract and the architectures are schema dataclasses
+(`geoadapters._serde.SCHEMA`): an architecture's annotations bound its fields, so that an adapter file
+that overrides them cannot make the process allocate without limit.
 """
 
 import dataclasses
 import datetime
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
-from geoadapters._serde import Settings, finite
+from pydantic import Field
+from pydantic.dataclasses import dataclass as schema
+
+from geoadapters._serde import SCHEMA, Settings
 from geoadapters.bands import canonical_bands
 
 __all__ = [
@@ -26,7 +29,6 @@ __all__ = [
     "PrithviArch",
     "ResNetArch",
     "SceneMetadata",
-    "bounded",
     "check_repo_id",
     "check_revision",
 ]
@@ -121,9 +123,16 @@ class HubFile:
 
 # Scene metadata that models condition on (`SceneMetadata`): the acquisition date, the centre coordinates.
 SCENE_METADATA = ("time", "location")
+_MAX_BANDS = 256
+_Metadata = Annotated[str, Field(pattern="^(time|location)$")]  # one of SCENE_METADATA
+
+_Positive = Annotated[float, Field(gt=0)]
+_Stats = Annotated[tuple[float, ...], Field(min_length=1, max_length=_MAX_BANDS)]
+# An architecture's sizes: positive and at most the bound, rates in [0, 1].
+_Rate = Annotated[float, Field(ge=0, le=1)]
 
 
-@dataclass(frozen=True)
+@schema(frozen=True, config=SCHEMA)
 class InputSpec(Settings):
     """Bands a model reads, in order, and how raw values become its input: ``(raw * scale - mean) / std``.
 
@@ -146,44 +155,25 @@ class InputSpec(Settings):
             (`geoadapters.raster.metadata.check_value_range`). None: not recorded.
     """
 
-    bands: tuple[str, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    units: str = ""
-    scale: float = 1.0
+    bands: Annotated[
+        tuple[Annotated[str, Field(max_length=64)], ...], Field(min_length=1, max_length=_MAX_BANDS)
+    ]
+    mean: _Stats
+    std: Annotated[tuple[_Positive, ...], Field(min_length=1, max_length=_MAX_BANDS)]
+    units: Annotated[str, Field(max_length=200)] = ""
+    scale: _Positive = 1.0
     nodata: float | None = None
-    gsd: float | None = None
+    gsd: _Positive | None = None
     nodata_fill: float | None = None
-    metadata: tuple[str, ...] | None = None
+    metadata: Annotated[tuple[_Metadata, ...], Field(max_length=2)] | None = None
     value_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        if self.value_range is not None:
-            if len(self.value_range) != 2:
-                raise ValueError(f"value_range must be (low, high), got {self.value_range!r}")
-            low, high = (float(v) for v in self.value_range)
-            finite("value_range", low)
-            finite("value_range", high)
-            if not low < high:
-                raise ValueError(f"value_range must be (low, high) with low < high, got {self.value_range!r}")
-            object.__setattr__(self, "value_range", (low, high))
+        if self.value_range is not None and not self.value_range[0] < self.value_range[1]:
+            raise ValueError(f"value_range must be (low, high) with low < high, got {self.value_range!r}")
         object.__setattr__(self, "bands", canonical_bands(self.bands))
-        if self.metadata is not None:
-            object.__setattr__(self, "metadata", tuple(self.metadata))
-            unknown = set(self.metadata) - set(SCENE_METADATA)
-            if unknown:
-                raise ValueError(f"metadata are among {', '.join(SCENE_METADATA)}, got {sorted(unknown)}")
-        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
-        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         if not len(self.bands) == len(self.mean) == len(self.std):
             raise ValueError(f"{len(self.bands)} bands but {len(self.mean)} means and {len(self.std)} stds")
-        for mean in self.mean:
-            finite("every mean", mean)
-        for std in self.std:
-            finite("every std", std, positive=True)
-        finite("scale", self.scale, positive=True)
-        if self.gsd is not None:
-            finite("gsd", self.gsd, positive=True)
 
     def select(self, bands: tuple[str, ...] | list[str]) -> "InputSpec":
         """The spec for another band list; bands unknown here get mean 0 and std 1."""
@@ -198,26 +188,13 @@ class InputSpec(Settings):
 MAX_TOKENS = 1 << 16
 
 
-def bounded(arch: Any, limits: Mapping[str, float]) -> None:
-    """Refuse fields of an architecture dataclass that are not in (0, limit] (0 allowed for rates).
-
-    Raises:
-        ValueError: Naming the field, its bound and the value.
-    """
-    for name, limit in limits.items():
-        value = getattr(arch, name)
-        finite(name, value)
-        if not 0 < value <= limit and not (name == "drop_path" and value == 0):
-            raise ValueError(f"{name} must be in (0, {limit:g}], got {value!r}")
-
-
 def _vit_tokens(frames: int, img_size: int, patch_size: int) -> None:
     tokens = frames * (img_size // patch_size) ** 2
     if tokens > MAX_TOKENS:
         raise ValueError(f"the architecture has {tokens:,} position tokens; at most {MAX_TOKENS:,} allowed")
 
 
-@dataclass(frozen=True)
+@schema(frozen=True, config=SCHEMA)
 class PrithviArch:
     """Prithvi-EO encoder: a ViT with 3D patch and position embeddings (arXiv 2412.02732).
 
@@ -235,24 +212,19 @@ class PrithviArch:
         drop_path: Stochastic depth rate for training.
     """
 
-    embed_dim: int
-    depth: int
-    num_heads: int
-    mlp_ratio: float = 4.0
-    patch_size: int = 16
-    tubelet_size: int = 1
-    num_frames: int = 1
-    img_size: int = 224
-    coords_encoding: tuple[str, ...] = ()
+    embed_dim: Annotated[int, Field(ge=1, le=8192)]
+    depth: Annotated[int, Field(ge=1, le=128)]
+    num_heads: Annotated[int, Field(ge=1, le=256)]
+    mlp_ratio: Annotated[float, Field(gt=0, le=16)] = 4.0
+    patch_size: Annotated[int, Field(ge=1, le=64)] = 16
+    tubelet_size: Annotated[int, Field(ge=1, le=16)] = 1
+    num_frames: Annotated[int, Field(ge=1, le=64)] = 1
+    img_size: Annotated[int, Field(ge=1, le=4096)] = 224
+    coords_encoding: Annotated[tuple[_Metadata, ...], Field(max_length=2)] = ()
     coords_scale_learn: bool = False
-    drop_path: float = 0.0
+    drop_path: _Rate = 0.0
 
     def __post_init__(self) -> None:
-        limits = {"embed_dim": 8192, "depth": 128, "num_heads": 256, "mlp_ratio": 16, "patch_size": 64}
-        bounded(self, limits | {"tubelet_size": 16, "num_frames": 64, "img_size": 4096, "drop_path": 1})
-        object.__setattr__(self, "coords_encoding", tuple(self.coords_encoding))
-        if not set(self.coords_encoding) <= set(SCENE_METADATA):
-            raise ValueError(f"coords_encoding holds 'time' and/or 'location', got {self.coords_encoding!r}")
         _vit_tokens(self.num_frames, self.img_size, self.patch_size)
 
     @property
@@ -261,7 +233,7 @@ class PrithviArch:
         return self.patch_size
 
 
-@dataclass(frozen=True)
+@schema(frozen=True, config=SCHEMA)
 class ClayArch:
     """Clay v1 encoder: a ViT whose patch embedding is generated from band wavelengths.
 
@@ -278,29 +250,18 @@ class ClayArch:
         drop_path: Unused by Clay; kept so every arch takes the same training overrides.
     """
 
-    dim: int = 768
-    depth: int = 12
-    heads: int = 12
-    dim_head: int = 64
-    mlp_ratio: float = 4.0
-    patch_size: int = 8
-    wave_dim: int = 128
-    num_latent_tokens: int = 128
-    img_size: int = 256
-    drop_path: float = 0.0
+    dim: Annotated[int, Field(ge=1, le=8192)] = 768
+    depth: Annotated[int, Field(ge=1, le=128)] = 12
+    heads: Annotated[int, Field(ge=1, le=256)] = 12
+    dim_head: Annotated[int, Field(ge=1, le=1024)] = 64
+    mlp_ratio: Annotated[float, Field(gt=0, le=16)] = 4.0
+    patch_size: Annotated[int, Field(ge=1, le=64)] = 8
+    wave_dim: Annotated[int, Field(ge=1, le=4096)] = 128
+    num_latent_tokens: Annotated[int, Field(ge=1, le=4096)] = 128
+    img_size: Annotated[int, Field(ge=1, le=4096)] = 256
+    drop_path: _Rate = 0.0
 
     def __post_init__(self) -> None:
-        limits = {
-            "dim": 8192,
-            "depth": 128,
-            "heads": 256,
-            "dim_head": 1024,
-            "mlp_ratio": 16,
-            "patch_size": 64,
-        }
-        bounded(
-            self, limits | {"wave_dim": 4096, "num_latent_tokens": 4096, "img_size": 4096, "drop_path": 1}
-        )
         _vit_tokens(1, self.img_size, self.patch_size)
 
     @property
@@ -309,7 +270,7 @@ class ClayArch:
         return self.patch_size
 
 
-@dataclass(frozen=True)
+@schema(frozen=True, config=SCHEMA)
 class ResNetArch:
     """A timm ResNet used as a convolutional backbone (DeCUR).
 
@@ -319,17 +280,11 @@ class ResNetArch:
         drop_path: Stochastic depth rate for training.
     """
 
-    timm_name: str = "resnet50"
-    out_indices: tuple[int, ...] = (1, 2, 3, 4)
-    drop_path: float = 0.0
+    timm_name: Annotated[str, Field(max_length=100)] = "resnet50"
+    out_indices: Annotated[tuple[Literal[1, 2, 3, 4], ...], Field(min_length=1, max_length=4)] = (1, 2, 3, 4)
+    drop_path: _Rate = 0.0
     # Fields an adapter may not override: they choose another network than the base's.
     fixed: ClassVar[tuple[str, ...]] = ("timm_name",)
-
-    def __post_init__(self) -> None:
-        bounded(self, {"drop_path": 1})
-        object.__setattr__(self, "out_indices", tuple(self.out_indices))
-        if not self.out_indices or not set(self.out_indices) <= {1, 2, 3, 4}:
-            raise ValueError(f"out_indices are stages 1 to 4, got {self.out_indices!r}")
 
     @property
     def input_multiple(self) -> int:
@@ -340,9 +295,9 @@ class ResNetArch:
 class Arch(Protocol):
     """What every architecture dataclass has: its fields, and the multiple input sides must be of.
 
-    Each family (`geoadapters.families`) has one frozen dataclass of its hyper-parameters, whose
-    ``__post_init__`` bounds them (`bounded`); a ``fixed`` class attribute names fields that adapters
-    may not override.
+    Each family (`geoadapters.families`) has one frozen schema dataclass of its hyper-parameters, whose
+    annotations bound them (``Annotated[int, Field(ge=1, le=...)]``); a ``fixed`` class attribute names
+    fields that adapters may not override.
     """
 
     __dataclass_fields__: ClassVar[dict[str, Any]]

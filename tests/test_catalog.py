@@ -57,5 +57,5 @@ def test_overrides_apply_and_unknown_ones_are_refused():
 def test_input_spec_validates():
     with pytest.raises(ValueError, match="2 bands but 1 means"):
         InputSpec(("RED", "GREEN"), (1.0,), (1.0, 1.0))
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="greater than 0"):
         InputSpec(("RED",), (1.0,), (0.0,))

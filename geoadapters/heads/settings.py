@@ -5,10 +5,12 @@ Marti-Escofet et al. 2025 (arXiv 2504.17397): `LinearDecoder` in every PEFT run;
 data without torch, so adapter configs can be read and validated without building a model.
 """
 
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from geoadapters._serde import Settings
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+
+from geoadapters._serde import SCHEMA, Settings
 
 __all__ = [
     "ClassificationSettings",
@@ -27,40 +29,15 @@ _MAX_STEPS = 16
 _MAX_POOL = 64
 _MAX_LAYER = 128
 
-
-def _check_positive(name: str, value: object, high: int = _MAX_CHANNELS) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r:.80}")
-    if value > high:
-        raise ValueError(f"{name} must be at most {high}, got {value:,}")
-
-
-def _check_index(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not -_MAX_LAYER <= value < _MAX_LAYER:
-        raise ValueError(f"{name} must be an integer index of an encoder output, got {value!r:.80}")
+_Channels = Annotated[int, Field(ge=1, le=_MAX_CHANNELS)]
+_Pool = Annotated[int, Field(ge=1, le=_MAX_POOL)]
+# An index of an encoder output; negative counts from the end.
+_Layer = Annotated[int, Field(ge=-_MAX_LAYER, lt=_MAX_LAYER)]
+# 4 encoder outputs, or None.
+_Layers = Annotated[tuple[_Layer, ...], Field(min_length=4, max_length=4)] | None
 
 
-def _check_sizes(name: str, values: object, count: int | None = None, high: int = _MAX_CHANNELS) -> None:
-    if not isinstance(values, tuple | list) or not values or (count is not None and len(values) != count):
-        raise ValueError(
-            f"{name} must be a list of {count or 'one or more'} positive integers, got {values!r:.80}"
-        )
-    if len(values) > 16:
-        raise ValueError(f"{name} must have at most 16 entries, got {len(values):,}")
-    for value in values:
-        _check_positive(f"every entry of {name}", value, high)
-
-
-def _check_layers(layers: object) -> None:
-    if layers is None:
-        return
-    if not isinstance(layers, tuple | list) or len(layers) != 4:
-        raise ValueError(f"layers must name exactly 4 encoder outputs (or be None), got {layers!r}")
-    for layer in layers:
-        _check_index("every entry of layers", layer)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class HeadSettings(Settings):
     """Base of the head settings: `Settings` gives the JSON round trip (`to_dict`, `from_dict`).
 
@@ -73,7 +50,7 @@ class HeadSettings(Settings):
     task: ClassVar[str] = "segmentation"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class LinearSettings(HeadSettings):
     """One transposed convolution from one encoder output to class logits (the paper's head).
 
@@ -84,16 +61,11 @@ class LinearSettings(HeadSettings):
     """
 
     name: ClassVar[str] = "linear"
-    upsampling: int | None = None
-    layer: int = -1
-
-    def __post_init__(self) -> None:
-        if self.upsampling is not None:
-            _check_positive("upsampling", self.upsampling, _MAX_POOL)
-        _check_index("layer", self.layer)
+    upsampling: _Pool | None = None
+    layer: _Layer = -1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class FCNSettings(HeadSettings):
     """Fully convolutional decoder: each step doubles the resolution of one encoder output.
 
@@ -104,17 +76,12 @@ class FCNSettings(HeadSettings):
     """
 
     name: ClassVar[str] = "fcn"
-    channels: int = 512
-    num_convs: int = 4
-    layer: int = -1
-
-    def __post_init__(self) -> None:
-        _check_positive("channels", self.channels)
-        _check_positive("num_convs", self.num_convs, _MAX_STEPS)
-        _check_index("layer", self.layer)
+    channels: _Channels = 512
+    num_convs: Annotated[int, Field(ge=1, le=_MAX_STEPS)] = 4
+    layer: _Layer = -1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class UPerNetSettings(HeadSettings):
     """UPerNet: pyramid pooling on the deepest of 4 maps, then a feature pyramid, fused.
 
@@ -127,17 +94,12 @@ class UPerNetSettings(HeadSettings):
     """
 
     name: ClassVar[str] = "upernet"
-    channels: int = 256
-    pool_scales: tuple[int, ...] = (1, 2, 3, 6)
-    layers: tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        _check_positive("channels", self.channels)
-        _check_sizes("pool_scales", self.pool_scales, high=_MAX_POOL)
-        _check_layers(self.layers)
+    channels: _Channels = 256
+    pool_scales: Annotated[tuple[_Pool, ...], Field(min_length=1, max_length=16)] = (1, 2, 3, 6)
+    layers: _Layers = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class UNetSettings(HeadSettings):
     """U-Net decoder over 4 maps: up-sample, concatenate the next skip, two convolutions; repeat.
 
@@ -150,18 +112,12 @@ class UNetSettings(HeadSettings):
     """
 
     name: ClassVar[str] = "unet"
-    channels: tuple[int, ...] = (512, 256, 128, 64)
-    layers: tuple[int, ...] | None = None
+    channels: Annotated[tuple[_Channels, ...], Field(min_length=4, max_length=4)] = (512, 256, 128, 64)
+    layers: _Layers = None
     final_upsample: bool = True
 
-    def __post_init__(self) -> None:
-        _check_sizes("channels", self.channels, count=4)
-        _check_layers(self.layers)
-        if not isinstance(self.final_upsample, bool):
-            raise ValueError(f"final_upsample must be true or false, got {self.final_upsample!r}")
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class ClassificationSettings(HeadSettings):
     """Multi-label classification: average of one encoder output over space, then a Linear layer.
 
@@ -171,7 +127,4 @@ class ClassificationSettings(HeadSettings):
 
     name: ClassVar[str] = "classification"
     task: ClassVar[str] = "multilabel"
-    layer: int = -1
-
-    def __post_init__(self) -> None:
-        _check_index("layer", self.layer)
+    layer: _Layer = -1

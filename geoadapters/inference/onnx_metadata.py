@@ -18,12 +18,14 @@ value 2), are declared here, and the other fields of the file are skipped unpars
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from geoadapters._serde import JSON_LIMIT
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from geoadapters._serde import JSON_LIMIT, SCHEMA, explain
 from geoadapters.config import MAX_TILE, AdapterConfig
 from geoadapters.errors import CheckpointError, MissingDependencyError, WeightsNotFoundError
 from geoadapters.raster.palette import class_colors
@@ -32,6 +34,7 @@ from geoadapters.version import __version__
 __all__ = [
     "DEEPNESS_KEYS",
     "METADATA_KEY",
+    "OnnxMetadata",
     "onnx_metadata",
     "parse_metadata",
     "read_metadata_props",
@@ -50,6 +53,24 @@ DEEPNESS_KEYS = (
     "standardization_mean",
     "standardization_std",
 )
+
+# A graph's dimension as ONNX states it: a size, a symbol ("batch") or unknown.
+Shape = Sequence[int | str | None]
+
+
+class OnnxMetadata(BaseModel):
+    """The schema of the geoadapters metadata `onnx_metadata` writes (ONNX metadata values are strings).
+
+    The other keys of a file (the Deepness keys, ``class_colors``, what other tools add) are not ours
+    to refuse: the config under `METADATA_KEY` is what geoadapters reads.
+    """
+
+    model_config = SCHEMA | ConfigDict(frozen=True, extra="ignore")
+
+    config: Annotated[str, Field(alias=METADATA_KEY, max_length=JSON_LIMIT)]
+    tile_size: Annotated[int, Field(ge=1, le=MAX_TILE, strict=False)]  # the digits of a number
+    precision: Literal["fp32", "int8"] = "fp32"
+    geoadapters_version: Annotated[str, Field(max_length=40)] = ""
 
 
 def onnx_metadata(config: AdapterConfig, tile_size: int, precision: str) -> dict[str, str]:
@@ -82,39 +103,58 @@ def onnx_metadata(config: AdapterConfig, tile_size: int, precision: str) -> dict
     return props
 
 
-def parse_metadata(props: Mapping[str, str], source: str | Path) -> tuple[AdapterConfig, int, str]:
+def _check_graph(config: AdapterConfig, tile_size: int, raw: Shape, logits: Shape) -> None:
+    """Refuse metadata that contradict the graph's input (B, [T x] C, tile, tile) and output (B, K, ...)."""
+    channels = config.frames * len(config.input.bands)
+    for what, shape, wanted in (
+        ("input", raw, (None, channels, tile_size, tile_size)),
+        ("output", logits, (None, len(config.classes))),
+    ):
+        if len(shape) < len(wanted):
+            raise ValueError(f"the graph's {what} has {len(shape)} dimensions, fewer than {len(wanted)}")
+        for axis, (got, want) in enumerate(zip(shape, wanted, strict=False)):
+            if isinstance(got, int) and want is not None and got != want:
+                noun = {1: "classes" if what == "output" else "bands x frames"}.get(axis, "pixels")
+                raise ValueError(
+                    f"the metadata declare {want} {noun} on axis {axis} of the {what}, the graph has {got}"
+                )
+
+
+def parse_metadata(
+    props: Mapping[str, str], source: str | Path, raw: Shape | None = None, logits: Shape | None = None
+) -> tuple[AdapterConfig, int, str]:
     """(config, tile size, precision) from the metadata of a model that `onnx_metadata` described.
 
-    The config's tiling is the one the graph takes: its tile size is the one fixed at export.
+    Given the graph's input shape `raw` and output shape `logits`, they are checked against them
+    (bands, tile size, classes): a runner does so before anything runs. The config's tiling is the one
+    the graph takes: its tile size is the one fixed at export.
 
     Raises:
-        CheckpointError: The metadata are missing or invalid.
+        CheckpointError: The metadata are missing, invalid, or contradict the graph.
     """
     if METADATA_KEY not in props:
         raise CheckpointError(
             f"{source} has no {METADATA_KEY} metadata: export models with geoadapters export"
         )
     try:
-        if len(props[METADATA_KEY]) > JSON_LIMIT:
-            raise ValueError(f"{METADATA_KEY} is over {JSON_LIMIT:,} bytes")
-        data = json.loads(props[METADATA_KEY])
+        meta = OnnxMetadata.model_validate(dict(props))
+        data = json.loads(meta.config)
         if not isinstance(data, dict):
             raise ValueError(f"{METADATA_KEY} is no JSON object")
-        tile_size = int(props["tile_size"])
-        if not 1 <= tile_size <= MAX_TILE:
-            raise ValueError(f"tile_size {tile_size} is not in [1, {MAX_TILE}]")
-        precision = props.get("precision", "fp32")
-        if precision not in ("fp32", "int8"):
-            raise ValueError(f"precision {precision[:20]!r} is neither fp32 nor int8")
         config = AdapterConfig.from_dict(data)
-    except (KeyError, ValueError, RecursionError) as err:
+        if raw is not None and logits is not None:
+            _check_graph(config, meta.tile_size, raw, logits)
+    except ValidationError as err:
+        raise CheckpointError(f"{source} has invalid geoadapters metadata: {explain(err)}") from None
+    except (ValueError, RecursionError) as err:
         detail = " ".join(str(err).split())[:300]
         raise CheckpointError(f"{source} has invalid geoadapters metadata: {detail}") from err
+    tile_size = meta.tile_size
     if config.inference.tile_size != tile_size:  # the graph takes the tiles it was exported for
         overlap = min(config.inference.overlap, tile_size // 2)
         inference = dataclasses.replace(config.inference, tile_size=tile_size, overlap=overlap)
         config = dataclasses.replace(config, inference=inference)
-    return config, tile_size, precision
+    return config, tile_size, meta.precision
 
 
 @cache
@@ -162,6 +202,8 @@ def read_metadata_props(path: str | Path) -> dict[str, str]:
 
 def read_onnx_metadata(path: str | Path) -> tuple[AdapterConfig, int, str]:
     """(config, tile size, precision) of an exported model, reading its metadata only (no weights).
+
+    The metadata are not checked against the graph here (`geoadapters.inference.onnx_runner` does).
 
     Raises:
         WeightsNotFoundError: The file does not exist.

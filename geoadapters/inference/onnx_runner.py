@@ -85,8 +85,9 @@ class OnnxRunner:
         if device.startswith("cuda") and provider != "CUDAExecutionProvider":
             _LOG.warning("onnxruntime could not use CUDA (see its log); running on %s", provider)
         props = self.session.get_modelmeta().custom_metadata_map
-        self.config, self.tile_size, self.precision = parse_metadata(props, path)
         self._input_shape = tuple(self.session.get_inputs()[0].shape)
+        logits = tuple(self.session.get_outputs()[0].shape)
+        self.config, self.tile_size, self.precision = parse_metadata(props, path, self._input_shape, logits)
         self.description = f"onnxruntime {provider} {self.precision}"
         self.xp: Any = xp_numpy
         self.device = "cpu"  # where session.run returns the logits

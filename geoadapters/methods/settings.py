@@ -7,11 +7,12 @@ and full fine-tuning. Plain data without torch, so ``geoadapter.json`` is valida
 """
 
 import itertools
-import re
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from geoadapters._serde import Settings, finite
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+
+from geoadapters._serde import SCHEMA, Settings
 from geoadapters.errors import AdapterError
 
 __all__ = [
@@ -23,7 +24,7 @@ __all__ = [
     "VptSettings",
 ]
 
-_TENSOR_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[\w]+)*$")
+_TENSOR_NAME = r"^[A-Za-z_]\w*(\.\w+)*$"
 # Upper bounds of what an adapter file may declare (far above the paper's settings), so that reading one
 # never makes the process allocate without limit; the weights file's shapes are compared later.
 _MAX_RANK = 1024
@@ -32,15 +33,15 @@ _MAX_WIDTH = 8192
 _MAX_POINTS = 64
 _MAX_TARGETS = 64
 _MAX_RATIO = 16.0
+_MAX_TENSORS = 4096
+
+_Rate = Annotated[float, Field(ge=0, lt=1)]
+_Ratio = Annotated[float, Field(gt=0, le=_MAX_RATIO)]
+_ModuleName = Annotated[str, Field(min_length=1, max_length=100)]
+_TensorName = Annotated[str, Field(max_length=200, pattern=_TENSOR_NAME)]
 
 
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    finite(name, value)
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {value!r}")
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class MethodSettings(Settings):
     """Base of the method settings: `Settings` gives the JSON round trip (`to_dict`, `from_dict`).
 
@@ -56,7 +57,7 @@ class MethodSettings(Settings):
     carries_base_weights: ClassVar[bool] = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class LoraSettings(MethodSettings):
     """LoRA (Hu et al. 2021, arXiv 2106.09685) settings; the defaults are the paper's.
 
@@ -73,37 +74,17 @@ class LoraSettings(MethodSettings):
 
     name: ClassVar[str] = "lora"
     description: ClassVar[str] = "low-rank updates of q, v and the MLP (r 16, alpha 16), via PEFT"
-    r: int = 16
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.0
-    target_modules: tuple[str, ...] | None = None
+    r: Annotated[int, Field(ge=1, le=_MAX_RANK)] = 16
+    lora_alpha: Annotated[float, Field(gt=0, le=1e6)] = 16.0
+    lora_dropout: _Rate = 0.0
+    target_modules: (
+        Annotated[tuple[_ModuleName, ...], Field(min_length=1, max_length=_MAX_TARGETS)] | None
+    ) = None
     split_qkv: bool = True
-    replaced_tensors: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        bad = [n for n in self.replaced_tensors if not isinstance(n, str) or not _TENSOR_NAME.match(n)]
-        if bad:
-            raise ValueError(f"replaced_tensors must be dotted tensor names, got {bad[0]!r}")
-        if self.r < 1:
-            raise ValueError(f"LoRA rank r must be at least 1, got {self.r}")
-        if self.lora_alpha <= 0:
-            raise ValueError(f"lora_alpha must be positive, got {self.lora_alpha}")
-        if isinstance(self.target_modules, str):  # a string would be taken as a list of characters
-            raise ValueError(f"target_modules must be a list of names, not {self.target_modules!r}")
-        if self.target_modules is not None:
-            object.__setattr__(self, "target_modules", tuple(self.target_modules))
-            if not 1 <= len(self.target_modules) <= _MAX_TARGETS or not all(
-                isinstance(t, str) and 0 < len(t) <= 100 for t in self.target_modules
-            ):
-                raise ValueError(f"target_modules must be 1 to {_MAX_TARGETS} module names, or None")
-        _check_range("LoRA rank r", self.r, 1, _MAX_RANK)
-        finite("lora_alpha", self.lora_alpha, positive=True)
-        finite("lora_dropout", self.lora_dropout)
-        if not 0 <= self.lora_dropout < 1:
-            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+    replaced_tensors: Annotated[tuple[_TensorName, ...], Field(max_length=_MAX_TENSORS)] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class VptSettings(MethodSettings):
     """Deep visual prompt tuning (Jia et al. 2022, arXiv 2203.12119) settings; the defaults are the paper's.
 
@@ -114,20 +95,15 @@ class VptSettings(MethodSettings):
 
     name: ClassVar[str] = "vpt"
     description: ClassVar[str] = "100 prompt tokens per block (deep VPT)"
-    prompt_tokens: int = 100
-    prompt_dropout: float = 0.1
-
-    def __post_init__(self) -> None:
-        _check_range("prompt_tokens", self.prompt_tokens, 1, _MAX_PROMPTS)
-        finite("prompt_dropout", self.prompt_dropout)
-        if not 0 <= self.prompt_dropout < 1:
-            raise ValueError(f"prompt_dropout must be in [0, 1), got {self.prompt_dropout}")
+    prompt_tokens: Annotated[int, Field(ge=1, le=_MAX_PROMPTS)] = 100
+    prompt_dropout: _Rate = 0.1
 
 
 _INTERACTIONS = 4
+_Block = Annotated[int, Field(ge=0, lt=128)]  # ViTs have 128 blocks at most
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class ViTAdapterSettings(MethodSettings):
     """ViT-Adapter (Chen et al. 2022, arXiv 2205.08534) settings; defaults are the paper's and TerraTorch's.
 
@@ -147,25 +123,25 @@ class ViTAdapterSettings(MethodSettings):
 
     name: ClassVar[str] = "vit_adapter"
     description: ClassVar[str] = "spatial prior + deformable-attention injectors/extractors, 4 output scales"
-    interaction_indexes: tuple[tuple[int, int], ...] | None = None
-    conv_inplane: int = 64
-    n_points: int = 4
-    deform_num_heads: int | None = None
-    deform_ratio: float = 0.5
-    init_values: float = 0.0
+    interaction_indexes: (
+        Annotated[
+            tuple[tuple[_Block, _Block], ...], Field(min_length=_INTERACTIONS, max_length=_INTERACTIONS)
+        ]
+        | None
+    ) = None
+    conv_inplane: Annotated[int, Field(ge=1, le=_MAX_WIDTH)] = 64
+    n_points: Annotated[int, Field(ge=1, le=_MAX_POINTS)] = 4
+    deform_num_heads: Annotated[int, Field(ge=1, le=256)] | None = None
+    deform_ratio: _Ratio = 0.5
+    init_values: Annotated[float, Field(ge=-1e6, le=1e6)] = 0.0
     with_cffn: bool = False
-    cffn_ratio: float = 0.25
+    cffn_ratio: _Ratio = 0.25
     add_vit_feature: bool = True
     use_extra_extractor: bool = True
 
     def __post_init__(self) -> None:
         if self.interaction_indexes is not None:
-            pairs = tuple(tuple(int(i) for i in pair) for pair in self.interaction_indexes)
-            object.__setattr__(self, "interaction_indexes", pairs)
-            if len(pairs) != _INTERACTIONS or any(len(pair) != 2 for pair in pairs):
-                raise ValueError(
-                    f"interaction_indexes must be {_INTERACTIONS} (first, last) block pairs, got {pairs}"
-                )
+            pairs = self.interaction_indexes
             starts = [0] + [last + 1 for _, last in pairs[:-1]]
             if any(
                 first != start or last < first for (first, last), start in zip(pairs, starts, strict=True)
@@ -174,16 +150,6 @@ class ViTAdapterSettings(MethodSettings):
                     f"interaction_indexes must be consecutive chunks of blocks from block 0, such as "
                     f"((0, 5), (6, 11), (12, 17), (18, 23)); got {pairs}"
                 )
-            if pairs[-1][1] >= 128:
-                raise ValueError(f"interaction_indexes reach block {pairs[-1][1]}; ViTs have 128 at most")
-        _check_range("conv_inplane", self.conv_inplane, 1, _MAX_WIDTH)
-        _check_range("n_points", self.n_points, 1, _MAX_POINTS)
-        if self.deform_num_heads is not None:
-            _check_range("deform_num_heads", self.deform_num_heads, 1, 256)
-        for name in ("deform_ratio", "cffn_ratio"):
-            finite(name, getattr(self, name), positive=True)
-            _check_range(name, getattr(self, name), 0, _MAX_RATIO)
-        finite("init_values", self.init_values)
 
     def blocks_for(self, depth: int) -> tuple[tuple[int, int], ...]:
         """The (first, last) block of each interaction for a ViT of `depth` blocks.
@@ -207,7 +173,7 @@ class ViTAdapterSettings(MethodSettings):
         return self.interaction_indexes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class LinearProbeSettings(MethodSettings):
     """Linear probing: the encoder stays frozen and only the head trains; no settings."""
 
@@ -215,7 +181,7 @@ class LinearProbeSettings(MethodSettings):
     description: ClassVar[str] = "frozen encoder; only the head trains"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SCHEMA)
 class FullSettings(MethodSettings):
     """Full fine-tuning: every parameter trains, so the adapter carries every base weight; no settings."""
 

@@ -73,25 +73,25 @@ def test_unknown_setting_names_the_valid_ones():
 @pytest.mark.parametrize(
     ("name", "settings", "message"),
     [
-        ("linear", {"upsampling": 0}, "upsampling must be a positive integer, got 0"),
-        ("linear", {"layer": 1.5}, "layer must be an integer index"),
-        ("fcn", {"channels": "512"}, "channels must be a positive integer, got '512'"),
-        ("fcn", {"num_convs": 0}, "num_convs must be a positive integer"),
-        ("upernet", {"pool_scales": []}, r"pool_scales must be a list of one or more positive integers"),
+        ("linear", {"upsampling": 0}, "upsampling must be greater than or equal to 1, got 0"),
+        ("linear", {"layer": 1.5}, "layer must be a valid integer, got 1.5"),
+        ("fcn", {"channels": "512"}, "channels must be a valid integer, got '512'"),
+        ("fcn", {"num_convs": 0}, "num_convs must be greater than or equal to 1"),
+        ("upernet", {"pool_scales": []}, r"pool_scales must have at least 1 items"),
         (
             "upernet",
             {"pool_scales": 6},
-            r"pool_scales must be a list of one or more positive integers, got 6",
+            r"pool_scales must be a valid array, got 6",
         ),
         (
             "upernet",
             {"pool_scales": [1, -2]},
-            "every entry of pool_scales must be a positive integer, got -2",
+            r"pool_scales\.1 must be greater than or equal to 1, got -2",
         ),
-        ("upernet", {"layers": [5, 11, 23]}, r"layers must name exactly 4 encoder outputs"),
-        ("upernet", {"layers": 23}, r"layers must name exactly 4 encoder outputs \(or be None\), got 23"),
-        ("unet", {"channels": [512, 256, 128]}, r"channels must be a list of 4 positive integers"),
-        ("unet", {"channels": [512, 256, True, 64]}, "every entry of channels must be a positive integer"),
+        ("upernet", {"layers": [5, 11, 23]}, r"layers must have at least 4 items, got 3"),
+        ("upernet", {"layers": 23}, r"layers must be a valid array, got 23"),
+        ("unet", {"channels": [512, 256, 128]}, r"channels must have at least 4 items, got 3"),
+        ("unet", {"channels": [512, 256, True, 64]}, r"channels\.2 must be a valid integer, got True"),
     ],
 )
 def test_bad_values_are_clear_errors(name, settings, message):

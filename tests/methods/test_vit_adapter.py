@@ -104,12 +104,15 @@ def test_default_interactions_split_the_depth_into_four_chunks(depth, expected):
 
 
 def test_settings_round_trip_through_json_and_reject_bad_values():
-    settings = ViTAdapterSettings(interaction_indexes=[[0, 2], [3, 5], [6, 8], [9, 11]], deform_num_heads=8)
+    pairs = [[0, 2], [3, 5], [6, 8], [9, 11]]
+    settings = ViTAdapterSettings.from_dict({"interaction_indexes": pairs, "deform_num_heads": 8})
     assert settings.interaction_indexes == ((0, 2), (3, 5), (6, 8), (9, 11))
+    with pytest.raises(ValueError, match="valid tuple"):  # strict in Python: lists are JSON's tuples
+        ViTAdapterSettings(interaction_indexes=pairs)  # type: ignore[arg-type]
     data = json.loads(json.dumps(settings.to_dict()))
     assert data["interaction_indexes"] == [[0, 2], [3, 5], [6, 8], [9, 11]]
     assert ViTAdapterSettings.from_dict(data) == settings
-    with pytest.raises(ValueError, match="4 \\(first, last\\) block pairs"):
+    with pytest.raises(ValueError, match="at least 4 items"):
         ViTAdapterSettings(interaction_indexes=((0, 5), (6, 11)))
     with pytest.raises(ValueError, match="consecutive"):
         ViTAdapterSettings(interaction_indexes=((0, 5), (7, 11), (12, 17), (18, 23)))
