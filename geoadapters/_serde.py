@@ -50,14 +50,33 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+# A colour of geoadapter.json, and what patterns mean in messages.
+COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
+_PATTERNS = {COLOR_PATTERN: "a colour as #rrggbb"}
+
+
+def _where(problem: Any) -> str:
+    # union members ("list[constrained-str]") and validator steps are no place in the file
+    return ".".join(str(p) for p in problem["loc"] if "[" not in str(p) and "-" not in str(p))
+
+
 def explain(err: ValidationError, limit: int = 3) -> str:
-    """The problems of a validation error on one line: ``field.sub must be ..., got value``."""
+    """The problems of a validation error on one line: ``field.sub must be ..., got value``.
+
+    Of a union's members, the one that got furthest into the value speaks (``classes.0.color``, not
+    ``classes.0 must be a valid string``).
+    """
     parts: list[str] = []
-    for problem in err.errors(include_url=False):
-        # union members ("list[constrained-str]") and validator steps are no place in the file
-        where = ".".join(str(p) for p in problem["loc"] if "[" not in str(p) and "-" not in str(p))
+    problems = err.errors(include_url=False)
+    deeper = {_where(p) for p in problems}
+    for problem in problems:
+        where = _where(problem)
+        if any(other.startswith(f"{where}.") for other in deeper):
+            continue
         kind, ctx = problem["type"], problem.get("ctx", {})
-        if kind == "value_error":  # raised by a __post_init__ or validator: its own sentence
+        if kind == "string_pattern_mismatch" and ctx.get("pattern") in _PATTERNS:
+            text = f"{where} must be {_PATTERNS[ctx['pattern']]}, got {_shown(problem['input'])}"
+        elif kind == "value_error":  # raised by a __post_init__ or validator: its own sentence
             text = " ".join(str(ctx.get("error", problem["msg"])).split())
         elif kind in ("missing", "unexpected_keyword_argument", "extra_forbidden"):
             text = f"{where} is {'missing' if kind == 'missing' else 'no known key'}"

@@ -25,7 +25,16 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, Field, InstanceOf, JsonValue, ValidationError
 from pydantic.dataclasses import dataclass
 
-from geoadapters._serde import SCHEMA, Settings, explain, finite, read_json, schema_of, validate_json
+from geoadapters._serde import (
+    COLOR_PATTERN,
+    SCHEMA,
+    Settings,
+    explain,
+    finite,
+    read_json,
+    schema_of,
+    validate_json,
+)
 from geoadapters.catalog import get_base
 from geoadapters.errors import AdapterError
 from geoadapters.heads.registry import head_settings, list_heads
@@ -56,7 +65,7 @@ _MAX_BATCH = 1024
 _MAX_NAME = 256
 
 _Name = Annotated[str, Field(max_length=_MAX_NAME)]
-_Color = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+_Color = Annotated[str, Field(pattern=COLOR_PATTERN)]
 _Json = dict[Annotated[str, Field(max_length=_MAX_NAME)], JsonValue]
 
 

@@ -146,7 +146,9 @@ def test_written_class_map_probabilities_and_polygons_equal_the_sequential_loop(
     assert len(polygons) == len(whole)
     for value in (0, 1):
         expected = shapely.union_all([g for g, v in whole if v == value])
-        assert shapely.equals(shapely.union_all(polygons[values == value]), expected)
+        got = shapely.union_all(polygons[values == value])
+        # corners are mapped on a binary grid (geoadapters.raster.vector.exact_affine): 1e-6 px apart
+        assert shapely.symmetric_difference(got, expected).area < 1e-6 * expected.area
 
 
 def test_a_failing_read_surfaces_as_its_error_and_stops_the_writer(runner):
