@@ -47,8 +47,12 @@ sys.meta_path.insert(0, _NotInstalled())
 # what the subprocess runs: the CLI's predict and info, then the modules it had loaded
 RUN = """
 import sys
+import geoadapters
 from geoadapters.cli.main import main
+from geoadapters.inference.runners import make_runner
 codes = [main(args) for args in ({predict!r}, {info!r})]
+report = geoadapters.predict_raster({scene!r}, {python_output!r}, make_runner({model!r}, "onnx"), tta="flips")
+print("PYTHON", report.runner)
 print("LOADED", sorted({{m.split(".")[0] for m in sys.modules}} & set({blocked!r})))
 sys.exit(max(codes))
 """
@@ -75,13 +79,18 @@ def without_torch(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]
 def test_onnx_predict_and_info_run_without_torch_and_agree_with_torch(exported, tmp_path):
     output = tmp_path / "onnx.tif"
     predict = ["predict", str(S2_CHIP), "--adapter", str(exported), "-o", str(output), "--areas"]
-    result = without_torch(
-        RUN.format(predict=predict, info=["info", str(exported)], blocked=BLOCKED), tmp_path
-    )
+    predict += ["--vector", "gpkg", "--probabilities"]
+    python_output = str(tmp_path / "python.tif")
+    code = RUN.format(
+        predict=predict, info=["info", str(exported)], scene=str(S2_CHIP), python_output=python_output,
+        model=str(exported), blocked=BLOCKED,
+    )  # fmt: skip
+    result = without_torch(code, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "LOADED []" in result.stdout and "onnxruntime" in result.stdout
     assert "sen1floods11-tiny" in result.stdout  # info's adapter line
-    assert (tmp_path / "onnx_areas.csv").is_file()
+    assert (tmp_path / "onnx_areas.csv").is_file() and (tmp_path / "onnx.gpkg").is_file()
+    assert "PYTHON onnxruntime CPUExecutionProvider fp32, tta flips" in result.stdout
     reference = predict_raster(
         S2_CHIP, tmp_path / "torch.tif", TorchRunner(geoadapters.load(geoadapters.DEFAULT_ADAPTER), "cpu")
     )
