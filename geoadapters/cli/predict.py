@@ -82,8 +82,9 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
     metavar=_VECTOR_FORMATS,
     help="Also write cleaned class polygons (class, value, pixels, area_m2, confidence) to FILE.gpkg, "
     "FILE.geojson or FILE.parquet (GeoParquet), or with a format name to <stem>_pred.<format> beside each "
-    "class map. Cost: about 10 s per 4096 x 4096 px of polygons (2.6x the raster run of the bundled "
-    "model, far less of a larger model's; benchmarks/vector.py).",
+    "class map. Cost: about 6 s of CPU per 4096 x 4096 px of polygons, in a thread beside the model "
+    "(2.4x the raster run of the bundled model on a shared 2-core CPU, far less of a larger model's; "
+    "benchmarks/vector.py).",
 )
 @vector_options_opt
 @click.option(
