@@ -1,12 +1,15 @@
 """Where inference runs: the device a user asks for, the CPU's cores, how many tiles fit a GPU."""
 
 import os
+from collections.abc import Callable
 
+import numpy as np
+import numpy.typing as npt
 import torch
 
 from geoadapters.errors import DeviceError
 
-__all__ = ["batch_for_memory", "cores", "resolve_device"]
+__all__ = ["batch_for_memory", "cores", "measured_batch", "resolve_device"]
 
 
 def resolve_device(device: str | None) -> str:
@@ -34,3 +37,23 @@ def batch_for_memory(free: int, fixed: int, per_tile: int, most: int = 64) -> in
 def cores() -> int:
     """CPU cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def measured_batch(
+    run: Callable[[npt.NDArray[np.float32]], object], bands: int, tile: int, device: torch.device
+) -> int:
+    """Tiles of `tile` px per batch of `run` that fit in 80 % of the free CUDA memory (`batch_for_memory`).
+
+    The memory of a batch is the peak of a forward pass of one tile and of two, measured on `device`.
+    """
+    peaks = []
+    for n in (1, 2):
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        run(np.zeros((n, bands, tile, tile), np.float32))
+        peaks.append(torch.cuda.max_memory_allocated(device) - before)
+    free, _ = torch.cuda.mem_get_info(device)
+    free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    per_tile = max(peaks[1] - peaks[0], 1)
+    return batch_for_memory(free, peaks[0] - per_tile, per_tile)
