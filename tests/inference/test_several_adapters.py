@@ -10,6 +10,8 @@ import geoadapters
 from geoadapters.adapter_set import AdapterSet
 from geoadapters.cli.main import main
 from geoadapters.inference.predict import predict_raster
+from geoadapters.inference.request import ModelRef, PredictOptions
+from geoadapters.inference.scenes import predict_many
 from geoadapters.inference.torch_runner import TorchRunner
 from tests.conftest import TEST_BASE, perturbed_model
 from tests.scenes import chip_pixels, write_like
@@ -98,3 +100,27 @@ def test_the_command_writes_one_output_set_per_adapter_equal_to_single_runs(
     capsys.readouterr()
     assert main(argv) == 0  # resumed: every adapter's outputs are up to date
     assert capsys.readouterr().out.count("up to date, skipped") == 3
+
+
+@pytest.mark.slow
+def test_several_adapters_on_a_dask_cluster_split_in_blocks_equal_single_runs(
+    tmp_path, folders, scene, checkpoint
+):
+    distributed = pytest.importorskip("distributed")
+    chosen = {m: folders[m] for m in ("lora", "linear_probe")}
+    refs = [ModelRef(str(folder), TEST_BASE, str(checkpoint), device="cpu") for folder in chosen.values()]
+    options = PredictOptions(probabilities=True)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+            preload=["tests.conftest"],  # the workers know the test base
+        ) as local,
+        distributed.Client(local) as client,
+    ):  # fmt: skip
+        report = predict_many([scene], refs, tmp_path / "many", options=options, client=client, split=2)
+    assert report.count("done") == 2, report.failed
+    for method, folder in chosen.items():
+        single = _single(folder, scene, tmp_path / f"{method}.tif", checkpoint)
+        made = tmp_path / "many" / f"scene_{method}-adapter_pred.tif"
+        assert np.array_equal(_class_map(made), _class_map(single.output)), method
+        assert (tmp_path / "many" / f"scene_{method}-adapter_pred_proba.tif").is_file()
