@@ -145,6 +145,10 @@ def create_app(settings: ServeSettings, adapters: ResidentAdapters | None = None
             raise _Refused(422, "give the adapter to run (form field adapter)")
         if settings.available and adapter not in settings.available:
             raise _Refused(404, f"adapter {adapter} is not offered here; GET /adapters lists them")
+        if not settings.available and (adapter.startswith((".", "/", "~")) or Path(adapter).exists()):
+            raise _Refused(
+                404, "local adapters are served only when the service offers them (serve --adapter)"
+            )
         base = form.get("base")
         flags = {name: str(form.get(name, "")).lower() in _TRUE for name in ("probabilities", "areas")}
         vector = form.get("vector")
