@@ -266,7 +266,7 @@ def predict_command(
         events.close()
         if client is not None:
             client.close()  # type: ignore[no-untyped-call]
-    if len(report.results) > 1:
+    if len(report.results) > 1 and len(models) == 1:  # one adapter's batch: summed over its scenes
         _write_batch(report, output, areas=areas, stac=stac)
     failed = report.failed
     if len(report.results) == 1 and failed:
