@@ -25,7 +25,7 @@ from geoadapters._staging import check_overwrite
 from geoadapters.errors import DeviceError, GeoAdaptersError, OptionError, one_line
 from geoadapters.inference.cluster import Models, Unit
 from geoadapters.inference.jobs import SceneJob, SceneSource, check_outputs, plan_jobs
-from geoadapters.inference.preflight import check_dates, check_job
+from geoadapters.inference.preflight import check_dates, check_jobs
 from geoadapters.inference.request import ModelRef, PredictOptions
 from geoadapters.inference.results import ManyReport, SceneResult, run_job
 from geoadapters.inference.resume import (
@@ -174,6 +174,7 @@ def predict_many(
     for key in sorted(results):
         events.scene(results[key])
     for i in range(scenes):
+        todo = []
         for a in range(kinds):
             job = grid[a][i]
             if (i, a) in results:
@@ -183,12 +184,19 @@ def predict_many(
                 continue
             for path in job.outputs():
                 check_overwrite(path, overwrite)  # the whole run, before the first prediction
-            try:
-                said[i, a] = check_job(job, resolved[a].config, options)
-                identity = source_identity(job.scene)
+            todo.append(a)
+        if not todo:
+            continue
+        try:  # the scene opened once for all its adapters
+            said[i, todo[0]] = check_jobs(
+                [grid[a][i] for a in todo], [resolved[a].config for a in todo], options
+            )
+            identity = source_identity(grid[0][i].scene)
+            for a in todo:
                 tags[i, a] = {SOURCE_TAG: identity, RUN_TAG: runs[a], ADAPTER_TAG: mlm_link(resolved[a])}
-            except (GeoAdaptersError, OSError) as err:
-                finish((i, a), SceneResult.of(job, "failed", one_line(err)))
+        except (GeoAdaptersError, OSError) as err:
+            for a in todo:
+                finish((i, a), SceneResult.of(grid[a][i], "failed", one_line(err)))
     pending = sorted({i for i, _ in tags})
     units = [
         Unit(

@@ -81,16 +81,20 @@ def test_three_adapters_in_one_pass_equal_three_runs_and_read_the_scene_once(
 
 
 def test_the_command_writes_one_output_set_per_adapter_equal_to_single_runs(
-    tmp_path, folders, scene, checkpoint, capsys
+    tmp_path, folders, scene, checkpoint, capsys, reads
 ):
     common = ["--model", TEST_BASE, "--checkpoint", str(checkpoint), "--device", "cpu"]
     for method, folder in folders.items():
         out = tmp_path / "single" / f"{method}.tif"
+        before = reads["reads"]
         assert main(["predict", str(scene), "--adapter", str(folder), *common, "-o", str(out)]) == 0
+        single_reads = reads["reads"] - before
     adapters = [arg for folder in folders.values() for arg in ("--adapter", str(folder))]
     outputs = ["-o", str(tmp_path / "many"), "--areas", "--vector", "gpkg"]
     argv = ["predict", str(scene), *adapters, *common, *outputs]
+    before = reads["reads"]
     assert main(argv) == 0, capsys.readouterr().err
+    assert reads["reads"] - before == single_reads  # checks and tiles: the scene read as often as by one run
     for method in folders:
         label = f"{method}-adapter"
         made = tmp_path / "many" / f"scene_{label}_pred.tif"
