@@ -128,3 +128,20 @@ def test_several_adapters_on_a_dask_cluster_split_in_blocks_equal_single_runs(
         made = tmp_path / "many" / f"scene_{method}-adapter_pred.tif"
         assert np.array_equal(_class_map(made), _class_map(single.output)), method
         assert (tmp_path / "many" / f"scene_{method}-adapter_pred_proba.tif").is_file()
+
+
+def test_test_time_augmentation_and_probabilities_of_a_set_equal_single_runs(
+    tmp_path, folders, scene, checkpoint
+):
+    resident = AdapterSet(TEST_BASE, checkpoint=checkpoint)
+    for method in ("vpt", "linear_probe"):
+        resident.add(method, folders[method])
+    reports = resident.predict_raster(scene, tmp_path, device="cpu", tta="flips", probabilities=True)
+    for method, report in reports.items():
+        single = _single(
+            folders[method], scene, tmp_path / f"{method}.tif", checkpoint, tta="flips", probabilities=True
+        )
+        assert np.array_equal(_class_map(report.output), _class_map(single.output)), method
+        with rasterio.open(report.probabilities) as many, rasterio.open(single.probabilities) as one:
+            difference = np.abs(many.read().astype(int) - one.read().astype(int))
+        assert difference.max() <= 1, method  # percent, rounded: at most one step apart
