@@ -12,9 +12,9 @@ weight and cannot share: adding one is an error (load it alone with `geoadapters
 """
 
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
 
@@ -28,6 +28,9 @@ from geoadapters.hub.folder import read_tensors
 from geoadapters.methods.adapt import add_adapter
 from geoadapters.models.encoder import Encoder
 from geoadapters.references import AdapterSource, resolve_adapter
+
+if TYPE_CHECKING:
+    from geoadapters.inference.predict import PredictReport
 
 __all__ = ["AdapterSet"]
 
@@ -198,3 +201,57 @@ class AdapterSet(nn.Module):
             logits = first.forward_heads(x, [self[n].head for n in group], **metadata)
             out |= dict(zip(group, logits, strict=True))
         return {name: out[name] for name in names}
+
+    def predict_raster(
+        self,
+        source: "str | Path | Sequence[str | Path]",
+        output: str | Path | None = None,
+        *,
+        adapters: Sequence[str] | None = None,
+        device: str | None = None,
+        precision: str = "fp32",
+        vector: str | None = None,
+        overwrite: bool = False,
+        progress: "Callable[[int, int], None] | None" = None,
+        **options: Any,
+    ) -> "dict[str, PredictReport]":
+        """Predict a scene with several adapters at once; each adapter's class map (and more) by its name.
+
+        The scene is read and tiled once; each tile is prepared once per distinct input contract, and
+        linear probes share one pass of the base encoder (`forward_many`). Each adapter writes
+        ``<stem>_<name>_pred.tif`` (and ``_proba``, polygons, areas, ... beside it, as asked) next to
+        the scene or in the folder `output`.
+
+        Args:
+            source: The scene (or its frames), as for `geoadapters.predict_raster`.
+            output: A folder; None: beside the scene.
+            adapters: Names of the adapters to run; default all.
+            device: ``cpu``, ``cuda``, ``cuda:N``; None for CUDA where it exists.
+            precision: ``fp32``; ``fp16``/``bf16`` on CUDA.
+            vector: A format name (``gpkg``, ``geojson``, ``parquet``) of each adapter's polygons.
+            overwrite: Replace existing outputs.
+            progress: Called with (tiles done, tiles in all) after each batch.
+            **options: The fields of `geoadapters.inference.request.PredictOptions` (tile_size,
+                probabilities, areas, tta, ...).
+
+        Raises:
+            GeoAdaptersError: As `geoadapters.predict_raster`, for any of the adapters.
+        """
+        from geoadapters.inference.jobs import plan_jobs
+        from geoadapters.inference.predict import predict_jobs
+        from geoadapters.inference.request import PredictOptions
+        from geoadapters.inference.set_runner import SetRunner
+
+        names = list(self.models) if adapters is None else list(adapters)
+        settings = PredictOptions(**options)
+        scene = source if isinstance(source, str | Path) else list(source)
+        jobs = [
+            plan_jobs(
+                [scene], output, vector=vector, probabilities=settings.probabilities,
+                uncertainty=settings.uncertainty, areas=settings.areas, stac=settings.stac, label=name,
+            )[0]
+            for name in names
+        ]  # fmt: skip
+        runner = SetRunner(self, names, device, precision)
+        reports = predict_jobs(jobs, runner, settings, overwrite=overwrite, progress=progress)
+        return dict(zip(names, reports, strict=True))

@@ -17,6 +17,7 @@ from geoadapters.cli.list import list_command
 from geoadapters.cli.options import CONTROLS
 from geoadapters.cli.predict import predict_command
 from geoadapters.cli.push import push_command
+from geoadapters.cli.serve import serve_command
 from geoadapters.cli.vectorize import vectorize_command
 from geoadapters.errors import GeoAdaptersError, OptionError, render
 from geoadapters.version import __version__
@@ -31,7 +32,7 @@ _LOG = logging.getLogger("geoadapters")
 @click.version_option(__version__, prog_name="geoadapters")
 @click.option("-v", "--verbose", is_flag=True, help="Log details and show tracebacks of errors.")
 def cli(verbose: bool) -> None:
-    """Adapters for geospatial foundation models: list, inspect, predict, vectorize, export, convert, push."""
+    """Adapters for geospatial foundation models: list, info, predict, vectorize, serve, export, convert."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
@@ -47,6 +48,7 @@ cli.add_command(export_command)
 cli.add_command(convert_command)
 cli.add_command(push_command)
 cli.add_command(vectorize_command)
+cli.add_command(serve_command)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

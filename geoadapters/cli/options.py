@@ -66,7 +66,11 @@ _ADAPTER_HELP = (
 )
 adapter_opt: Callable[[F], F] = click.option("--adapter", required=True, help=_ADAPTER_HELP)
 optional_adapter_opt: Callable[[F], F] = click.option(
-    "--adapter", help=_ADAPTER_HELP + " Default: the bundled offline demo model."
+    "--adapter",
+    multiple=True,
+    help=_ADAPTER_HELP + " Repeat it for several adapters of one base, run together on each tile read "
+    "(outputs <stem>_<label>_pred.tif, the label from the adapter's name). Default: the bundled offline "
+    "demo model.",
 )
 checkpoint_opt: Callable[[F], F] = click.option(
     "--checkpoint",

@@ -179,7 +179,7 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
 def predict_command(
     scenes: tuple[str, ...],
     base: str | None,
-    adapter: str | None,
+    adapter: tuple[str, ...],
     output: Path | None,
     tile_size: int | None,
     overlap: int | None,
@@ -222,13 +222,15 @@ def predict_command(
     GDAL and QGIS show. Scenes of any size are streamed in tiles whose overlaps are blended, so memory
     stays bounded and tile borders leave no seams. A failing scene of several is reported and skipped.
     A scene whose outputs were made from the same file by the same run is skipped (up to date).
+    With --adapter given several times (adapters of one base), each tile is read once and run through
+    every adapter, and each writes its own <stem>_<label>_pred.tif (and the files beside it).
     Without --adapter, the bundled offline demo model is used. With --workers or --scheduler the scenes
     are tasks on a Dask cluster.
     """
     from geoadapters.inference.jobs import expand_scenes
     from geoadapters.inference.scenes import predict_many
 
-    if adapter is None and base is not None:
+    if not adapter and base is not None:
         raise click.UsageError("--model needs an --adapter; give neither for the bundled demo model")
     if workers is not None and scheduler is not None:
         raise click.UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
@@ -237,10 +239,12 @@ def predict_command(
     if split > 1 and resample:
         raise click.UsageError("--split and --resample do not combine: a resampled scene is not split")
     sources = expand_scenes(scenes)
-    model = ModelRef(
-        adapter or DEFAULT_NAME, base, None if checkpoint is None else str(checkpoint), base_revision,
-        runtime, None if device == "auto" else device, precision, memory_budget,
-    )  # fmt: skip
+    given = None if checkpoint is None else str(checkpoint)
+    on = None if device == "auto" else device
+    models = [
+        ModelRef(name, base, given, base_revision, runtime, on, precision, memory_budget)
+        for name in adapter or (DEFAULT_NAME,)
+    ]
     options = PredictOptions(
         tile_size=tile_size, overlap=overlap, batch_size=batch_size, probabilities=probabilities,
         probability_dtype=probability_dtype, metadata=SceneMetadata(tuple(d.date() for d in date), lat, lon),
@@ -252,17 +256,18 @@ def predict_command(
     client = None
     if scheduler is not None:
         client = _connect(scheduler)
-    events = Progress(model, default=adapter is None, many=not frames and len(sources) > 1)
+    many = (not frames and len(sources) > 1) or len(models) > 1
+    events = Progress(models[0], default=not adapter, many=many)
     try:
         report = predict_many(
-            [sources] if frames else sources, model, output, options=options, vector=vector,
+            [sources] if frames else sources, models, output, options=options, vector=vector,
             overwrite=overwrite, client=client, workers=workers, split=split, events=events,
         )  # fmt: skip
     finally:
         events.close()
         if client is not None:
             client.close()  # type: ignore[no-untyped-call]
-    if len(report.results) > 1:
+    if len(report.results) > 1 and len(models) == 1:  # one adapter's batch: summed over its scenes
         _write_batch(report, output, areas=areas, stac=stac)
     failed = report.failed
     if len(report.results) == 1 and failed:

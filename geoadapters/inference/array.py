@@ -16,9 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from geoadapters.errors import AdapterError, BandError, MissingDependencyError, RasterError
-from geoadapters.inference.predict import Progress, predict_tiles, tile_fill
+from geoadapters.inference.predict import Progress, predict_tiles
 from geoadapters.inference.runners import Runner
-from geoadapters.inference.tiling import TileGrid
+from geoadapters.inference.tiling import TileGrid, tile_fill
 from geoadapters.raster.metadata import check_frame_dates, grid_metadata
 from geoadapters.raster.read import prepare_tile, resolve_bands
 from geoadapters.specs import SceneMetadata

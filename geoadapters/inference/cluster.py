@@ -34,20 +34,33 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from geoadapters.inference.runners import Runner
+    from geoadapters.inference.set_runner import SetRunner
 
-__all__ = ["local_client", "run_on_cluster"]
+__all__ = ["Models", "Unit", "local_client", "run_on_cluster"]
 
 # Seconds between two tile progress events of a task.
 _EVENT_SECONDS = 0.5
 
-# The worker's models, by reference: loaded by the first task that needs one, kept for the next.
-_RUNNERS: dict[ModelRef, "Runner"] = {}
+# The worker's models, by references and labels: loaded by the first task that needs them, kept.
+_RUNNERS: dict[tuple[tuple[ModelRef, ...], tuple[str, ...]], "Runner | SetRunner"] = {}
 _LOADING = threading.Lock()
 
 
-def _runner(model: ModelRef, threads: dict[str, int]) -> "Runner":
+@dataclasses.dataclass(frozen=True)
+class Models:
+    """The adapters of a run, pinned (`ModelRef.pinned`), and their labels (several adapters)."""
+
+    refs: tuple[ModelRef, ...]
+    labels: tuple[str, ...]
+
+
+def _runner(models: Models, threads: dict[str, int], labels: Sequence[str]) -> "Runner | SetRunner":
+    """The worker's runner of `models`, of the adapters named `labels` (all of them for one adapter)."""
+    from geoadapters.inference.loading import load_runner
+
+    key = (models.refs, models.labels)
     with _LOADING:
-        if model not in _RUNNERS:
+        if key not in _RUNNERS:
             from distributed import get_worker
 
             host = get_worker().address.rsplit(":", 1)[0].split("://")[-1]
@@ -55,8 +68,9 @@ def _runner(model: ModelRef, threads: dict[str, int]) -> "Runner":
                 import torch
 
                 torch.set_num_threads(max(1, (os.cpu_count() or 1) // threads.get(host, 1)))
-            _RUNNERS[model] = model.load()
-        return _RUNNERS[model]
+            _RUNNERS[key] = load_runner(models.refs, models.labels)
+        runner = _RUNNERS[key]
+    return runner if len(models.refs) == 1 else runner.select(labels)  # type: ignore[union-attr]
 
 
 def _tile_events(topic: str | None, task: str) -> Callable[[int, int], None] | None:
@@ -78,8 +92,8 @@ def _tile_events(topic: str | None, task: str) -> Callable[[int, int], None] | N
 
 
 def _block_task(
-    job: SceneJob, path: str, part: tuple[int, int], model: ModelRef, threads: dict[str, int],
-    options: PredictOptions, topic: str | None,
+    job: SceneJob, path: str, part: tuple[int, int], models: Models, labels: tuple[str, ...],
+    threads: dict[str, int], options: PredictOptions, topic: str | None,
 ) -> tuple[str, str, float]:  # fmt: skip
     """One block of a split scene on a worker: (its strip file, its one-line error or '', its seconds)."""
     from geoadapters.inference.predict import predict_block
@@ -88,7 +102,7 @@ def _block_task(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the scene's task, which writes it, reports them
         try:
-            runner = _runner(model, threads)
+            runner = _runner(models, threads, labels)
             predict_block(job.scene, path, runner, part, options, progress=_tile_events(topic, path))
         except GeoAdaptersError as err:
             return path, one_line(err), 0.0
@@ -96,28 +110,39 @@ def _block_task(
 
 
 def _scene_task(
-    job: SceneJob, model: ModelRef, threads: dict[str, int], tags: dict[str, str], options: PredictOptions,
-    overwrite: bool, topic: str | None = None, blocks: Sequence[tuple[str, str, float]] = (),
-) -> SceneResult:  # fmt: skip
-    """One scene on a worker; a split scene is written from its `blocks`.
+    unit: "Unit", models: Models, threads: dict[str, int], options: PredictOptions, overwrite: bool,
+    topic: str | None = None, blocks: Sequence[tuple[str, str, float]] = (),
+) -> list[SceneResult]:  # fmt: skip
+    """One scene's jobs on a worker; a split scene is written from its `blocks`.
 
     Dask runs a task again when its worker is lost, which may be after the first attempt published the
     outputs: without `overwrite` (the run left out the outputs up to date when it began), outputs that
     this very run made from this scene count as done.
     """
+    jobs, tags = unit.jobs, unit.tags
     failed = [error for _, error, _ in blocks if error]
     if failed:
-        return SceneResult.of(job, "failed", failed[0])
-    if not overwrite and up_to_date(job, tags[RUN_TAG]):
-        return SceneResult(str(job.source), str(job.output), "done")
+        return [SceneResult.of(job, "failed", failed[0]) for job in jobs]
+    if not overwrite and all(up_to_date(job, t[RUN_TAG]) for job, t in zip(jobs, tags, strict=True)):
+        return [SceneResult(str(job.source), str(job.output), "done") for job in jobs]
     files = [Path(path) for path, _, _ in blocks] or None
     try:
-        runner = _runner(model, threads)
+        runner = _runner(models, threads, unit.labels)
     except GeoAdaptersError as err:
-        return SceneResult.of(job, "failed", one_line(err))
-    progress = None if files else _tile_events(topic, str(job.output))
-    result = run_job(job, runner, options, overwrite=overwrite, progress=progress, tags=tags, blocks=files)
-    return dataclasses.replace(result, seconds=result.seconds + sum(s for _, _, s in blocks))
+        return [SceneResult.of(job, "failed", one_line(err)) for job in jobs]
+    progress = None if files else _tile_events(topic, str(jobs[0].output))
+    results = run_job(jobs, runner, options, overwrite=overwrite, progress=progress, tags=tags, blocks=files)
+    extra = sum(s for _, _, s in blocks)
+    return [dataclasses.replace(result, seconds=result.seconds + extra) for result in results]
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One scene of a run: its jobs, one per adapter to run, their class map tags and the adapters' labels."""
+
+    jobs: tuple[SceneJob, ...]
+    tags: tuple[dict[str, str], ...]
+    labels: tuple[str, ...]
 
 
 def _staging(output: Path) -> Path:
@@ -139,25 +164,24 @@ def _tile_counter(tiles: Callable[[int, int], None]) -> Callable[[tuple[float, A
 
 
 def run_on_cluster(
-    jobs: Sequence[SceneJob],
-    model: ModelRef,
+    units: Sequence[Unit],
+    models: Models,
     options: PredictOptions,
-    tags: Sequence[dict[str, str]],
     *,
     client: "Client | None" = None,
     workers: int | None = None,
     overwrite: bool = False,
     split: int = 1,
-    done: Callable[[int, SceneResult], None] | None = None,
+    done: Callable[[int, list[SceneResult]], None] | None = None,
     tiles: Callable[[int, int], None] | None = None,
-) -> dict[int, SceneResult]:
-    """Predict jobs as tasks on a Dask cluster; the result of each, by index, as `done` is told them.
+) -> dict[int, list[SceneResult]]:
+    """Predict scenes as tasks on a Dask cluster; the results of each, by index, as `done` is told them.
 
     Args:
-        jobs: The scenes; their paths must be readable by the workers.
-        model: The model each worker loads once, pinned (`ModelRef.pinned`).
+        units: The scenes and their jobs (their paths must be readable by the workers) and tags (each
+            class map's source and run, for resume).
+        models: The models each worker loads once.
         options: How to predict.
-        tags: The class map tags of each job (its source and run, for resume).
         client: A ``distributed.Client``; None starts a `local_client` of `workers` processes.
         workers: Worker processes of the local cluster (default: the CPU count).
         overwrite: Replace existing outputs.
@@ -165,9 +189,9 @@ def run_on_cluster(
         done: Called with (index, result) as each job ends.
         tiles: Called with (tiles done, tiles of the tasks started) as the workers report them.
     """
-    results: dict[int, SceneResult] = {}
+    results: dict[int, list[SceneResult]] = {}
 
-    def finish(i: int, result: SceneResult) -> None:
+    def finish(i: int, result: list[SceneResult]) -> None:
         results[i] = result
         if done is not None:
             done(i, result)
@@ -185,28 +209,29 @@ def run_on_cluster(
             cleanup.callback(dask.unsubscribe_topic, topic)
         futures = {}  # the future of each scene's result
         staged = {}  # a split scene's staging folder and block futures
-        for i, job in enumerate(jobs):
-            key = f"{i}-{tags[i][RUN_TAG][:12]}"
+        for i, unit in enumerate(units):
+            job = unit.jobs[0]
+            key = f"{i}-{unit.tags[0][RUN_TAG][:12]}"
             blocks: list[Any] = []
             if split > 1:
                 try:  # before its blocks are computed, not after
-                    for path in job.outputs():
+                    for path in (p for each in unit.jobs for p in each.outputs()):
                         check_overwrite(path, overwrite)
                 except OutputExistsError as err:
-                    finish(i, SceneResult.of(job, "failed", one_line(err)))
+                    finish(i, [SceneResult.of(each, "failed", one_line(err)) for each in unit.jobs])
                     continue
                 folder = _staging(job.output)
                 cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
                 blocks = [
                     dask.submit(
-                        _block_task, job, str(folder / f"{b}.strips"), (b, split), model, hosts, options,
-                        topic, key=f"geoadapters-block-{key}-{b}", pure=False,
+                        _block_task, job, str(folder / f"{b}.strips"), (b, split), models, unit.labels,
+                        hosts, options, topic, key=f"geoadapters-block-{key}-{b}", pure=False,
                     )
                     for b in range(split)
                 ]  # fmt: skip
                 staged[i] = (folder, blocks)
             future = dask.submit(
-                _scene_task, job, model, hosts, tags[i], options, overwrite, topic, blocks,
+                _scene_task, unit, models, hosts, options, overwrite, topic, blocks,
                 key=f"geoadapters-scene-{key}", pure=False,
             )  # fmt: skip
             futures[future] = i
@@ -215,7 +240,8 @@ def run_on_cluster(
             if future.status == "finished":
                 result = future.result()
             else:
-                result = SceneResult.of(jobs[i], "failed", one_line(future.exception()))
+                error = one_line(future.exception())
+                result = [SceneResult.of(each, "failed", error) for each in units[i].jobs]
             if i in staged:  # its blocks are over (a block that raised may leave others running)
                 folder, blocks = staged.pop(i)
                 wait(blocks)  # type: ignore[no-untyped-call]

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from geoadapters.errors import OutputExistsError, RasterError
-from geoadapters.raster.outputs import areas_paths, default_output, probability_path, uncertainty_path
+from geoadapters.raster.outputs import (
+    areas_paths,
+    default_output,
+    labelled,
+    probability_path,
+    uncertainty_path,
+)
 from geoadapters.raster.remote import gdal_path
 
 __all__ = ["VECTOR_FORMATS", "SceneJob", "SceneSource", "check_outputs", "expand_scenes", "plan_jobs"]
@@ -114,18 +120,18 @@ def _identity(path: Path | str) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def _class_map(source: str | Path, output: str | Path | None, many: bool) -> Path:
+def _class_map(source: str | Path, output: str | Path | None, many: bool, label: str | None) -> Path:
     if output is None:
-        return default_output(source)
+        return default_output(source, label=label)
     output = Path(output)
     if output.suffix and output.suffix.lower() not in (".tif", ".tiff") and not output.is_dir():
         raise RasterError(f"output {output}: outputs are GeoTIFFs; give a .tif file or a folder")
     if many or output.is_dir() or not output.suffix:
-        return default_output(source, output)
-    return output
+        return default_output(source, output, label)
+    return labelled(output, label)
 
 
-def _vector(class_map: Path, vector: str | Path | None, many: bool) -> Path | None:
+def _vector(class_map: Path, vector: str | Path | None, many: bool, label: str | None) -> Path | None:
     if vector is None:
         return None
     if str(vector).lower() in VECTOR_FORMATS:
@@ -134,7 +140,7 @@ def _vector(class_map: Path, vector: str | Path | None, many: bool) -> Path | No
         raise RasterError(
             f"vector {vector}: with several scenes give a format ({', '.join(VECTOR_FORMATS)}), not one file"
         )
-    return Path(vector)
+    return labelled(vector, label)
 
 
 def plan_jobs(
@@ -146,6 +152,7 @@ def plan_jobs(
     uncertainty: bool = False,
     areas: bool = False,
     stac: bool = False,
+    label: str | None = None,
 ) -> list[SceneJob]:
     """The jobs of the scenes, their outputs checked against each other and against the inputs.
 
@@ -159,6 +166,8 @@ def plan_jobs(
         uncertainty: The jobs also write uncertainty.
         areas: The jobs also write class areas.
         stac: The jobs also write STAC Items.
+        label: The adapter's label when a run has several (`geoadapters.raster.outputs.adapter_label`):
+            its class maps are ``<stem>_<label>_pred.tif``, and a file given is ``<stem>_<label>.tif``.
 
     Raises:
         RasterError: An output that is not a GeoTIFF, or one of the inputs; one vector file for many
@@ -169,17 +178,17 @@ def plan_jobs(
     scenes = [(s,) if isinstance(s, str | Path) else tuple(s) for s in sources]
     many = len(scenes) > 1
     if isinstance(output, str | Path) or output is None:
-        targets = [_class_map(scene[0], output, many) for scene in scenes]
+        targets = [_class_map(scene[0], output, many, label) for scene in scenes]
     elif len(output) != len(scenes):
         raise ValueError(f"{len(output)} outputs for {len(scenes)} scenes")
     else:
-        targets = [Path(o) for o in output]
+        targets = [labelled(o, label) for o in output]
     if vector is None or isinstance(vector, str | Path):
-        vectors = [_vector(target, vector, many) for target in targets]
+        vectors = [_vector(target, vector, many, label) for target in targets]
     elif len(vector) != len(scenes):
         raise ValueError(f"{len(vector)} vector files for {len(scenes)} scenes")
     else:
-        vectors = [None if v is None else Path(v) for v in vector]
+        vectors = [None if v is None else labelled(v, label) for v in vector]
     jobs = [
         SceneJob(scene, target, vec, probabilities, uncertainty, areas, stac)
         for scene, target, vec in zip(scenes, targets, vectors, strict=True)

@@ -21,14 +21,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import rasterio
+from typing_extensions import TypeIs
 
 from geoadapters.config import AdapterConfig, memory_budget
-from geoadapters.errors import AdapterError, RasterError, ResourceError
+from geoadapters.errors import AdapterError, OptionError, RasterError, ResourceError
 from geoadapters.inference.background import WRITE_DEPTH, read_ahead, write_behind
 from geoadapters.inference.blending import StripAccumulator
 from geoadapters.inference.jobs import SceneJob, SceneSource, check_outputs
@@ -37,7 +38,7 @@ from geoadapters.inference.request import PredictOptions, scale_factor
 from geoadapters.inference.resume import ADAPTER_TAG
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.strips import StripFile, computed_tiles, read_strips
-from geoadapters.inference.tiling import TileGrid
+from geoadapters.inference.tiling import TileGrid, tile_fill
 from geoadapters.inference.tta import AugmentedRunner
 from geoadapters.raster.area import ClassAreas, write_area_table
 from geoadapters.raster.metadata import (
@@ -59,9 +60,9 @@ __all__ = [
     "TileSource",
     "predict_block",
     "predict_job",
+    "predict_jobs",
     "predict_raster",
     "predict_tiles",
-    "tile_fill",
 ]
 
 # GDAL's block cache (default 5 % of RAM) would otherwise grow with the scene.
@@ -70,6 +71,26 @@ _GDAL_CACHE_MB = 256
 _WARP_ROWS = 512
 
 Progress = Callable[[int, int], None]
+if TYPE_CHECKING:
+    from geoadapters.inference.set_runner import SetRunner  # torch: not imported by an ONNX run
+
+# What runs the tiles: one adapter's runner, or several adapters' (their logits side by side).
+TileModel: TypeAlias = "Runner | SetRunner"
+
+
+def _is_set(runner: TileModel) -> "TypeIs[SetRunner]":
+    """Whether `runner` runs several adapters (a `SetRunner`: one config per adapter, `configs`)."""
+    return hasattr(runner, "configs")
+
+
+def _configs(runner: TileModel) -> tuple[AdapterConfig, ...]:
+    """The config of each adapter the runner runs, in the order of its logits."""
+    return runner.configs if _is_set(runner) else (runner.config,)
+
+
+def _groups(runner: TileModel) -> list[int]:
+    """The logit channels (classes) of each adapter the runner runs."""
+    return [len(config.classes) for config in _configs(runner)]
 
 
 @dataclass(frozen=True)
@@ -146,7 +167,7 @@ Sink = Callable[[int, npt.NDArray[np.float32], npt.NDArray[np.bool_]], None]
 def predict_tiles(
     source: TileSource,
     grid: TileGrid,
-    runner: Runner,
+    runner: TileModel,
     batch_size: int,
     fill: npt.NDArray[np.float32],
     factor: float,
@@ -169,7 +190,7 @@ def predict_tiles(
     Args:
         source: Where tiles are read from.
         grid: The tile grid over `source`.
-        runner: The model runtime.
+        runner: The model runtime (a `SetRunner` for several adapters: logits of all, side by side).
         batch_size: Tiles per forward pass.
         fill: Per-band value of nodata pixels (normalises to 0).
         factor: Factor applied to raw values before the runner (a ``scale`` override).
@@ -187,8 +208,7 @@ def predict_tiles(
     first, stop = tile_rows or (0, len(rows))
     # the first tile row that reaches the block's first scene row (rows[0] is 0)
     needed = 0 if first == 0 else next(j for j in range(first + 1) if rows[j] + grid.tile > rows[first])
-    classes = len(runner.config.classes)
-    strip = StripAccumulator(grid, classes, in_flight, rows[needed], runner.xp, runner.device)
+    strip = StripAccumulator(grid, sum(_groups(runner)), in_flight, rows[needed], runner.xp, runner.device)
     computed = done = 0  # tiles of the block computed, tiles of the block seen
     emitted = needed  # tile rows whose finished rows are out
     # the scene's own batches (the model sees the same inputs) that hold a tile of rows [needed, stop)
@@ -228,7 +248,7 @@ def predict_tiles(
 def _predict_warped(
     scene: Scene,
     grid: TileGrid,
-    runner: Runner,
+    runner: TileModel,
     batch_size: int,
     fill: npt.NDArray[np.float32],
     factor: float,
@@ -242,15 +262,18 @@ def _predict_warped(
     from rasterio.vrt import WarpedVRT
     from rasterio.windows import Window
 
-    classes = len(runner.config.classes)
+    groups = _groups(runner)
+    classes = sum(groups)
     profile = {"driver": "GTiff", "width": scene.width, "height": scene.height, "count": classes}
     profile |= {"dtype": "float32", "nodata": float("nan"), "crs": scene.dataset.crs, "tiled": True}
     profile |= {"transform": scene.dataset.transform, "blockxsize": 256, "blockysize": 256}
     with rasterio.open(staging, "w", **profile) as warped:
 
         def warped_sink(row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> None:
-            shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
-            proba = np.where(valid, shifted / shifted.sum(axis=0, keepdims=True), np.nan).astype(np.float32)
+            parts = np.split(logits, np.cumsum(groups)[:-1], axis=0)  # a softmax per adapter
+            shifted = [np.exp(part - part.max(axis=0, keepdims=True)) for part in parts]
+            softmax = np.concatenate([e / e.sum(axis=0, keepdims=True) for e in shifted], axis=0)
+            proba = np.where(valid, softmax, np.nan).astype(np.float32)
             warped.write(proba, window=Window(0, row, proba.shape[2], proba.shape[1]))
 
         computed = predict_tiles(
@@ -293,29 +316,13 @@ def _memory_needed(grid: TileGrid, bands: int, classes: int, batch_size: int, pr
     return 2 * strip + written + queued + batch
 
 
-def tile_fill(config: AdapterConfig, scale: float | None = None) -> tuple[npt.NDArray[np.float32], float]:
-    """(fill, factor) of raw tiles: each band's value for nodata pixels, and the factor applied to raw values.
-
-    Nodata pixels take the contract's ``nodata_fill``, or each band's mean in file units (which
-    normalises to 0); `scale` overrides the adapter's ``input.scale`` (the factor is their ratio). The
-    fill holds the bands of every frame, frame after frame, as tiles do.
-    """
-    spec = config.input
-    factor = scale_factor(spec, scale)
-    if spec.nodata_fill is None:
-        fill = (np.asarray(spec.mean, np.float32) / (spec.scale * factor)).astype(np.float32)
-    else:
-        fill = np.full(len(spec.bands), spec.nodata_fill / factor, np.float32)
-    return np.tile(fill, config.frames), factor
-
-
 @dataclass(frozen=True)
 class _Plan:
     """An open scene and how it is predicted."""
 
     scene: Scene
     grid: TileGrid
-    runner: Runner  # with test-time augmentation if asked for
+    runner: TileModel  # with test-time augmentation if asked for
     batch_size: int
     fill: npt.NDArray[np.float32]
     factor: float
@@ -323,19 +330,52 @@ class _Plan:
     warp: bool
 
 
+def _common(configs: Sequence[AdapterConfig], given: int | None, value: Callable[[AdapterConfig], int],
+            option: str) -> int:  # fmt: skip
+    """`given`, else the one value the adapters agree on.
+
+    Raises:
+        OptionError: The adapters differ and nothing is given.
+    """
+    if given is not None:
+        return given
+    values = list(dict.fromkeys(value(config) for config in configs))
+    if len(values) > 1:
+        raise OptionError(
+            f"the adapters differ in {option} ({', '.join(map(str, values))}): give `{option}` for them all"
+        )
+    return values[0]
+
+
 @contextlib.contextmanager
-def _prepared(source: SceneSource, runner: Runner, options: PredictOptions) -> Iterator[_Plan]:
-    """The scene (or its frames) opened, checked and tiled as `predict_raster` describes its arguments."""
-    config = runner.config
-    if config.task != "segmentation":
-        raise AdapterError(f"predict writes per-pixel maps; this adapter's task is {config.task}")
-    check_dates(config, options)
+def _prepared(source: SceneSource, runner: TileModel, options: PredictOptions) -> Iterator[_Plan]:
+    """The scene (or its frames) opened, checked and tiled as `predict_raster` describes its arguments.
+
+    With several adapters (a `SetRunner`) the scene is tiled once for all: their tiling must agree
+    unless the options give it, and so must their GSDs to resample.
+    """
+    configs = _configs(runner)
+    for config in configs:
+        if config.task != "segmentation":
+            raise AdapterError(
+                f"predict writes per-pixel maps; adapter {config.name}'s task is {config.task}"
+            )
+        check_dates(config, options)
+    config = configs[0]  # bands, frames and patch grid: those of the one base
     spec = config.input
-    tile = options.tile_size or config.inference.tile_size
-    overlap = config.inference.overlap if options.overlap is None else options.overlap
+    tile = _common(configs, options.tile_size, lambda c: c.inference.tile_size, "tile_size")
+    overlap = _common(configs, options.overlap, lambda c: c.inference.overlap, "overlap")
     fitted = None if options.batch_size else runner.fitting_batch(tile)  # on a GPU, from its free memory
-    batch_size = options.batch_size or fitted or config.inference.batch_size
-    fill, factor = tile_fill(config, options.scale)
+    batch_size = options.batch_size or fitted or min(c.inference.batch_size for c in configs)
+    if _is_set(runner):  # read once with nodata as NaN; filled per contract by the runner
+        runner = runner.select(runner.names, scale=options.scale, tta=options.tta)
+        fill, factor = runner.fill(), 1.0
+    else:
+        fill, factor = tile_fill(config, options.scale)
+    gsds = list(dict.fromkeys(c.input.gsd for c in configs))
+    if options.resample and len(gsds) > 1:
+        raise OptionError(f"`resample` needs one GSD; the adapters take {', '.join(map(str, gsds))} m")
+    gsd = gsds[0]
     with (
         rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB << 20),  # in bytes (rasterio: GDALSetCacheMax64)
         Scene(
@@ -344,26 +384,25 @@ def _prepared(source: SceneSource, runner: Runner, options: PredictOptions) -> I
         ) as scene,
     ):  # fmt: skip
         pixel = pixel_size_m(scene.source)
-        warp = (
-            options.resample
-            and spec.gsd is not None
-            and max(pixel / spec.gsd, spec.gsd / pixel) > GSD_TOLERANCE
-        )
+        warp = options.resample and gsd is not None and max(pixel / gsd, gsd / pixel) > GSD_TOLERANCE
         check_frame_dates(scene.dates, options.metadata)
         described = scene.metadata(options.metadata)
         if warp:
-            assert spec.gsd is not None
-            scene.resample(spec.gsd, pixel)
-            described = dataclasses.replace(described, gsd=spec.gsd)
+            assert gsd is not None
+            scene.resample(gsd, pixel)
+            described = dataclasses.replace(described, gsd=gsd)
         else:
-            check_gsd(scene.source, spec, scene.path)
-        check_value_range(scene.sample(), spec, factor, scene.path)
+            for each in configs:
+                check_gsd(scene.source, each.input, scene.path)
+        sample = scene.sample()
+        for each in configs:
+            check_value_range(sample, each.input, scale_factor(each.input, options.scale), scene.path)
         try:
             grid = TileGrid(scene.height, scene.width, tile, overlap, align=config.input_multiple)
         except ValueError as err:
             raise RasterError(f"cannot tile {scene.path}: {err}") from err
         allowed = memory_budget(options.memory_budget_gb)
-        classes = len(config.classes)
+        classes = sum(_groups(runner))
         need = _memory_needed(grid, len(fill), classes, batch_size, options.probabilities)
         while fitted and batch_size > 1 and need > allowed:  # a fitted batch also fits the host's budget
             batch_size //= 2
@@ -377,7 +416,9 @@ def _prepared(source: SceneSource, runner: Runner, options: PredictOptions) -> I
             )
         if scene.known_empty():
             raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
-        augmented = runner if options.tta is None else AugmentedRunner(runner, options.tta)
+        augmented = runner
+        if options.tta is not None and not _is_set(runner):  # a set runner averages itself
+            augmented = AugmentedRunner(runner, options.tta)
         yield _Plan(scene, grid, augmented, batch_size, fill, factor, described, warp)
 
 
@@ -391,70 +432,83 @@ def predict_job(
     tags: Mapping[str, str] | None = None,
     blocks: Sequence[Path] | None = None,
 ) -> PredictReport:
-    """Predict one planned scene (`geoadapters.inference.jobs`) and write its outputs; see `predict_raster`.
+    """Predict one planned scene (`geoadapters.inference.jobs`) with one adapter; see `predict_jobs`."""
+    return predict_jobs(
+        [job], runner, options, overwrite=overwrite, progress=progress, tags=[tags or {}], blocks=blocks
+    )[0]
 
-    Args:
-        job: The scene and its outputs.
-        runner: Model runtime; its config is the adapter's input contract and tiling defaults.
-        options: How to predict (`PredictOptions`).
-        overwrite: Replace existing outputs.
-        progress: Called with (tiles done, tiles in all) after each batch.
-        tags: More tags of the class map (the run path records the source and run, for resume).
-        blocks: The scene's strips computed by `predict_block` for consecutive blocks of tile rows from
-            the first to the last, with the same options: they are written instead of running the model.
-    """
-    started = time.perf_counter()
-    config = runner.config
-    tags = dict(tags or {}) | {
+
+def _base_tags(config: AdapterConfig, description: str) -> dict[str, str]:
+    return {
         "geoadapters_version": __version__,
         "model": config.base.name,
         "adapter": config.name or "",
         "method": config.method.name,
-        "runner": runner.description,
+        "runner": description,
         "input_bands": json.dumps(list(config.input.bands)),
     }
-    with _prepared(job.scene, runner, options) as plan:
+
+
+def predict_jobs(
+    jobs: Sequence[SceneJob],
+    runner: TileModel,
+    options: PredictOptions,
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    tags: Sequence[Mapping[str, str]] | None = None,
+    blocks: Sequence[Path] | None = None,
+) -> list[PredictReport]:
+    """Predict one scene with each adapter of `runner` and write each adapter's outputs; see `predict_raster`.
+
+    The scene is read and tiled once; with a `SetRunner` each tile is prepared once per input contract
+    and the logits of all the adapters are blended together, then split into each adapter's outputs.
+    The outputs of every adapter appear only when all are complete.
+
+    Args:
+        jobs: The scene and the outputs of each adapter, in the order of `runner`'s adapters (the
+            jobs read one scene: the first job's).
+        runner: Model runtime of one adapter (`Runner`: its config is the adapter's input contract and
+            tiling defaults), or of several (`SetRunner`).
+        options: How to predict (`PredictOptions`).
+        overwrite: Replace existing outputs.
+        progress: Called with (tiles done, tiles in all) after each batch.
+        tags: More tags of each class map (the run path records the source and run, for resume).
+        blocks: The scene's strips computed by `predict_block` for consecutive blocks of tile rows from
+            the first to the last, with the same options: they are written instead of running the model.
+
+    Returns:
+        The report of each job, in order.
+
+    Raises:
+        ValueError: Not one job per adapter of `runner`.
+    """
+    started = time.perf_counter()
+    configs = _configs(runner)
+    if len(jobs) != len(configs):
+        raise ValueError(f"{len(jobs)} jobs for {len(configs)} adapters")
+    tags_of = [
+        _base_tags(c, runner.description) | dict(t)
+        for c, t in zip(configs, tags or [{}] * len(jobs), strict=True)
+    ]
+    with _prepared(jobs[0].scene, runner, options) as plan:
         scene, grid = plan.scene, plan.grid
-        tags |= {"tile_size": str(grid.tile), "overlap": str(grid.overlap)}
-        tags["source_bands"] = json.dumps(scene.source_bands)
-        if config.frames > 1:
-            tags["frames"] = json.dumps([str(f) for f in scene.frames])
-            tags["frame_dates"] = json.dumps([d.isoformat() for d in plan.described.dates])
-        tags["tta"] = options.tta or "none"
+        shared = {"tile_size": str(grid.tile), "overlap": str(grid.overlap), "tta": options.tta or "none"}
+        shared["source_bands"] = json.dumps(scene.source_bands)
+        if configs[0].frames > 1:
+            shared["frames"] = json.dumps([str(f) for f in scene.frames])
+            shared["frame_dates"] = json.dumps([d.isoformat() for d in plan.described.dates])
         like = scene.source
-        counting = job.areas_output is not None or job.stac_output is not None
-        areas = ClassAreas(like.crs, like.transform, like.height, config.classes) if counting else None
+        bounds = np.cumsum([0, *_groups(runner)])
         with contextlib.ExitStack() as outputs:
-            polygons = None
-            if job.vector is not None:
-                polygons = outputs.enter_context(
-                    PolygonWriter(
-                        job.vector,
-                        like,
-                        classes=list(config.classes),
-                        options=options.vector_options,
-                        overwrite=overwrite,
-                    )
-                )
-            writer = outputs.enter_context(
-                PredictionWriter(
-                    job.output,
-                    like,
-                    classes=config.classes,
-                    colors=config.colors,
-                    probabilities=options.probability_dtype if options.probabilities else None,
-                    uncertainty=options.uncertainty,
-                    tags=tags,
-                    overwrite=overwrite,
-                )
-            )
+            sinks: list[_Outputs] = [
+                _Outputs.open(outputs, job, config, options, like, tags_of[k] | shared, overwrite)
+                for k, (job, config) in enumerate(zip(jobs, configs, strict=True))
+            ]
 
             def strip_sink(row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> None:
-                labels, confidence = writer.write(row, logits, valid, confidence=polygons is not None)
-                if areas is not None:
-                    areas.add(row, labels)
-                if polygons is not None:
-                    polygons.write(row, labels, confidence)
+                for k, sink in enumerate(sinks):
+                    sink.write(row, logits[bounds[k] : bounds[k + 1]], valid)
 
             if blocks is not None:  # computed by `predict_block`s
                 computed = 0
@@ -464,7 +518,7 @@ def predict_job(
                         strip_sink(*strip)
             elif plan.warp:  # predict on the adapter's grid, then warp the probabilities back to the scene's
                 folder = outputs.enter_context(
-                    tempfile.TemporaryDirectory(prefix=".geoadapters-warp-", dir=job.output.parent)
+                    tempfile.TemporaryDirectory(prefix=".geoadapters-warp-", dir=jobs[0].output.parent)
                 )
                 computed = _predict_warped(
                     scene, grid, plan.runner, plan.batch_size, plan.fill, plan.factor, plan.described,
@@ -478,22 +532,69 @@ def predict_job(
             if not computed:
                 raise RasterError(f"{scene.path} has no valid pixels (all nodata or NaN): nothing to predict")
         # after the maps are published: a run stopped here is resumed (the tables and Item are missing)
-        if job.areas_output is not None and areas is not None:
-            about = {"scene": str(job.source), "class_map": job.output.name, "crs": like.crs.to_string()}
-            write_area_table(*job.areas_output, areas.table(), about, overwrite)
-        report = PredictReport(
-            scene.path, job.output, len(grid), computed, time.perf_counter() - started,
-            plan.runner.description, dict(zip(config.classes, map(int, writer.class_pixels), strict=True)),
-            job.probability_output, job.vector, job.uncertainty_output,
-            {} if areas is None else dict(zip(config.classes, map(float, areas.m2), strict=True)),
-            job.areas_output, job.stac_output,
-        )  # fmt: skip
-        if job.stac_output is not None:
-            from geoadapters.stac.item import write_prediction_item
+        seconds = time.perf_counter() - started
+        reports = []
+        for job, config, sink, job_tags in zip(jobs, configs, sinks, tags_of, strict=True):
+            areas = sink.areas
+            if job.areas_output is not None and areas is not None:
+                about = {"scene": str(job.source), "class_map": job.output.name, "crs": like.crs.to_string()}
+                write_area_table(*job.areas_output, areas.table(), about, overwrite)
+            report = PredictReport(
+                scene.path, job.output, len(grid), computed, seconds, plan.runner.description,
+                dict(zip(config.classes, map(int, sink.writer.class_pixels), strict=True)),
+                job.probability_output, job.vector, job.uncertainty_output,
+                {} if areas is None else dict(zip(config.classes, map(float, areas.m2), strict=True)),
+                job.areas_output, job.stac_output,
+            )  # fmt: skip
+            if job.stac_output is not None:
+                from geoadapters.stac.item import write_prediction_item
 
-            mlm = tags.get(ADAPTER_TAG, "")
-            write_prediction_item(job, report, config, options, plan.described, like, mlm, overwrite)
-    return report
+                mlm = job_tags.get(ADAPTER_TAG, "")
+                write_prediction_item(job, report, config, options, plan.described, like, mlm, overwrite)
+            reports.append(report)
+    return reports
+
+
+@dataclass
+class _Outputs:
+    """The writers of one adapter's outputs of a scene: class map (and probabilities), polygons, areas."""
+
+    writer: PredictionWriter
+    polygons: PolygonWriter | None
+    areas: ClassAreas | None
+
+    @classmethod
+    def open(
+        cls, stack: contextlib.ExitStack, job: SceneJob, config: AdapterConfig, options: PredictOptions,
+        like: "rasterio.io.DatasetReader", tags: Mapping[str, str], overwrite: bool,
+    ) -> "_Outputs":  # fmt: skip
+        """The writers of `job`, closed (and published, if no error) with `stack`."""
+        counting = job.areas_output is not None or job.stac_output is not None
+        areas = ClassAreas(like.crs, like.transform, like.height, config.classes) if counting else None
+        polygons = None
+        if job.vector is not None:
+            polygons = stack.enter_context(
+                PolygonWriter(
+                    job.vector, like, classes=list(config.classes), options=options.vector_options,
+                    overwrite=overwrite,
+                )
+            )  # fmt: skip
+        writer = stack.enter_context(
+            PredictionWriter(
+                job.output, like, classes=config.classes, colors=config.colors,
+                probabilities=options.probability_dtype if options.probabilities else None,
+                uncertainty=options.uncertainty, tags=tags, overwrite=overwrite,
+            )
+        )  # fmt: skip
+        return cls(writer, polygons, areas)
+
+    def write(self, row: int, logits: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> None:
+        """One finished strip of this adapter's logits."""
+        labels, confidence = self.writer.write(row, logits, valid, confidence=self.polygons is not None)
+        if self.areas is not None:
+            self.areas.add(row, labels)
+        if self.polygons is not None:
+            self.polygons.write(row, labels, confidence)
 
 
 def predict_raster(
@@ -587,7 +688,7 @@ def predict_raster(
 def predict_block(
     source: SceneSource,
     path: str | Path,
-    runner: Runner,
+    runner: TileModel,
     part: tuple[int, int],
     options: PredictOptions,
     *,

@@ -8,6 +8,7 @@ from the adapter's, undated frames) are returned as lines so that the run report
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from geoadapters.config import AdapterConfig
@@ -15,7 +16,7 @@ from geoadapters.errors import OptionError, RasterError, one_line
 from geoadapters.inference.jobs import SceneJob
 from geoadapters.inference.request import PredictOptions, scale_factor
 
-__all__ = ["check_dates", "check_job"]
+__all__ = ["check_dates", "check_job", "check_jobs"]
 
 
 def check_dates(config: AdapterConfig, options: PredictOptions) -> None:
@@ -45,27 +46,38 @@ def check_job(job: SceneJob, config: AdapterConfig, options: PredictOptions) -> 
         GeoAdaptersError: What is wrong, in one line (missing or unreadable scene, no CRS, bands
             not found, frames not on one grid, no tile grid, an unwritable output).
     """
+    return check_jobs([job], [config], options)
+
+
+def check_jobs(
+    jobs: Sequence[SceneJob], configs: Sequence[AdapterConfig], options: PredictOptions
+) -> list[str]:
+    """`check_job` of one scene's jobs, one per adapter (of one base and bands): the scene opened once."""
     from geoadapters.inference.tiling import TileGrid
     from geoadapters.raster.metadata import check_frame_dates, check_gsd, check_value_range
     from geoadapters.raster.read import Scene
 
+    first = configs[0]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with Scene(
-            job.scene, config.input.bands, bands=options.bands, nodata=options.nodata,
-            geotiff_only=options.geotiff_only, frames=config.frames,
+            jobs[0].scene, first.input.bands, bands=options.bands, nodata=options.nodata,
+            geotiff_only=options.geotiff_only, frames=first.frames,
         ) as scene:  # fmt: skip
-            if not options.resample:
-                check_gsd(scene.dataset, config.input, scene.path)
             check_frame_dates(scene.dates, options.metadata)
-            factor = scale_factor(config.input, options.scale)
-            check_value_range(scene.sample(), config.input, factor, scene.path)
-            tile = options.tile_size or config.inference.tile_size
-            overlap = config.inference.overlap if options.overlap is None else options.overlap
-            try:
-                TileGrid(scene.height, scene.width, tile, overlap, align=config.input_multiple)
-            except ValueError as err:
-                raise RasterError(f"cannot tile {scene.path}: {err}") from err
-    for path in job.outputs():
-        _writable(path)
+            sample = scene.sample()
+            for config in configs:
+                if not options.resample:
+                    check_gsd(scene.dataset, config.input, scene.path)
+                factor = scale_factor(config.input, options.scale)
+                check_value_range(sample, config.input, factor, scene.path)
+                tile = options.tile_size or config.inference.tile_size
+                overlap = config.inference.overlap if options.overlap is None else options.overlap
+                try:
+                    TileGrid(scene.height, scene.width, tile, overlap, align=config.input_multiple)
+                except ValueError as err:
+                    raise RasterError(f"cannot tile {scene.path}: {err}") from err
+    for job in jobs:
+        for path in job.outputs():
+            _writable(path)
     return list(dict.fromkeys(one_line(w.message) for w in caught))

@@ -1,8 +1,9 @@
 """What became of each scene of a run (`SceneResult`, `ManyReport`), and `run_job`, which predicts one.
 
-`run_job` is the per-scene step of every run, in this process or on a Dask worker: it predicts a job
-(`geoadapters.inference.predict.predict_job`), keeps the warnings it raised as lines, and turns a
-geoadapters error into a failed result, so that one bad scene never stops the others.
+`run_job` is the per-scene step of every run, in this process or on a Dask worker: it predicts a
+scene's jobs, one per adapter (`geoadapters.inference.predict.predict_jobs`), keeps the warnings it
+raised as lines, and turns a geoadapters error into failed results, so one bad scene never stops the
+others.
 """
 
 import dataclasses
@@ -18,6 +19,7 @@ from geoadapters.inference.request import PredictOptions
 
 if TYPE_CHECKING:
     from geoadapters.inference.runners import Runner
+    from geoadapters.inference.set_runner import SetRunner
 
 __all__ = ["ManyReport", "SceneResult", "run_job"]
 
@@ -106,36 +108,39 @@ class ManyReport:
 
 
 def run_job(
-    job: SceneJob,
-    runner: "Runner",
+    jobs: Sequence[SceneJob],
+    runner: "Runner | SetRunner",
     options: PredictOptions,
     *,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
-    tags: Mapping[str, str] | None = None,
+    tags: Sequence[Mapping[str, str]] | None = None,
     blocks: Sequence[Path] | None = None,
-) -> SceneResult:
-    """Predict one job; its errors become a failed result, its warnings lines.
+) -> list[SceneResult]:
+    """Predict one scene's jobs (one per adapter of `runner`); errors become failed results, warnings lines.
 
-    See `geoadapters.inference.predict.predict_job` for the arguments.
+    See `geoadapters.inference.predict.predict_jobs` for the arguments.
     """
-    from geoadapters.inference.predict import predict_job
+    from geoadapters.inference.predict import predict_jobs
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            report = predict_job(
-                job, runner, options, overwrite=overwrite, progress=progress, tags=tags, blocks=blocks
+            reports = predict_jobs(
+                jobs, runner, options, overwrite=overwrite, progress=progress, tags=tags, blocks=blocks
             )
         except GeoAdaptersError as err:
-            return SceneResult.of(job, "failed", one_line(err))
+            return [SceneResult.of(job, "failed", one_line(err)) for job in jobs]
     lines = tuple(dict.fromkeys(one_line(w.message) for w in caught))
-    return SceneResult(
-        str(job.source), str(job.output), "done", seconds=report.seconds, tiles=report.tiles,
-        computed=report.computed, class_pixels=dict(report.class_pixels), warnings=lines,
-        probabilities=None if report.probabilities is None else str(report.probabilities),
-        vector=None if report.vector is None else str(report.vector), runner=report.runner,
-        uncertainty=None if report.uncertainty is None else str(report.uncertainty),
-        areas=None if report.areas is None else str(report.areas[0]),
-        stac=None if report.stac is None else str(report.stac), class_area_m2=dict(report.class_area_m2),
-    )  # fmt: skip
+    return [
+        SceneResult(
+            str(job.source), str(job.output), "done", seconds=report.seconds, tiles=report.tiles,
+            computed=report.computed, class_pixels=dict(report.class_pixels), warnings=lines,
+            probabilities=None if report.probabilities is None else str(report.probabilities),
+            vector=None if report.vector is None else str(report.vector), runner=report.runner,
+            uncertainty=None if report.uncertainty is None else str(report.uncertainty),
+            areas=None if report.areas is None else str(report.areas[0]),
+            stac=None if report.stac is None else str(report.stac), class_area_m2=dict(report.class_area_m2),
+        )
+        for job, report in zip(jobs, reports, strict=True)
+    ]  # fmt: skip

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geoadapters._staging import check_overwrite
-from geoadapters.errors import DeviceError, GeoAdaptersError, one_line
-from geoadapters.inference.jobs import SceneJob, SceneSource, plan_jobs
-from geoadapters.inference.preflight import check_dates, check_job
+from geoadapters.errors import DeviceError, GeoAdaptersError, OptionError, one_line
+from geoadapters.inference.cluster import Models, Unit
+from geoadapters.inference.jobs import SceneJob, SceneSource, check_outputs, plan_jobs
+from geoadapters.inference.preflight import check_dates, check_jobs
 from geoadapters.inference.request import ModelRef, PredictOptions
 from geoadapters.inference.results import ManyReport, SceneResult, run_job
 from geoadapters.inference.resume import (
@@ -35,6 +36,7 @@ from geoadapters.inference.resume import (
     source_identity,
     up_to_date,
 )
+from geoadapters.raster.outputs import adapter_label
 from geoadapters.stac.model import mlm_link
 
 if TYPE_CHECKING:
@@ -72,7 +74,7 @@ def _tiles_of(events: RunEvents, job: SceneJob) -> Callable[[int, int], None]:
 
 def predict_many(
     sources: Sequence[SceneSource],
-    model: ModelRef,
+    model: ModelRef | Sequence[ModelRef],
     output: str | Path | Sequence[str | Path] | None = None,
     *,
     options: PredictOptions | None = None,
@@ -88,7 +90,10 @@ def predict_many(
     Args:
         sources: Scenes (paths, URLs, GDAL ``/vsi`` paths, STAC Items), or for a model of several frames
             a scene's frames' files (a list); with a remote cluster, paths its workers read.
-        model: The model to load (`ModelRef`).
+        model: The model to load (`ModelRef`); or several adapters of one base, which run together:
+            each tile is read once for all (`geoadapters.inference.set_runner`), and each adapter
+            writes its own outputs, ``<stem>_<label>_pred.tif`` (`adapter_label`; a file given as
+            `output` or `vector` gets ``_<label>`` before its suffix), resumed each on its own.
         output: A folder, one output file per source, a class map file (one scene), or None
             (``<stem>_pred.tif`` beside each scene).
         options: How to predict (`PredictOptions`); default the adapter's tiling.
@@ -106,7 +111,8 @@ def predict_many(
         events: Told of the run's progress (`RunEvents`).
 
     Returns:
-        Every scene's result, in the order of `sources` (a scene of frames named by its first file).
+        Every scene's result, in the order of `sources` (a scene of frames named by its first file);
+        with several adapters, each scene's results in the order of the adapters.
 
     Raises:
         GeoAdaptersError: What concerns the whole run: the adapter does not resolve or load, the
@@ -117,67 +123,127 @@ def predict_many(
     started = time.perf_counter()
     options = options or PredictOptions()
     events = events or RunEvents()
+    models = [model] if isinstance(model, ModelRef) else list(model)
     cluster = client is not None or workers is not None
     if split < 1 or (split > 1 and not cluster) or (split > 1 and options.resample):
         raise ValueError(f"split {split}: a split needs a cluster (client or workers) and no resample")
-    jobs = plan_jobs(
-        sources, output, vector=vector, probabilities=options.probabilities, uncertainty=options.uncertainty,
-        areas=options.areas, stac=options.stac,
-    )  # fmt: skip
-    results: dict[int, SceneResult] = {}
-    for i, job in enumerate(jobs):  # the commonest mistake, told before the adapter is even read
+    labels = _labels(models)
+    outputs = {
+        "probabilities": options.probabilities, "uncertainty": options.uncertainty, "areas": options.areas,
+        "stac": options.stac,
+    }  # fmt: skip
+    named = len(models) > 1
+    grid = [
+        plan_jobs(sources, output, vector=vector, label=label if named else None, **outputs)
+        for label in labels
+    ]
+    check_outputs([job for jobs in grid for job in jobs])  # no two adapters write one file
+    scenes, kinds = len(grid[0]), len(models)
+    results: dict[tuple[int, int], SceneResult] = {}
+
+    def report() -> ManyReport:
+        ordered = [results[i, a] for i in range(scenes) for a in range(kinds)]
+        return ManyReport(ordered, time.perf_counter() - started)
+
+    for i, job in enumerate(grid[0]):  # the commonest mistake, told before the adapter is even read
         missing = [f for f in job.frames if isinstance(f, Path) and not f.exists()]
         if missing:
-            results[i] = SceneResult.of(job, "failed", f"{missing[0]}: no such file")
-    if len(results) == len(jobs):
-        for i in range(len(jobs)):
-            events.scene(results[i])
-        return ManyReport([results[i] for i in range(len(jobs))], time.perf_counter() - started)
-    source = model.resolve()
-    if source.kind == "onnx" and model.runtime == "torch":
-        raise DeviceError(f"{source.reference} is an ONNX file: run it with `runtime_onnx` (its default)")
-    source.check_loadable()
-    check_dates(source.config, options)
-    events.resolved(source)
-    pinned = model.pinned(source)
-    run = run_identity(source, pinned, options)
-    said: dict[int, list[str]] = {}
-    tags: dict[int, dict[str, str]] = {}
+            for a in range(kinds):
+                results[i, a] = SceneResult.of(grid[a][i], "failed", f"{missing[0]}: no such file")
+    if len(results) == scenes * kinds:
+        for key in sorted(results):
+            events.scene(results[key])
+        return report()
+    resolved = [ref.resolve() for ref in models]
+    for ref, source in zip(models, resolved, strict=True):
+        if source.kind == "onnx" and ref.runtime == "torch":
+            raise DeviceError(f"{source.reference} is an ONNX file: run it with `runtime_onnx` (its default)")
+        source.check_loadable()
+        check_dates(source.config, options)
+        events.resolved(source)
+    pinned = [ref.pinned(source) for ref, source in zip(models, resolved, strict=True)]
+    runs = [run_identity(s, ref, options) for s, ref in zip(resolved, pinned, strict=True)]
+    said: dict[tuple[int, int], list[str]] = {}
+    tags: dict[tuple[int, int], dict[str, str]] = {}
 
-    def finish(i: int, result: SceneResult) -> None:
-        lines = tuple(dict.fromkeys([*said.get(i, ()), *result.warnings]))
-        results[i] = dataclasses.replace(result, warnings=lines)
-        events.scene(results[i])
+    def finish(key: tuple[int, int], result: SceneResult) -> None:
+        lines = tuple(dict.fromkeys([*said.get(key, ()), *result.warnings]))
+        results[key] = dataclasses.replace(result, warnings=lines)
+        events.scene(results[key])
 
-    for i in results:
-        events.scene(results[i])
-    for i, job in enumerate(jobs):
-        if i in results:
+    for key in sorted(results):
+        events.scene(results[key])
+    for i in range(scenes):
+        todo = []
+        for a in range(kinds):
+            job = grid[a][i]
+            if (i, a) in results:
+                continue
+            if not overwrite and up_to_date(job, runs[a]):
+                finish((i, a), SceneResult.of(job, "skipped"))
+                continue
+            for path in job.outputs():
+                check_overwrite(path, overwrite)  # the whole run, before the first prediction
+            todo.append(a)
+        if not todo:
             continue
-        if not overwrite and up_to_date(job, run):
-            finish(i, SceneResult.of(job, "skipped"))
-            continue
-        for path in job.outputs():
-            check_overwrite(path, overwrite)  # the whole run, before the first prediction
-        try:
-            said[i] = check_job(job, source.config, options)
-            tags[i] = {SOURCE_TAG: source_identity(job.scene), RUN_TAG: run, ADAPTER_TAG: mlm_link(source)}
+        try:  # the scene opened once for all its adapters
+            said[i, todo[0]] = check_jobs(
+                [grid[a][i] for a in todo], [resolved[a].config for a in todo], options
+            )
+            identity = source_identity(grid[0][i].scene)
+            for a in todo:
+                tags[i, a] = {SOURCE_TAG: identity, RUN_TAG: runs[a], ADAPTER_TAG: mlm_link(resolved[a])}
         except (GeoAdaptersError, OSError) as err:
-            finish(i, SceneResult.of(job, "failed", one_line(err)))
-    pending = sorted(tags)
+            for a in todo:
+                finish((i, a), SceneResult.of(grid[a][i], "failed", one_line(err)))
+    pending = sorted({i for i, _ in tags})
+    units = [
+        Unit(
+            tuple(grid[a][i] for a in range(kinds) if (i, a) in tags),
+            tuple(tags[i, a] for a in range(kinds) if (i, a) in tags),
+            tuple(labels[a] for a in range(kinds) if (i, a) in tags),
+        )
+        for i in pending
+    ]
+
+    def finish_unit(k: int, unit_results: list[SceneResult]) -> None:
+        i = pending[k]
+        for label, result in zip(units[k].labels, unit_results, strict=True):
+            finish((i, labels.index(label)), result)
+
     if pending and cluster:
         from geoadapters.inference.cluster import run_on_cluster
 
         run_on_cluster(
-            [jobs[i] for i in pending], pinned, options, [tags[i] for i in pending], client=client,
-            workers=workers, overwrite=overwrite, split=split,
-            done=lambda k, result: finish(pending[k], result),
+            units, Models(tuple(pinned), tuple(labels)), options, client=client, workers=workers,
+            overwrite=overwrite, split=split, done=finish_unit,
             tiles=lambda done, total: events.tiles(None, done, total),
         )  # fmt: skip
     elif pending:
+        from geoadapters.inference.loading import load_runner
+
         events.loading(len(pending))
-        runner = pinned.load(source)
-        for i in pending:
-            progress = _tiles_of(events, jobs[i])
-            finish(i, run_job(jobs[i], runner, options, overwrite=overwrite, progress=progress, tags=tags[i]))
-    return ManyReport([results[i] for i in range(len(jobs))], time.perf_counter() - started)
+        runner = load_runner(pinned, labels, resolved)
+        for k, unit in enumerate(units):
+            chosen = runner if len(pinned) == 1 else runner.select(unit.labels)  # type: ignore[union-attr]
+            progress = _tiles_of(events, unit.jobs[0])
+            finish_unit(
+                k, run_job(unit.jobs, chosen, options, overwrite=overwrite, progress=progress, tags=unit.tags)
+            )
+    return report()
+
+
+def _labels(models: Sequence[ModelRef]) -> list[str]:
+    """The label of each adapter in output names (`adapter_label`); one adapter has no label.
+
+    Raises:
+        OptionError: Two adapters have one label.
+    """
+    labels = [adapter_label(ref.adapter) for ref in models]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise OptionError(
+                f"two adapters would write outputs named {label}: give adapters of different names"
+            )
+    return labels

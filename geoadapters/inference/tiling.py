@@ -12,6 +12,8 @@ with a neighbour (the least reliable pixels of a tile), and a raised-cosine ramp
 neighbours overlap their ramps are complementary (sin^2 + cos^2 = 1), so the weights of a regular grid
 sum to one by themselves; the predictor still divides by the accumulated weight, which also covers
 irregular overlaps, and a pixel's logits are a weighted average of the tiles that see it.
+
+What nodata pixels of a tile are filled with, per input contract, is `tile_fill`.
 """
 
 import math
@@ -21,7 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["TileGrid", "axis_weights", "tile_origins"]
+from geoadapters.config import AdapterConfig
+from geoadapters.inference.request import scale_factor
+
+__all__ = ["TileGrid", "axis_weights", "tile_fill", "tile_origins"]
 
 
 def tile_origins(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -128,3 +133,19 @@ class TileGrid:
         cols = self.cols
         for r, y in enumerate(self.rows):
             yield r, [(y, x) for x in cols]
+
+
+def tile_fill(config: AdapterConfig, scale: float | None = None) -> tuple[npt.NDArray[np.float32], float]:
+    """(fill, factor) of raw tiles: each band's value for nodata pixels, and the factor applied to raw values.
+
+    Nodata pixels take the contract's ``nodata_fill``, or each band's mean in file units (which
+    normalises to 0); `scale` overrides the adapter's ``input.scale`` (the factor is their ratio). The
+    fill holds the bands of every frame, frame after frame, as tiles do.
+    """
+    spec = config.input
+    factor = scale_factor(spec, scale)
+    if spec.nodata_fill is None:
+        fill = (np.asarray(spec.mean, np.float32) / (spec.scale * factor)).astype(np.float32)
+    else:
+        fill = np.full(len(spec.bands), spec.nodata_fill / factor, np.float32)
+    return np.tile(fill, config.frames), factor

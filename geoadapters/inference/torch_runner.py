@@ -13,7 +13,7 @@ holds (`TorchRunner.fitting_batch`).
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import array_api_compat.torch as xp_torch
@@ -27,7 +27,15 @@ from geoadapters.inference import PRECISIONS
 from geoadapters.inference.devices import batch_for_memory, native_bf16, resolve_device
 from geoadapters.specs import SceneMetadata
 
-__all__ = ["TorchRunner", "fp32_matmul", "frames_input"]
+__all__ = [
+    "TorchRunner",
+    "autocast_dtype",
+    "fp32_matmul",
+    "frames_input",
+    "measured_batch",
+    "precision_context",
+    "scene_inputs",
+]
 
 _AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
 _matmul_lock = threading.Lock()
@@ -70,7 +78,55 @@ def frames_input(raw: torch.Tensor, frames: int) -> torch.Tensor:
     return raw.reshape(-1, frames, bands // frames, height, width).transpose(1, 2)
 
 
-def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+def scene_inputs(
+    model: GeoModel, scene: SceneMetadata | None, batch: int, device: torch.device
+) -> dict[str, Any]:
+    """The encoder's metadata inputs of `batch` tiles of `scene`, on `device`; none without a scene.
+
+    Only what the adapter was trained with is given, and the input contract's settings (Clay's gsd)
+    come first.
+    """
+    if scene is None:
+        return {}
+    encoder = model.encoder
+    given = scene.only(model.config.input.metadata)
+    metadata = encoder.scene_inputs(given, batch) | encoder.forward_defaults(model.config.input)
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in metadata.items()}
+
+
+def precision_context(
+    device: torch.device, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager[Any]:
+    """Autocast to `dtype` on `device`, or full fp32 (`fp32_matmul`) where `dtype` is None."""
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else fp32_matmul()
+
+
+def measured_batch(
+    run: Callable[[npt.NDArray[np.float32]], object], bands: int, tile: int, device: torch.device
+) -> int:
+    """Tiles of `tile` px per batch of `run` that fit in 80 % of the free CUDA memory (`batch_for_memory`).
+
+    The memory of a batch is the peak of a forward pass of one tile and of two, measured on `device`.
+    """
+    peaks = []
+    for n in (1, 2):
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        run(np.zeros((n, bands, tile, tile), np.float32))
+        peaks.append(torch.cuda.max_memory_allocated(device) - before)
+    free, _ = torch.cuda.mem_get_info(device)
+    free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    per_tile = max(peaks[1] - peaks[0], 1)
+    return batch_for_memory(free, peaks[0] - per_tile, per_tile)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of `precision` on `device` (None: fp32).
+
+    Raises:
+        DeviceError: An unknown precision, int8 (onnxruntime's), or fp16/bf16 where the device lacks it.
+    """
     if precision not in PRECISIONS:
         raise DeviceError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "int8":
@@ -110,7 +166,7 @@ class TorchRunner:
 
     def __init__(self, model: GeoModel, device: str | None = None, precision: str = "fp32") -> None:
         self.device = torch.device(resolve_device(device, torch.cuda.is_available()))
-        self._dtype = _autocast_dtype(precision, self.device)
+        self._dtype = autocast_dtype(precision, self.device)
         self.model = model.eval().to(self.device)
         self.config = model.config
         self._frames = model.config.frames
@@ -122,16 +178,8 @@ class TorchRunner:
         """Float32 logits (B, K, H, W) on the device of raw band values (B, [T x] C, H, W), given `scene`."""
         x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)).to(self.device)
         x = frames_input(x, self._frames)
-        autocast = torch.autocast(self.device.type, dtype=self._dtype) if self._dtype else fp32_matmul()
-        metadata = {}
-        if scene is not None:  # the input contract's settings (Clay's gsd) come first
-            encoder = self.model.encoder
-            given = scene.only(self.config.input.metadata)  # what the adapter was trained with
-            metadata = encoder.scene_inputs(given, len(raw)) | encoder.forward_defaults(self.config.input)
-            metadata = {
-                k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in metadata.items()
-            }
-        with torch.inference_mode(), autocast:
+        metadata = scene_inputs(self.model, scene, len(raw), self.device)
+        with torch.inference_mode(), precision_context(self.device, self._dtype):
             logits: torch.Tensor = self.model(self.model.normalize(x), **metadata)
         return logits.float()
 
@@ -146,15 +194,5 @@ class TorchRunner:
         if tile in self._fitted:
             return self._fitted[tile]
         bands = len(self.config.input.bands) * self._frames
-        peaks = []
-        for n in (1, 2):
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            before = torch.cuda.memory_allocated(self.device)
-            self(np.zeros((n, bands, tile, tile), np.float32))
-            peaks.append(torch.cuda.max_memory_allocated(self.device) - before)
-        free, _ = torch.cuda.mem_get_info(self.device)
-        free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
-        per_tile = max(peaks[1] - peaks[0], 1)
-        self._fitted[tile] = batch_for_memory(free, peaks[0] - per_tile, per_tile)
+        self._fitted[tile] = measured_batch(self, bands, tile, self.device)
         return self._fitted[tile]

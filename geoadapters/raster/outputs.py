@@ -13,8 +13,10 @@ __all__ = [
     "AREA_UNITS",
     "PROBABILITY_DTYPES",
     "VectorOptions",
+    "adapter_label",
     "areas_paths",
     "default_output",
+    "labelled",
     "probability_path",
     "uncertainty_path",
 ]
@@ -59,12 +61,34 @@ class VectorOptions:
             object.__setattr__(self, "classes", tuple(self.classes))
 
 
-def default_output(source: str | Path, folder: str | Path | None = None) -> Path:
-    """``<stem>_pred.tif`` next to the source, or in `folder`; a remote source's in the current folder."""
+def default_output(source: str | Path, folder: str | Path | None = None, label: str | None = None) -> Path:
+    """``<stem>_pred.tif`` next to the source, or in `folder`; a remote source's in the current folder.
+
+    With a `label` (one adapter of several), ``<stem>_<label>_pred.tif``.
+    """
+    tail = "_pred.tif" if label is None else f"_{label}_pred.tif"
     if gdal_path(source) is not None:  # a URL's "parent" is no local folder
-        return Path(folder or ".") / f"{PurePosixPath(str(source).split('?')[0]).stem}_pred.tif"
+        return Path(folder or ".") / f"{PurePosixPath(str(source).split('?')[0]).stem}{tail}"
     source = Path(source)
-    return Path(folder or source.parent) / f"{source.stem}_pred.tif"
+    return Path(folder or source.parent) / f"{source.stem}{tail}"
+
+
+def adapter_label(reference: str) -> str:
+    """The label of an adapter reference in output names: its last name, without revision or suffix.
+
+    ``geoadapters/prithvi-300-burn_scars-lora@v1`` -> ``prithvi-300-burn_scars-lora``,
+    ``adapters/floods/`` -> ``floods``, ``model.onnx`` -> ``model``; characters other than letters,
+    digits, ``-``, ``_`` and ``.`` become ``-``.
+    """
+    name = PurePosixPath(reference.replace("\\", "/").rstrip("/").split("@")[0]).name
+    name = name.removesuffix(".onnx")
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "adapter"
+
+
+def labelled(path: str | Path, label: str | None) -> Path:
+    """A file given for one adapter of several, named for its `label`: ``<stem>_<label><suffix>``."""
+    path = Path(path)
+    return path if label is None else path.with_name(f"{path.stem}_{label}{path.suffix}")
 
 
 def probability_path(output: str | Path) -> Path:

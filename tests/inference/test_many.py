@@ -169,7 +169,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_outputs_are_whole(tmp_path, ada
 
 def test_a_task_run_again_after_its_output_was_published_is_done(tmp_path, adapter, checkpoint, cluster):
     """Dask reruns the task of a lost worker, which may have published the output first."""
-    from geoadapters.inference.cluster import _scene_task
+    from geoadapters.inference.cluster import Models, Unit, _scene_task
     from geoadapters.inference.resume import run_identity, source_identity
 
     source = scenes(tmp_path / "in")[0]
@@ -177,13 +177,15 @@ def test_a_task_run_again_after_its_output_was_published_is_done(tmp_path, adapt
     (job,) = plan_jobs([source], tmp_path / "scene0_pred.tif", probabilities=True)
     options = PredictOptions(probabilities=True)
     tags = {SOURCE_TAG: source_identity(source), RUN_TAG: run_identity(ref.resolve(), ref, options)}
-    args = (_scene_task, job, ref, {}, tags, options, False)
-    first = cluster.submit(*args, pure=False).result()
+    models = Models((ref,), ("adapter",))
+    args = (_scene_task, Unit((job,), (tags,), ("adapter",)), models, {}, options, False)
+    (first,) = cluster.submit(*args, pure=False).result()
     written = job.output.read_bytes()
-    again = cluster.submit(*args, pure=False).result()
+    (again,) = cluster.submit(*args, pure=False).result()
     assert (first.status, again.status) == ("done", "done") and job.output.read_bytes() == written
     other = {SOURCE_TAG: tags[SOURCE_TAG], RUN_TAG: "another run"}  # not this run's output: refused
-    refused = cluster.submit(_scene_task, job, ref, {}, other, options, False, pure=False).result()
+    unit = Unit((job,), (other,), ("adapter",))
+    (refused,) = cluster.submit(_scene_task, unit, models, {}, options, False, pure=False).result()
     assert refused.status == "failed" and "exists" in refused.error
 
 

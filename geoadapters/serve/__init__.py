@@ -1,0 +1,1 @@
+"""``geoadapters serve``: an HTTP service over resident adapters (the ``serve`` extra: FastAPI, uvicorn)."""
