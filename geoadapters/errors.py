@@ -27,6 +27,7 @@ __all__ = [
     "MissingDependencyError",
     "NewBandWarning",
     "OptionError",
+    "OutputError",
     "OutputExistsError",
     "RasterError",
     "ResourceError",
@@ -117,6 +118,10 @@ class ResourceError(GeoAdaptersError, MemoryError):
 
 class OutputExistsError(GeoAdaptersError, FileExistsError):
     """An output path that exists already, without permission to overwrite it."""
+
+
+class OutputError(GeoAdaptersError, OSError):
+    """An output that cannot be written where asked: a read-only folder, a path below a file, a long name."""
 
 
 class MissingDependencyError(GeoAdaptersError, ImportError):

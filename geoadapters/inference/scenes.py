@@ -70,6 +70,14 @@ def _tiles_of(events: RunEvents, job: SceneJob) -> Callable[[int, int], None]:
     return progress
 
 
+def _missing(path: Path) -> str | None:
+    """Why a scene's file cannot be there (no such file, a name too long), or None if it exists."""
+    try:
+        return None if path.exists() else "no such file"
+    except OSError as err:
+        return str(err.strerror).lower()
+
+
 def predict_many(
     sources: Sequence[SceneSource],
     model: ModelRef,
@@ -126,9 +134,9 @@ def predict_many(
     )  # fmt: skip
     results: dict[int, SceneResult] = {}
     for i, job in enumerate(jobs):  # the commonest mistake, told before the adapter is even read
-        missing = [f for f in job.frames if isinstance(f, Path) and not f.exists()]
+        missing = [(f, why) for f in job.frames if isinstance(f, Path) and (why := _missing(f))]
         if missing:
-            results[i] = SceneResult.of(job, "failed", f"{missing[0]}: no such file")
+            results[i] = SceneResult.of(job, "failed", f"{str(missing[0][0])[:200]}: {missing[0][1]}")
     if len(results) == len(jobs):
         for i in range(len(jobs)):
             events.scene(results[i])
