@@ -29,6 +29,7 @@ __all__ = [
     "OptionError",
     "OutputError",
     "OutputExistsError",
+    "PartialError",
     "RasterError",
     "ResourceError",
     "UnknownNameError",
@@ -110,6 +111,10 @@ class OptionError(GeoAdaptersError, ValueError):
 
 class RasterError(GeoAdaptersError, ValueError):
     """A raster that cannot be read or predicted on (no CRS, empty, corrupt, all nodata...)."""
+
+
+class PartialError(RasterError):
+    """Some scenes of a batch failed while the others finished; the command exits with code 3."""
 
 
 class ResourceError(GeoAdaptersError, MemoryError):

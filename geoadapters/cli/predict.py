@@ -24,7 +24,7 @@ from geoadapters.cli.options import (
 from geoadapters.cli.progress import Progress
 from geoadapters.config import MAX_TILE
 from geoadapters.default import DEFAULT_NAME
-from geoadapters.errors import RasterError
+from geoadapters.errors import PartialError, RasterError
 from geoadapters.inference.request import RUNTIMES, TTA_MODES, ModelRef, PredictOptions
 from geoadapters.raster.outputs import PROBABILITY_DTYPES
 from geoadapters.specs import SceneMetadata
@@ -271,7 +271,10 @@ def predict_command(
         click.echo(report.summary(), err=True)
     if failed:
         names = ", ".join(r.source for r in failed)
-        raise RasterError(f"{len(failed)} of {len(report.results)} scenes failed: {names}")
+        problem = f"{len(failed)} of {len(report.results)} scenes failed: {names}"
+        if len(failed) < len(report.results):  # the others are written: exit code 3 says "partial"
+            raise PartialError(problem)
+        raise RasterError(problem)
 
 
 def _write_batch(report: "ManyReport", output: Path | None, *, areas: bool, stac: bool) -> None:
