@@ -58,7 +58,7 @@ def explain(err: ValidationError, limit: int = 3) -> str:
         where = ".".join(str(p) for p in problem["loc"] if "[" not in str(p) and "-" not in str(p))
         kind, ctx = problem["type"], problem.get("ctx", {})
         if kind == "value_error":  # raised by a __post_init__ or validator: its own sentence
-            text = " ".join(str(ctx.get("error", problem["msg"])).split())
+            text = (f"{where}: " if where else "") + " ".join(str(ctx.get("error", problem["msg"])).split())
         elif kind in ("missing", "unexpected_keyword_argument", "extra_forbidden"):
             text = f"{where} is {'missing' if kind == 'missing' else 'no known key'}"
         elif kind in ("too_long", "too_short"):
