@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from geoadapters.errors import OptionError, RasterError
 
-__all__ = ["REMOTE_OPTIONS", "fetch_json", "gdal_path", "redact", "remote_limits"]
+__all__ = ["fetch_json", "gdal_path", "redact", "remote_limits", "remote_options"]
 
 _SCHEMES = {"http": "/vsicurl/", "https": "/vsicurl/", "s3": "/vsis3/", "gs": "/vsigs/"}
 _NETWORK = ("/vsicurl/", "/vsis3/", "/vsigs/", "/vsiaz/", "/vsiadls/", "/vsioss/", "/vsiswift/")
@@ -56,7 +56,12 @@ def remote_limits() -> tuple[float, int, int]:
     return values[0], int(values[1]), int(values[2] * 2**20)
 
 
-def _options() -> dict[str, str]:
+def remote_options() -> dict[str, str]:
+    """GDAL's options of every remote read, while a scene is open (limits from `remote_limits`).
+
+    Raises:
+        OptionError: A limit variable that is no number in its range.
+    """
     timeout, retries, _ = remote_limits()
     return {
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
@@ -68,10 +73,6 @@ def _options() -> dict[str, str]:
         "GDAL_HTTP_RETRY_DELAY": "1",
         "GDAL_HTTP_MAX_REDIRECTS": "10",  # no redirect loop
     }
-
-
-# For every remote read (GDAL's options while a scene is open), from the environment at import.
-REMOTE_OPTIONS = _options()
 
 
 def redact(text: str) -> str:
