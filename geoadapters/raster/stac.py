@@ -69,7 +69,15 @@ def stac_vrt(source: str | Path, needed: Sequence[str], geotiff_only: bool = Fal
     try:
         data = fetch_json(str(source)) if remote_item else read_json(source, _LOCAL_LIMIT)
         item = pystac.Item.from_dict(data, href=str(source), preserve_dict=False)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, pystac.STACError) as err:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        pystac.STACError,
+        pystac.STACTypeError,
+    ) as err:
         detail = " ".join(str(err).split())[:200]
         raise RasterError(
             f"{redact(str(source))} is not a STAC Item that can be read: {redact(detail)}"
