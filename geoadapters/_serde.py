@@ -77,7 +77,7 @@ def explain(err: ValidationError, limit: int = 3) -> str:
         if kind == "string_pattern_mismatch" and ctx.get("pattern") in _PATTERNS:
             text = f"{where} must be {_PATTERNS[ctx['pattern']]}, got {_shown(problem['input'])}"
         elif kind == "value_error":  # raised by a __post_init__ or validator: its own sentence
-            text = " ".join(str(ctx.get("error", problem["msg"])).split())
+            text = (f"{where}: " if where else "") + " ".join(str(ctx.get("error", problem["msg"])).split())
         elif kind in ("missing", "unexpected_keyword_argument", "extra_forbidden"):
             text = f"{where} is {'missing' if kind == 'missing' else 'no known key'}"
         elif kind in ("too_long", "too_short"):

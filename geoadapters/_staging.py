@@ -19,27 +19,70 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from geoadapters.errors import OutputExistsError
+from geoadapters.errors import OutputError, OutputExistsError
 
-__all__ = ["check_overwrite", "staged_dir", "staged_file"]
+__all__ = ["check_name", "check_overwrite", "check_writable", "staged_dir", "staged_file"]
+
+# Bytes of one path component on every common file system (ext4, XFS, APFS, NTFS in UTF-16 units).
+NAME_MAX = 255
 
 
 def _exists_error(dest: Path) -> OutputExistsError:
     return OutputExistsError(f"{dest} exists; `overwrite` replaces it")
 
 
-def check_overwrite(dest: Path, overwrite: bool) -> None:
-    """Refuse an existing `dest` unless `overwrite`.
+def check_name(path: Path) -> None:
+    """Refuse a path with a component longer than file systems take.
 
     Raises:
+        OutputError: Naming the component, in one line.
+    """
+    long = [part for part in path.parts if len(os.fsencode(part)) > NAME_MAX]
+    if long:
+        raise OutputError(
+            f"cannot write {str(path)[:80]}...: the name {long[0][:40]}... has {len(os.fsencode(long[0]))} "
+            f"bytes, file systems take {NAME_MAX}; give a shorter output name"
+        )
+
+
+def check_writable(dest: Path) -> None:
+    """Refuse a destination that cannot be written: a name too long, a path below a file, a read-only folder.
+
+    Raises:
+        OutputError: Naming the output and why, in one line.
+    """
+    check_name(dest)
+    folder = dest.parent
+    try:
+        while not (folder.exists() or folder.is_symlink()) and folder != folder.parent:
+            folder = folder.parent
+    except OSError as err:
+        raise OutputError(f"cannot write {dest}: {err.strerror}") from None
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {dest}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {dest}: the folder {folder} is not writable")
+
+
+def check_overwrite(dest: Path, overwrite: bool) -> None:
+    """Refuse an output that cannot be written (`check_writable`), or an existing one unless `overwrite`.
+
+    Raises:
+        OutputError: `dest` cannot be written there.
         OutputExistsError: `dest` exists (or is a dangling symlink) and `overwrite` is False.
     """
+    check_writable(dest)
     if (dest.exists() or dest.is_symlink()) and not overwrite:
         raise _exists_error(dest)
 
 
 def _host() -> str:
     return "".join(c if c.isalnum() or c == "-" else "_" for c in socket.gethostname())[:40] or "host"
+
+
+def _prefix(dest: Path) -> str:
+    """The start of the names of `dest`'s staging folders (its name shortened, so that they fit too)."""
+    return f".{dest.name[: NAME_MAX - 80]}.{_host()}."
 
 
 def _alive(pid: int) -> bool:
@@ -54,7 +97,7 @@ def _alive(pid: int) -> bool:
 
 def _remove_stale(dest: Path) -> None:
     """Remove staging folders of `dest` left by processes of this host that no longer run."""
-    prefix = f".{dest.name}.{_host()}."
+    prefix = _prefix(dest)
     with contextlib.suppress(OSError):
         for entry in dest.parent.iterdir():
             if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
@@ -65,10 +108,14 @@ def _remove_stale(dest: Path) -> None:
 
 
 def _staging_folder(dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(dest)
-    prefix = f".{dest.name}.{_host()}.{os.getpid()}."
-    return Path(tempfile.mkdtemp(dir=dest.parent, prefix=prefix, suffix=".tmp"))
+    check_writable(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(dest)
+        prefix = f"{_prefix(dest)}{os.getpid()}."
+        return Path(tempfile.mkdtemp(dir=dest.parent, prefix=prefix, suffix=".tmp"))
+    except OSError as err:  # a folder made read-only or a file put in its place meanwhile
+        raise OutputError(f"cannot write {dest}: {err.strerror}") from None
 
 
 def _shareable(folder: Path) -> None:

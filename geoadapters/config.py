@@ -16,13 +16,14 @@ revision or from one the user passes (`geoadapters.load`).
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, InstanceOf, JsonValue, ValidationError
+from pydantic import BaseModel, Field, InstanceOf, JsonValue, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
 
 from geoadapters._serde import (
@@ -231,6 +232,18 @@ class AdapterFile(_Strict):
     padding: Padding = Field(default_factory=Padding)
     metrics: _Json = Field(default_factory=dict)
     provenance: _Json = Field(default_factory=dict)
+
+    @field_validator("metrics", "provenance")
+    @classmethod
+    def _finite(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        """Numbers in free-form sections are finite too (JSON's NaN and Infinity are refused)."""
+        stack: list[Any] = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"numbers must be finite, got {item}")
+            stack.extend(item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())
+        return value
 
 
 @dataclass(frozen=True, config=SCHEMA)

@@ -28,7 +28,9 @@ __all__ = [
     "MissingDependencyError",
     "NewBandWarning",
     "OptionError",
+    "OutputError",
     "OutputExistsError",
+    "PartialError",
     "RasterError",
     "ResourceError",
     "UnknownNameError",
@@ -113,12 +115,20 @@ class RasterError(GeoAdaptersError, ValueError):
     """A raster that cannot be read or predicted on (no CRS, empty, corrupt, all nodata...)."""
 
 
+class PartialError(RasterError):
+    """Some scenes of a batch failed while the others finished; the command exits with code 3."""
+
+
 class ResourceError(GeoAdaptersError, MemoryError):
     """An adapter or scene that would need more memory than allowed (or than the machine has)."""
 
 
 class OutputExistsError(GeoAdaptersError, FileExistsError):
     """An output path that exists already, without permission to overwrite it."""
+
+
+class OutputError(GeoAdaptersError, OSError):
+    """An output that cannot be written where asked: a read-only folder, a path below a file, a long name."""
 
 
 class MissingDependencyError(GeoAdaptersError, ImportError):

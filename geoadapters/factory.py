@@ -223,7 +223,9 @@ def push(
     revision: str | None = None,
     message: str | None = None,
 ) -> str:
-    """Upload an adapter's folder to the Hub as `repo_id` (``org/name``) and return the commit id.
+    """Upload an adapter's own files (`geoadapters.hub.folder.ADAPTER_FILES`) to the Hub as `repo_id`.
+
+    Returns the commit id. Other files in the folder are not uploaded, and a symlink is refused.
 
     The adapter must load first: its config is validated and its tensors are loaded into the
     architecture it declares (without downloading the base weights), so a broken or mismatched
@@ -240,7 +242,7 @@ def push(
 
     Raises:
         AdapterError: The reference resolves to nothing or to an ONNX file, the folder is incomplete,
-            corrupt, or its tensors do not fit its config, or `repo_id` is no Hub id.
+            corrupt, holds a symlink, or its tensors do not fit its config, or `repo_id` is no Hub id.
         WeightsNotFoundError: The upload failed.
     """
     try:
@@ -252,6 +254,8 @@ def push(
     check_buildable(source.config, folder)
     # random base weights: what is checked is that the adapter's tensors fit its architecture
     build_model(source.config, pretrained=False).load_adapter_state_dict(read_tensors(folder))
+    from geoadapters.hub.folder import adapter_files
     from geoadapters.hub.transport import upload_folder
 
-    return upload_folder(folder, repo_id, private=private, revision=revision, message=message)
+    files = adapter_files(folder)  # the adapter's own files: never what lies beside or behind a symlink
+    return upload_folder(folder, repo_id, files, private=private, revision=revision, message=message)

@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Protocol
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic.dataclasses import dataclass as schema
 
-from geoadapters._serde import SCHEMA, Settings
+from geoadapters._serde import SCHEMA, Settings, explain
 from geoadapters.bands import canonical_bands
 
 __all__ = [
@@ -335,6 +335,7 @@ class BaseSpec:
 
         Raises:
             TypeError: An override that is no field of this architecture.
+            ValueError: An override of the wrong type or out of its bounds (one line).
         """
         spec = self
         if "revision" in overrides:
@@ -353,5 +354,9 @@ class BaseSpec:
                     f"{spec.name} has no setting {', '.join(unknown)}; "
                     f"it takes {', '.join(sorted(names | {'bands', 'revision'}))}"
                 )
-            spec = dataclasses.replace(spec, arch=dataclasses.replace(spec.arch, **overrides))
+            try:
+                arch = dataclasses.replace(spec.arch, **overrides)
+            except ValidationError as err:
+                raise ValueError(f"{spec.name}: {explain(err)}") from None
+            spec = dataclasses.replace(spec, arch=arch)
         return spec

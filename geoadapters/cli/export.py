@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from geoadapters.cli.options import adapter_opt, checkpoint_opt, model_opt, overwrite_opt
+from geoadapters.config import MAX_TILE
 
 __all__ = ["export_command"]
 
@@ -23,7 +24,9 @@ def _megabytes(size: int) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="ONNX file to write.",
 )
-@click.option("--tile-size", type=click.IntRange(min=1), help="Tile side in pixels (default: the adapter's).")
+@click.option(
+    "--tile-size", type=click.IntRange(1, MAX_TILE), help="Tile side in pixels (default: the adapter's)."
+)
 @click.option(
     "--int8", is_flag=True, help="Also write <stem>.int8.onnx, quantised for CPUs (opt-in: approximate)."
 )

@@ -19,10 +19,15 @@ from geoadapters.cli.predict import predict_command
 from geoadapters.cli.push import push_command
 from geoadapters.cli.serve import serve_command
 from geoadapters.cli.vectorize import vectorize_command
-from geoadapters.errors import GeoAdaptersError, OptionError, render
+from geoadapters.errors import GeoAdaptersError, OptionError, PartialError, render
 from geoadapters.version import __version__
 
-__all__ = ["cli", "main", "stdout_closed"]
+__all__ = ["EXIT_PARTIAL", "EXIT_USAGE", "cli", "main", "stdout_closed"]
+
+# Exit codes beyond 0 (done) and 1 (failed): an option that does not fit; a batch of which some scenes
+# failed while the others were written.
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
 
 
 _LOG = logging.getLogger("geoadapters")
@@ -57,7 +62,9 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code: 0 done, 1 failed, 2 bad usage (an option that does not fit).
+    """Run the CLI and return its exit code: 0 done, 1 failed, 2 bad usage, 3 partial.
+
+    2: an option that does not fit; 3: a batch of which some scenes failed while the others are written.
 
     As the ``geoadapters`` command (`argv` None) the process ends here once the command is done: every
     output is closed and published by then, so after flushing and running the exit handlers it skips
@@ -108,7 +115,9 @@ def _main(argv: list[str] | None) -> int:
         if _LOG.isEnabledFor(logging.DEBUG):
             raise
         click.echo(f"error: {render(err.template, CONTROLS)}", err=True)
-        return 2 if isinstance(err, OptionError) else 1
+        if isinstance(err, PartialError):
+            return EXIT_PARTIAL
+        return EXIT_USAGE if isinstance(err, OptionError) else 1
     return 0
 
 

@@ -22,8 +22,9 @@ from geoadapters.cli.options import (
     vector_options_opt,
 )
 from geoadapters.cli.progress import Progress
+from geoadapters.config import MAX_TILE
 from geoadapters.default import DEFAULT_NAME
-from geoadapters.errors import RasterError
+from geoadapters.errors import PartialError, RasterError
 from geoadapters.inference.request import RUNTIMES, TTA_MODES, ModelRef, PredictOptions
 from geoadapters.raster.outputs import PROBABILITY_DTYPES
 from geoadapters.specs import SceneMetadata
@@ -50,7 +51,7 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
 @optional_adapter_opt
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (one scene) or folder.")
 @click.option(
-    "--tile-size", type=click.IntRange(16, 4096), help="Tile side in pixels (default: the adapter's)."
+    "--tile-size", type=click.IntRange(16, MAX_TILE), help="Tile side in pixels (default: the adapter's)."
 )
 @click.option(
     "--overlap", type=click.IntRange(min=0), help="Overlap of neighbouring tiles (default: the adapter's)."
@@ -276,7 +277,10 @@ def predict_command(
         click.echo(report.summary(), err=True)
     if failed:
         names = ", ".join(r.source for r in failed)
-        raise RasterError(f"{len(failed)} of {len(report.results)} scenes failed: {names}")
+        problem = f"{len(failed)} of {len(report.results)} scenes failed: {names}"
+        if len(failed) < len(report.results):  # the others are written: exit code 3 says "partial"
+            raise PartialError(problem)
+        raise RasterError(problem)
 
 
 def _write_batch(report: "ManyReport", output: Path | None, *, areas: bool, stac: bool) -> None:

@@ -37,7 +37,11 @@ def vectorize_command(
     from geoadapters.errors import RasterError
     from geoadapters.raster.vector import vectorize
 
-    if not class_map.is_file():
+    try:
+        found = class_map.is_file()
+    except OSError as err:  # a name too long
+        raise RasterError(f"{str(class_map)[:200]}: {err.strerror}") from None
+    if not found:
         raise RasterError(f"{class_map}: no such file")
     target = output or class_map.with_suffix(".gpkg")
     options = vector_options(simplify, min_area, fill_holes, area_unit, vector_classes)

@@ -26,18 +26,25 @@ What is read, and where TerraTorch defines it (IBM/terratorch@0251647d is v1.1.1
   tell the two apart: the caller says which (``final_upsample``).
 
 Nothing else is guessed: a key the importer does not support is a `ConversionError` naming it.
-The checkpoint is read with ``torch.load(weights_only=True)``; nothing is unpickled.
+The types and bounds of the keys it reads are one schema, `TerraTorchFile` (strict, numbers finite and
+bounded; other sections of the YAML, such as ``trainer``, are not read). The YAML is read with
+``yaml.safe_load`` (tags that build objects are refused), at most 1 MB and at most 100 000 values once
+its aliases are expanded (no alias bombs). The checkpoint is read with
+``torch.load(weights_only=True)``; nothing is unpickled.
 """
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import Tensor
 
+from geoadapters._serde import JSON_LIMIT, SCHEMA, explain
 from geoadapters.catalog import get_base
-from geoadapters.config import AdapterConfig, BaseRef, Padding
+from geoadapters.config import MAX_CLASSES, AdapterConfig, BaseRef, Padding
 from geoadapters.errors import ConversionError, GeoAdaptersError
 from geoadapters.geomodel import ENCODER_PREFIX, HEAD_PREFIX, GeoModel
 from geoadapters.heads.registry import head_settings
@@ -46,7 +53,7 @@ from geoadapters.methods.registry import method_settings
 from geoadapters.models.checkpoint import read_checkpoint, state_mismatch
 from geoadapters.specs import InputSpec
 
-__all__ = ["TerraTorchModel", "from_terratorch", "read_terratorch"]
+__all__ = ["TerraTorchFile", "TerraTorchModel", "from_terratorch", "read_terratorch"]
 
 # TerraTorch backbone names -> catalog names (terratorch/models/backbones/prithvi_vit.py, prithvi_cfgs).
 BACKBONES = {
@@ -88,6 +95,64 @@ _S1F11_STDS = {
 # The last Lightning version of the TerraTorch releases that pinned segmentation_models_pytorch <= 0.4.
 _LAST_OLD_UNET_LIGHTNING = "2.5.1.post0"
 
+_Text = Annotated[str, Field(max_length=300)]
+_Size = Annotated[int, Field(ge=1, le=8192)]
+_Bands = Annotated[list[_Text], Field(min_length=1, max_length=256)]
+_Stats = Annotated[list[float], Field(min_length=1, max_length=256)]
+
+
+class _Section(BaseModel):
+    """A section of a TerraTorch YAML: keys this importer does not read are left to it (it names them)."""
+
+    model_config = SCHEMA | ConfigDict(extra="allow", frozen=True)
+
+
+class _DataArgs(_Section):
+    bands: _Bands | None = None
+    means: _Stats | _Text | None = None
+    stds: _Stats | _Text | None = None
+    constant_scale: Annotated[float, Field(gt=0, le=1e6)] = 1.0
+    no_data_replace: float | None = None
+
+
+class _Data(_Section):
+    class_path: _Text = ""
+    init_args: _DataArgs | None = None
+
+
+class _ModelArgs(_Section):
+    backbone: _Text | None = None
+    backbone_bands: _Bands | None = None
+    backbone_patch_size: Annotated[int, Field(ge=1, le=64)] | Annotated[list[int], Field(max_length=3)] = 16
+    backbone_coords_encoding: Annotated[list[_Text], Field(max_length=2)] | None = None
+    num_classes: Annotated[int, Field(ge=1, le=MAX_CLASSES)]
+    head_dropout: Annotated[float, Field(ge=0, le=1)] = 0.0
+    necks: Annotated[list[dict[_Text, Any]], Field(max_length=16)] = Field(default_factory=list)
+    decoder: _Text = "FCNDecoder"
+    decoder_channels: _Size | Annotated[list[_Size], Field(max_length=16)] | None = None
+    decoder_num_convs: Annotated[int, Field(ge=1, le=16)] | None = None
+    decoder_upsampling_size: Annotated[int, Field(ge=1, le=64)] | None = None
+    decoder_in_index: Annotated[int, Field(ge=-128, lt=128)] | None = None
+    rescale: bool = True
+
+
+class _TaskArgs(_Section):
+    model_args: _ModelArgs
+    model_factory: _Text = "EncoderDecoderFactory"
+    class_names: Annotated[list[_Text], Field(max_length=MAX_CLASSES)] | None = None
+
+
+class _Model(_Section):
+    class_path: _Text
+    init_args: _TaskArgs
+
+
+class TerraTorchFile(_Section):
+    """The schema of the keys of a TerraTorch LightningCLI YAML that `read_terratorch` reads."""
+
+    model: _Model
+    data: _Data | None = None
+
 
 @dataclass(frozen=True)
 class TerraTorchModel:
@@ -120,17 +185,48 @@ def _short(class_path: Any) -> str:
     return str(class_path).rpartition(".")[2]
 
 
+# Values of a TerraTorch YAML once its aliases are expanded: a real one has a few hundred.
+_MAX_NODES = 100_000
+
+
+def _expanded(node: Any, memo: dict[int, int]) -> int:
+    """Values of a composed YAML node with aliases expanded, counted without expanding them."""
+    if node is None:
+        return 0
+    if id(node) not in memo:
+        memo[id(node)] = 1  # a node that contains itself counts once
+        children = node.value if isinstance(node.value, list) else []
+        parts = [p for child in children for p in (child if isinstance(child, tuple) else (child,))]
+        memo[id(node)] = 1 + sum(_expanded(p, memo) for p in parts)
+    return memo[id(node)]
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
+    """The YAML's mapping, checked against `TerraTorchFile`; safe tags only, aliases bounded, 1 MB."""
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text())
+        if path.stat().st_size > JSON_LIMIT:
+            raise ConversionError(f"TerraTorch config {path} is over {JSON_LIMIT:,} bytes")
+        text = path.read_text()
+        nodes = _expanded(yaml.compose(text, Loader=yaml.SafeLoader), {})
+        if nodes > _MAX_NODES:  # aliases of aliases (a "billion laughs"): refused before building it
+            raise ConversionError(
+                f"TerraTorch config {path} expands to {nodes:,} YAML values through its aliases; "
+                f"at most {_MAX_NODES:,}"
+            )
+        data = yaml.safe_load(text)
     except FileNotFoundError as err:
         raise ConversionError(f"TerraTorch config {path} does not exist") from err
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ConversionError(f"TerraTorch config {path} is not readable YAML: {err}") from err
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as err:
+        detail = " ".join(str(err).split())[:200]
+        raise ConversionError(f"TerraTorch config {path} is not readable YAML: {detail}") from None
     if not isinstance(data, dict):
         raise ConversionError(f"TerraTorch config {path} holds no mapping")
+    try:
+        TerraTorchFile.model_validate_json(json.dumps(data, default=str))
+    except ValidationError as err:
+        raise ConversionError(f"TerraTorch config {path} is invalid: {explain(err)}") from None
     return data
 
 
@@ -221,8 +317,6 @@ def _head(
     head_args = [k for k in model_args if k.startswith("head_")]
     if head_args:
         raise _err(f"model.init_args.model_args.{head_args[0]}", "not supported by the importer")
-    if not isinstance(head_dropout, int | float):
-        raise _err("model.init_args.model_args.head_dropout", f"expected a number, got {head_dropout!r}")
     layout = decoder.lower().replace("decoder", "")
     settings: dict[str, Any]
     if decoder in ("UNetDecoder", "UperNetDecoder"):
@@ -441,7 +535,10 @@ def read_terratorch(
         raise _err(f"model.init_args.{unknown[0]}", "not supported by the importer")
     state, lightning = _read_checkpoint(Path(checkpoint))
     base, overrides, bands, padding = _backbone(model_args)
-    spec = get_base(base).with_overrides(bands=bands, **overrides)
+    try:
+        spec = get_base(base).with_overrides(bands=bands, **overrides)
+    except (TypeError, ValueError) as err:
+        raise _err("model.init_args.model_args.backbone_*", " ".join(str(err).split())) from None
     depth = getattr(spec.arch, "depth")  # noqa: B009 (every Prithvi arch has one)
     indices, pyramid = _necks(model_args.pop("necks", []), depth)
     if final_upsample is None:
@@ -453,10 +550,6 @@ def read_terratorch(
     if model_args:
         raise _err(f"model.init_args.model_args.{sorted(model_args)[0]}", "not supported by the importer")
     names = tuple(classes or task.get("class_names") or ())
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise _err(
-            "model.init_args.model_args.num_classes", f"expected a positive integer, got {num_classes!r}"
-        )
     if names and len(names) != num_classes:
         raise _err("model.init_args.class_names", f"{len(names)} names for {num_classes} classes")
     adapter = AdapterConfig(

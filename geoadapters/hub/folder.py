@@ -27,7 +27,17 @@ from geoadapters.version import __version__
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["CARD", "CONFIG", "WEIGHTS", "read_config", "read_shapes", "read_tensors", "write_adapter"]
+__all__ = [
+    "ADAPTER_FILES",
+    "CARD",
+    "CONFIG",
+    "WEIGHTS",
+    "adapter_files",
+    "read_config",
+    "read_shapes",
+    "read_tensors",
+    "write_adapter",
+]
 
 CONFIG = "geoadapter.json"
 WEIGHTS = "adapter_model.safetensors"
@@ -83,6 +93,29 @@ def write_adapter(
 _FLOATING = ("F16", "BF16", "F32", "F64")
 # The one integer tensor of the modules here: BatchNorm's step counter (ViT-Adapter's spatial prior).
 _COUNTER = "num_batches_tracked"
+
+
+# Every file an adapter folder may hold (what `write_adapter` writes); `push` uploads these only.
+ADAPTER_FILES = (CONFIG, WEIGHTS, CARD, MLM_FILE, "adapter_config.json")
+
+
+def adapter_files(folder: str | Path) -> list[str]:
+    """Names of the adapter's own files in `folder` (`ADAPTER_FILES` present), for an upload.
+
+    Other files (logs, checkpoints, data someone left there) are not the adapter's and are left out.
+
+    Raises:
+        AdapterError: One of them is a symlink (its target is not uploaded) or no regular file.
+    """
+    folder = Path(folder)
+    names = [name for name in ADAPTER_FILES if (folder / name).exists() or (folder / name).is_symlink()]
+    for name in names:
+        if (folder / name).is_symlink() or not (folder / name).is_file():
+            raise AdapterError(
+                f"{folder / name} is a symlink or no regular file: push uploads an adapter's own files, "
+                "copy it into the folder"
+            )
+    return names
 
 
 def _weights(folder: str | Path) -> Path:

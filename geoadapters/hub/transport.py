@@ -179,12 +179,13 @@ def download_files(
 def upload_folder(
     folder: str | Path,
     repo_id: str,
+    files: list[str],
     *,
     private: bool = False,
     revision: str | None = None,
     message: str | None = None,
 ) -> str:
-    """Create `repo_id` (and branch `revision`) if needed, commit the folder's files; return the commit id.
+    """Create `repo_id` (and branch `revision`) if needed, commit `files` of the folder; return the commit id.
 
     Raises:
         WeightsNotFoundError: The Hub refused or cannot be reached (offline mode, no network, no
@@ -198,6 +199,7 @@ def upload_folder(
         info = api.upload_folder(
             repo_id=repo_id,
             folder_path=str(folder),
+            allow_patterns=files,  # names without wildcards: exactly these files
             revision=revision,
             commit_message=message or "Upload adapter",
         )

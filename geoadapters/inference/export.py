@@ -25,8 +25,14 @@ import torch
 from torch import Tensor, nn
 
 from geoadapters._staging import staged_file
-from geoadapters.config import AdapterConfig
-from geoadapters.errors import AdapterError, CheckpointError, InputShapeError, MissingDependencyError
+from geoadapters.config import MAX_TILE, AdapterConfig
+from geoadapters.errors import (
+    AdapterError,
+    CheckpointError,
+    InputShapeError,
+    MissingDependencyError,
+    OptionError,
+)
 from geoadapters.geomodel import GeoModel
 from geoadapters.inference.onnx_metadata import onnx_metadata
 from geoadapters.inference.onnx_runner import OnnxRunner
@@ -241,6 +247,7 @@ def export_onnx(
     and an adapter trained with them is refused (it would compute something else without them).
 
     Raises:
+        OptionError: The tile size is not in [1, `MAX_TILE`].
         InputShapeError: The tile size is no multiple of what the encoder needs.
         AdapterError: The adapter was trained with scene metadata its encoder conditions on.
         OutputExistsError: `path` exists and `overwrite` is False.
@@ -251,6 +258,8 @@ def export_onnx(
     config = _without_metadata(model)
     tile = tile_size or model.config.inference.tile_size
     multiple = model.encoder.features.input_multiple
+    if not 1 <= tile <= MAX_TILE:  # the bound of every tile size (config.Inference), before allocating
+        raise OptionError(f"`tile_size` must be between 1 and {MAX_TILE} pixels, got {tile:,}")
     if tile % multiple:
         raise InputShapeError(f"the tile size must be a multiple of {multiple} for this encoder, got {tile}")
     onnx = _import_onnx()

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from geoadapters._staging import check_name
 from geoadapters.errors import OutputExistsError, RasterError
 from geoadapters.raster.outputs import (
     areas_paths,
@@ -124,6 +125,7 @@ def _class_map(source: str | Path, output: str | Path | None, many: bool, label:
     if output is None:
         return default_output(source, label=label)
     output = Path(output)
+    check_name(output)
     if output.suffix and output.suffix.lower() not in (".tif", ".tiff") and not output.is_dir():
         raise RasterError(f"output {output}: outputs are GeoTIFFs; give a .tif file or a folder")
     if many or output.is_dir() or not output.suffix:

@@ -6,11 +6,10 @@ the tile grid fits, the dates are one per frame, and the outputs can be written.
 from the adapter's, undated frames) are returned as lines so that the run reports them once.
 """
 
-import os
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
+from geoadapters._staging import check_writable
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import OptionError, RasterError, one_line
 from geoadapters.inference.jobs import SceneJob
@@ -28,15 +27,6 @@ def check_dates(config: AdapterConfig, options: PredictOptions) -> None:
     dates = options.metadata.dates if options.metadata is not None else ()
     if dates and len(dates) != config.frames:
         raise OptionError(f"{len(dates)} dates given; the model takes {config.frames} frame(s), a date each")
-
-
-def _writable(path: Path) -> None:
-    """Refuse a destination whose nearest existing folder is not writable."""
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise RasterError(f"cannot write into {path.parent}: {folder} is not writable")
 
 
 def check_job(job: SceneJob, config: AdapterConfig, options: PredictOptions) -> list[str]:
@@ -79,5 +69,5 @@ def check_jobs(
                     raise RasterError(f"cannot tile {scene.path}: {err}") from err
     for job in jobs:
         for path in job.outputs():
-            _writable(path)
+            check_writable(path)
     return list(dict.fromkeys(one_line(w.message) for w in caught))

@@ -72,6 +72,14 @@ def _tiles_of(events: RunEvents, job: SceneJob) -> Callable[[int, int], None]:
     return progress
 
 
+def _missing(path: Path) -> str | None:
+    """Why a scene's file cannot be there (no such file, a name too long), or None if it exists."""
+    try:
+        return None if path.exists() else "no such file"
+    except OSError as err:
+        return str(err.strerror).lower()
+
+
 def predict_many(
     sources: Sequence[SceneSource],
     model: ModelRef | Sequence[ModelRef],
@@ -146,10 +154,11 @@ def predict_many(
         return ManyReport(ordered, time.perf_counter() - started)
 
     for i, job in enumerate(grid[0]):  # the commonest mistake, told before the adapter is even read
-        missing = [f for f in job.frames if isinstance(f, Path) and not f.exists()]
+        missing = [(f, why) for f in job.frames if isinstance(f, Path) and (why := _missing(f))]
         if missing:
             for a in range(kinds):
-                results[i, a] = SceneResult.of(grid[a][i], "failed", f"{missing[0]}: no such file")
+                error = f"{str(missing[0][0])[:200]}: {missing[0][1]}"
+                results[i, a] = SceneResult.of(grid[a][i], "failed", error)
     if len(results) == scenes * kinds:
         for key in sorted(results):
             events.scene(results[key])

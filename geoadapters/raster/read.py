@@ -25,7 +25,7 @@ from rasterio.windows import Window
 from geoadapters.bands import band_indices, canonical_bands
 from geoadapters.errors import BandError, GeoAdaptersError, RasterError
 from geoadapters.raster.metadata import acquisition_date, band_date, grid_metadata
-from geoadapters.raster.remote import REMOTE_OPTIONS, gdal_path
+from geoadapters.raster.remote import gdal_path, remote_options
 from geoadapters.raster.stac import is_stac_item, stac_vrt
 from geoadapters.raster.vrt import VrtBand, grid_of, one_grid, stack_vrt
 from geoadapters.specs import SceneMetadata
@@ -211,7 +211,7 @@ class Scene:
         # GDAL's remote options hold while the scene is open: an Env per read would drop GDAL's cache
         self._env = contextlib.ExitStack()
         if remote or stac:
-            self._env.enter_context(rasterio.Env(**REMOTE_OPTIONS))
+            self._env.enter_context(rasterio.Env(**remote_options()))
         try:
             if stac:  # its band assets, stacked in a VRT held in memory
                 xml, _ = stac_vrt(path, needed, geotiff_only)

@@ -5,18 +5,24 @@ STAC 1.1's ``bands`` with ``eo:common_name``) and resolved to canonical names
 (`geoadapters.bands.canonical`); the assets holding the model's bands are stacked, one VRT band each
 (named after its band, with its mask), and read window by window like any scene. All of them must
 share one grid (size, transform and CRS). An item read from a URL may only point at remote assets
-(never at this machine's files); relative hrefs resolve against the item's location.
+(never at this machine's files), and a local item only at files inside its own folder (or remote
+ones); relative hrefs resolve against the item's location. Items are read bounded: a local one is a
+regular file of at most 16 MB, a remote one is fetched with `geoadapters.raster.remote.fetch_json`
+(timeouts, retries, size), and JSON nested too deeply is refused.
 """
 
 from collections.abc import Sequence
 from pathlib import Path
 
+from geoadapters._serde import read_json
 from geoadapters.bands import canonical
 from geoadapters.errors import BandError, GeoAdaptersError, RasterError
-from geoadapters.raster.remote import gdal_path
+from geoadapters.raster.remote import fetch_json, gdal_path, redact
 from geoadapters.raster.vrt import Grid, VrtBand, grid_of, one_grid, stack_vrt
 
 __all__ = ["is_stac_item", "stac_vrt"]
+
+_LOCAL_LIMIT = 16 << 20  # bytes of a local STAC Item file
 
 
 def is_stac_item(source: str | Path) -> bool:
@@ -58,10 +64,25 @@ def stac_vrt(source: str | Path, needed: Sequence[str], geotiff_only: bool = Fal
     import rasterio
 
     remote_item = gdal_path(source) is not None
+    if remote_item and not str(source).lower().startswith(("http://", "https://")):
+        raise RasterError(f"{redact(str(source))}: STAC Items are read from files or http(s) URLs")
     try:
-        item = pystac.Item.from_file(str(source))
-    except (OSError, ValueError, KeyError, pystac.STACError) as err:
-        raise RasterError(f"{source} is not a STAC Item that can be read: {err}") from err
+        data = fetch_json(str(source)) if remote_item else read_json(source, _LOCAL_LIMIT)
+        item = pystac.Item.from_dict(data, href=str(source), preserve_dict=False)
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        pystac.STACError,
+        pystac.STACTypeError,
+    ) as err:
+        detail = " ".join(str(err).split())[:200]
+        raise RasterError(
+            f"{redact(str(source))} is not a STAC Item that can be read: {redact(detail)}"
+        ) from None
+    folder = None if remote_item else Path(source).resolve().parent
     found: dict[str, tuple[str, int]] = {}
     for asset in item.assets.values():
         for index, band in enumerate(_asset_bands(asset), start=1):
@@ -70,7 +91,13 @@ def stac_vrt(source: str | Path, needed: Sequence[str], geotiff_only: bool = Fal
                 path = gdal_path(href)
                 if path is None and remote_item:
                     raise RasterError(
-                        f"{source}: asset {href} is a local path; a remote item is read remotely only"
+                        f"{redact(str(source))}: asset {redact(href)} is a local path; a remote item is read "
+                        "remotely only"
+                    )
+                if path is None and folder is not None and not Path(href).resolve().is_relative_to(folder):
+                    raise RasterError(
+                        f"{source}: asset {href} is outside the item's folder {folder}; a local item reads "
+                        "the files beside it only"
                     )
                 found[band] = (path or href, index)
     missing = [b for b in needed if b not in found]

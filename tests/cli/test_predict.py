@@ -10,7 +10,7 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-from geoadapters.cli.main import main
+from geoadapters.cli.main import EXIT_PARTIAL, main
 from geoadapters.inference.export import export_onnx
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.torch_runner import TorchRunner
@@ -189,7 +189,7 @@ def test_a_batch_goes_on_past_a_bad_scene_and_ends_with_a_summary(tmp_path, adap
     (tmp_path / "b.tif").write_bytes(b"not a tiff")
     write_like(tmp_path / "c.tif", chip_pixels(Window(0, 0, 80, 80)))
     args = ["predict", str(tmp_path / "*.tif"), "--adapter", str(adapter), "--checkpoint", str(checkpoint)]
-    assert main([*args, "-o", str(tmp_path / "out")]) == 1
+    assert main([*args, "-o", str(tmp_path / "out")]) == EXIT_PARTIAL
     err = capsys.readouterr().err
     assert "b.tif is not a raster GDAL can read" in err and "2 done, 0 skipped, 1 failed of 3 scenes" in err
     assert err.strip().endswith(f"1 of 3 scenes failed: {tmp_path / 'b.tif'}")

@@ -12,7 +12,7 @@ from geoadapters.errors import BandError, RasterError
 from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.raster.outputs import default_output
-from geoadapters.raster.remote import REMOTE_OPTIONS, gdal_path
+from geoadapters.raster.remote import gdal_path, remote_options
 from tests.conftest import S2_CHIP, perturbed_model
 from tests.range_server import RangeServer
 
@@ -77,7 +77,7 @@ def test_a_sub_window_fetches_a_fraction_of_the_file(tmp_path, served, runner):
     """A local VRT of a 128 x 128 window of the remote COG: only that window's tiles are fetched."""
     shutil.copy(served.root / "scene.tif", served.root / "fresh.tif")  # not in GDAL's cache yet
     url = f"/vsicurl/{served.url}/fresh.tif"
-    with rasterio.Env(**REMOTE_OPTIONS), rasterio.open(url) as src:
+    with rasterio.Env(**remote_options()), rasterio.open(url) as src:
         srs, gt = src.crs.to_wkt(), src.transform
         names = src.descriptions
     x0, y0 = 256, 128
@@ -95,7 +95,7 @@ def test_a_sub_window_fetches_a_fraction_of_the_file(tmp_path, served, runner):
         f"<GeoTransform>{gt}</GeoTransform>{bands}</VRTDataset>"
     )
     served.reset()
-    with rasterio.Env(**REMOTE_OPTIONS):  # without, GDAL lists the server's folder when it opens a file
+    with rasterio.Env(**remote_options()):  # without, GDAL lists the server's folder when it opens a file
         report = predict_raster(window, tmp_path / "window_pred.tif", runner)
     size = (served.root / "fresh.tif").stat().st_size
     print(f"128 x 128 window of 512 x 512: {served.sent:,} of {size:,} bytes ({served.sent / size:.1%})")
