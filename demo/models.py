@@ -5,8 +5,9 @@ in the local Hugging Face cache; and, when the Hub answers within a few seconds,
 organisation publishes (`geoadapters.references.adapter_org`). A choice is a label and the adapter
 reference it stands for, resolved by `geoadapters.references.resolve_adapter` as everywhere else; what a
 label loads is fixed here, so a visitor can only pick one of them (never type a path or a repository).
-All adapters of one base share that base's frozen weights (`geoadapters.AdapterSet`); a full
-fine-tune, which replaces every base weight, is a model of its own.
+The models are kept by `geoadapters.resident.ResidentAdapters`, as `geoadapters serve` keeps them: all
+adapters of one base share that base's frozen weights, a full fine-tune (which replaces every base
+weight) is a model of its own, and the least recently used are dropped beyond the memory budget.
 """
 
 import contextlib
@@ -18,11 +19,12 @@ from typing import TYPE_CHECKING
 from geoadapters.config import AdapterConfig
 from geoadapters.default import DEFAULT_BASE, DEFAULT_NAME
 from geoadapters.errors import AdapterError, GeoAdaptersError
-from geoadapters.inference.runners import Runner
 from geoadapters.references import resolve_adapter
 
 if TYPE_CHECKING:
-    from geoadapters.adapter_set import AdapterSet
+    from geoadapters.inference.set_runner import SetRunner
+    from geoadapters.inference.torch_runner import TorchRunner
+    from geoadapters.resident import ResidentAdapters
 
 __all__ = ["BUNDLED", "EXAMPLES", "Choice", "contract", "find_choices", "runner"]
 
@@ -47,8 +49,7 @@ class Choice:
 BUNDLED = Choice(f"{DEFAULT_NAME} on {DEFAULT_BASE} (bundled)", DEFAULT_NAME)
 
 _choices: dict[str, Choice] = {BUNDLED.label: BUNDLED}
-_runners: dict[Choice, Runner] = {}
-_sets: dict[str, "AdapterSet"] = {}  # one per base: its adapters share the base's frozen tensors
+_resident: "ResidentAdapters | None" = None  # built on first use (it imports torch)
 _lock = threading.Lock()
 
 
@@ -117,22 +118,6 @@ def find_choices(hub: bool = True, timeout: float = HUB_TIMEOUT) -> list[Choice]
     return found
 
 
-def _load(choice: Choice) -> Runner:
-    from geoadapters.adapter_set import AdapterSet
-    from geoadapters.factory import load
-    from geoadapters.inference.runners import make_runner
-
-    if choice not in _runners:
-        source = resolve_adapter(choice.adapter)
-        if source.config.method.carries_base_weights:
-            model = load(source)
-        else:
-            models = _sets.setdefault(source.base, AdapterSet(source.base))
-            model = models.add(choice.label, source)
-        _runners[choice] = make_runner(model)
-    return _runners[choice]
-
-
 def _choice(label: str) -> Choice:
     choice = _choices.get(label)
     if choice is None:
@@ -152,12 +137,19 @@ def contract(label: str) -> AdapterConfig:
     return resolve_adapter(choice.adapter).config
 
 
-def runner(label: str) -> Runner:
-    """The runner of an offered choice, loaded on first use and kept.
+def runner(label: str) -> "SetRunner | TorchRunner":
+    """The runner of an offered choice, loaded on first use and kept while it fits the memory budget.
 
     Raises:
         AdapterError: `label` is not one of the offered choices.
         GeoAdaptersError: The adapter does not load (see `geoadapters.load`).
     """
+    global _resident
     with _lock:
-        return _load(_choice(label))  # under the lock: two first requests build one model, not two
+        choice = _choice(label)
+        if _resident is None:
+            from geoadapters.config import memory_budget
+            from geoadapters.resident import ResidentAdapters
+
+            _resident = ResidentAdapters(memory_budget() / 2**30)
+    return _resident.runner(choice.adapter)  # thread-safe: two first requests build one model

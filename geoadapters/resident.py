@@ -2,7 +2,9 @@
 
 Adapters are loaded on first use onto a base built once per base and input (one `AdapterSet` per
 catalog base, overrides and bands), and kept while they fit a memory budget: beyond it, the least
-recently used adapters are dropped (and a base whose last adapter went). A reference is resolved
+recently used adapters are dropped (and a base whose last adapter went). A full fine-tune, which
+replaces every base weight, shares nothing: it is resident as a model of its own, counted whole, in
+the same budget and order. A reference is resolved
 (`geoadapters.references.resolve_adapter`) and the adapter kept under its pinned reference, so that
 two references to the same files share one resident model and a request never gets another's
 adapter. Thread-safe: loading and eviction hold a lock; predictions run outside it, on models that
@@ -24,9 +26,13 @@ from geoadapters.errors import ResourceError
 from geoadapters.geomodel import GeoModel
 from geoadapters.inference.predict import PredictReport, predict_jobs
 from geoadapters.inference.set_runner import SetRunner
+from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.references import resolve_adapter
 
 __all__ = ["Resident", "ResidentAdapters"]
+
+# The set key of a full fine-tune (resident on its own, by its pinned reference).
+_WHOLE = "whole"
 
 
 def _bytes(tensors: Sequence[Any], seen: set[int]) -> int:
@@ -88,6 +94,7 @@ class ResidentAdapters:
         self._sets: dict[str, AdapterSet] = {}  # by base key
         self._base_bytes: dict[str, int] = {}
         self._lru: OrderedDict[str, tuple[str, str, Resident]] = OrderedDict()  # pinned -> (set, name, info)
+        self._whole: dict[str, TorchRunner] = {}  # full fine-tunes, by pinned reference
         self._count = 0
 
     @property
@@ -104,7 +111,9 @@ class ResidentAdapters:
         with self._lock:
             return [info for _, _, info in self._lru.values()]
 
-    def runner(self, reference: str, base: str | None = None, revision: str | None = None) -> SetRunner:
+    def runner(
+        self, reference: str, base: str | None = None, revision: str | None = None
+    ) -> SetRunner | TorchRunner:
         """A runner of the adapter `reference` names (on `base`), loaded now unless resident.
 
         Raises:
@@ -116,7 +125,18 @@ class ResidentAdapters:
             if source.pinned in self._lru:
                 self._lru.move_to_end(source.pinned)
                 key, name, _ = self._lru[source.pinned]
+                if key == _WHOLE:
+                    return self._whole[name]
                 return SetRunner(self._sets[key], [name], self.device, self.precision)
+            if source.config.method.carries_base_weights:
+                from geoadapters.factory import load
+
+                whole = TorchRunner(load(source), self.device, self.precision)
+                self._whole[source.pinned] = whole
+                info = Resident(source.pinned, source.base, _module_bytes(whole.model, set()))
+                self._lru[source.pinned] = (_WHOLE, source.pinned, info)
+                self._evict(keep=source.pinned)
+                return whole
             config = source.config
             key = json.dumps(
                 [source.base, dict(config.base.overrides), list(config.input.bands)], default=str
@@ -154,6 +174,9 @@ class ResidentAdapters:
             self._drop(key, name)
 
     def _drop(self, key: str, name: str) -> None:
+        if key == _WHOLE:
+            del self._whole[name]
+            return
         adapters = self._sets[key]
         del adapters.models[name]
         if not len(adapters):
@@ -163,7 +186,7 @@ class ResidentAdapters:
     def get(self, reference: str, base: str | None = None) -> GeoModel:
         """The resident model of the adapter `reference` names (loaded now unless resident)."""
         runner = self.runner(reference, base)
-        return runner.adapters[runner.names[0]]
+        return runner.model if isinstance(runner, TorchRunner) else runner.adapters[runner.names[0]]
 
     def predict(
         self,

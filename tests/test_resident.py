@@ -58,3 +58,27 @@ def test_concurrent_loads_keep_one_model_per_adapter_and_a_base_alone_over_the_b
     with pytest.raises(ResourceError, match="over the budget"):
         tiny.get(str(folders[0]), TEST_BASE)
     assert tiny.resident() == [] and tiny.used == 0
+
+
+def test_a_full_fine_tune_is_resident_on_its_own_and_predicts_as_load_does(tmp_path, folders, checkpoint):
+    from geoadapters import DEFAULT_ADAPTER, load
+    from geoadapters.inference.predict import predict_raster
+    from geoadapters.inference.runners import make_runner
+    from tests.conftest import S2_CHIP
+
+    resident = ResidentAdapters(10, checkpoint={TEST_BASE: checkpoint})
+    report = resident.predict(DEFAULT_ADAPTER, S2_CHIP, tmp_path / "resident.tif")  # the bundled: full
+    expected = predict_raster(S2_CHIP, tmp_path / "load.tif", make_runner(load(DEFAULT_ADAPTER)))
+    import rasterio
+
+    with rasterio.open(report.output) as ours, rasterio.open(expected.output) as theirs:
+        assert (ours.read() == theirs.read()).all()
+    whole = resident.resident()[0].bytes
+    assert resident.used == whole  # counted whole: no shared base
+    # a budget for either alone, not both: the full fine-tune, least recently used, is dropped
+    resident.get(str(folders[0]), TEST_BASE)
+    other = resident.used - whole  # the test base and the adapter
+    small = ResidentAdapters((max(whole, other) + 1) / 2**30, checkpoint={TEST_BASE: checkpoint})
+    small.get(DEFAULT_ADAPTER)
+    small.get(str(folders[0]), TEST_BASE)
+    assert [r.base for r in small.resident()] == [TEST_BASE] and small.used == other
