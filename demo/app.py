@@ -131,7 +131,7 @@ def _predictor(outputs: _Outputs, max_pixels: int) -> Any:
             notes = [message(line) for line in check_job(job, config, options) if str(scene) in line]
             progress(0, desc="loading the model")
             runner = models.runner(label)
-            classes = runner.config.classes
+            classes = config.classes
             report = predict_raster(
                 scene,
                 output,
@@ -145,7 +145,7 @@ def _predictor(outputs: _Outputs, max_pixels: int) -> Any:
             progress(1, desc="drawing")
             areas = class_areas(report.output, classes)
             assert report.probabilities is not None
-            pictures = draw(scene, report.output, report.probabilities, classes, runner.config.colors)
+            pictures = draw(scene, report.output, report.probabilities, classes, config.colors)
         except (GeoAdaptersError, ValueError) as err:
             raise _refuse(err) from err
         for note in notes:
@@ -157,7 +157,7 @@ def _predictor(outputs: _Outputs, max_pixels: int) -> Any:
         return (
             pictures.rgb,
             pictures.classes,
-            legend_html(classes, runner.config.colors),
+            legend_html(classes, config.colors),
             pictures.overlay,
             pictures.confidence,
             _area_table(areas),

@@ -99,7 +99,8 @@ def test_load_from_a_hub_server_by_short_name_and_pinned_revision(tmp_path, fake
     outputs = []
     for version in ("first", "second"):  # two versions on the same branch
         train_steps(model, x, chip[1], steps=2)
-        commit = upload_folder(model.save_pretrained(tmp_path / version), repo)
+        folder = model.save_pretrained(tmp_path / version)
+        commit = upload_folder(folder, repo, sorted(p.name for p in folder.iterdir()))
         with torch.no_grad():
             outputs.append((commit, model.eval()(x)))
     (first_commit, first), (_, latest) = outputs

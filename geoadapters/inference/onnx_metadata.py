@@ -11,9 +11,10 @@ name, ...}``, ``resolution`` in cm/px, ``tiles_size`` in px and ``tiles_overlap`
 1/255 and then standardises them with ``standardization_mean`` and ``standardization_std``: 0 and 1/255
 per band hand the graph the band values as stored, which it takes.
 
-The header is read with protobuf alone (onnxruntime requires it): the two messages of ``onnx.proto``
-that hold the metadata, ``ModelProto.metadata_props`` (field 14) of ``StringStringEntryProto`` (key 1,
-value 2), are declared here, and the other fields of the file are skipped unparsed.
+The header is read with protobuf alone (onnxruntime requires it): the messages of ``onnx.proto`` that
+hold the metadata (``ModelProto.metadata_props``) and the shapes of the graph's inputs and outputs are
+declared here (`_header`), and the other fields of the file (nodes, weights) are skipped unparsed, so
+`read_onnx_metadata` checks the metadata against the graph as the runner does.
 """
 
 import dataclasses
@@ -159,7 +160,12 @@ def parse_metadata(
 
 @cache
 def _header() -> Any:
-    """The message class of an ONNX file's metadata: ``ModelProto`` with ``metadata_props`` only."""
+    """The message class of an ONNX file's header: its metadata and the shapes of its graph's ends.
+
+    ``ModelProto`` with ``metadata_props`` and ``graph`` only (``GraphProto.input`` 11, ``output`` 12 of
+    ``ValueInfoProto``: ``type`` 2 -> ``TypeProto.tensor_type`` 1 -> ``shape`` 2 -> ``dim`` 1 of
+    ``dim_value`` 1 or ``dim_param`` 2); nodes and weights are skipped unparsed.
+    """
     try:
         from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
     except ImportError as err:
@@ -167,18 +173,51 @@ def _header() -> Any:
     proto = descriptor_pb2.FileDescriptorProto(
         name="geoadapters_onnx_header.proto", package="geoadapters_onnx", syntax="proto2"
     )
-    entry = proto.message_type.add(name="StringStringEntryProto")
-    optional, repeated, string, message = 1, 3, 9, 11  # FieldDescriptorProto's label and type numbers
-    entry.field.add(name="key", number=1, type=string, label=optional)
-    entry.field.add(name="value", number=2, type=string, label=optional)
-    model = proto.message_type.add(name="ModelProto")
-    model.field.add(
-        name="metadata_props", number=14, type=message, label=repeated,
-        type_name=".geoadapters_onnx.StringStringEntryProto",
-    )  # fmt: skip
+    optional, repeated = 1, 3  # FieldDescriptorProto's label numbers
+    int64, string, message = 3, 9, 11  # and type numbers
+
+    def add(name: str, fields: list[tuple[str, int, int, int, str]]) -> None:
+        kind = proto.message_type.add(name=name)
+        for field, number, type_, label, of in fields:
+            kind.field.add(
+                name=field, number=number, type=type_, label=label,
+                **({"type_name": f".geoadapters_onnx.{of}"} if of else {}),
+            )  # fmt: skip
+
+    add("StringStringEntryProto", [("key", 1, string, optional, ""), ("value", 2, string, optional, "")])
+    add("Dimension", [("dim_value", 1, int64, optional, ""), ("dim_param", 2, string, optional, "")])
+    add("TensorShapeProto", [("dim", 1, message, repeated, "Dimension")])
+    add("Tensor", [("shape", 2, message, optional, "TensorShapeProto")])
+    add("TypeProto", [("tensor_type", 1, message, optional, "Tensor")])
+    add("ValueInfoProto", [("name", 1, string, optional, ""), ("type", 2, message, optional, "TypeProto")])
+    add("GraphProto", [
+        ("input", 11, message, repeated, "ValueInfoProto"),
+        ("output", 12, message, repeated, "ValueInfoProto"),
+    ])  # fmt: skip
+    add("ModelProto", [
+        ("graph", 7, message, optional, "GraphProto"),
+        ("metadata_props", 14, message, repeated, "StringStringEntryProto"),
+    ])  # fmt: skip
     pool = descriptor_pool.DescriptorPool()
     pool.Add(proto)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("geoadapters_onnx.ModelProto"))
+
+
+def _parsed(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotFoundError(f"{path} does not exist")
+    header = _header()()
+    try:
+        header.ParseFromString(path.read_bytes())
+    except Exception as err:  # protobuf's DecodeError, or a message of another schema
+        raise CheckpointError(f"{path} is not a readable ONNX model: {err}") from err
+    return header
+
+
+def _shape(value: Any) -> list[int | str | None]:
+    dims = value.type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in dims]
 
 
 def read_metadata_props(path: str | Path) -> dict[str, str]:
@@ -189,25 +228,24 @@ def read_metadata_props(path: str | Path) -> dict[str, str]:
         CheckpointError: The file is no ONNX model.
         MissingDependencyError: protobuf is not installed.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsNotFoundError(f"{path} does not exist")
-    header = _header()()
-    try:
-        header.ParseFromString(path.read_bytes())
-    except Exception as err:  # protobuf's DecodeError, or a message of another schema
-        raise CheckpointError(f"{path} is not a readable ONNX model: {err}") from err
+    header = _parsed(path)
     return {p.key: p.value for p in header.metadata_props}
 
 
 def read_onnx_metadata(path: str | Path) -> tuple[AdapterConfig, int, str]:
     """(config, tile size, precision) of an exported model, reading its metadata only (no weights).
 
-    The metadata are not checked against the graph here (`geoadapters.inference.onnx_runner` does).
+    They are checked against the shapes of the graph's first input and output.
 
     Raises:
         WeightsNotFoundError: The file does not exist.
-        CheckpointError: The file is no ONNX model, or has no valid geoadapters metadata.
+        CheckpointError: The file is no ONNX model, or has no valid geoadapters metadata, or they
+            contradict the graph.
         MissingDependencyError: protobuf is not installed.
     """
-    return parse_metadata(read_metadata_props(path), path)
+    header = _parsed(path)
+    props = {p.key: p.value for p in header.metadata_props}
+    graph = header.graph
+    if not graph.input or not graph.output:
+        raise CheckpointError(f"{path} is not a readable ONNX model: its graph has no input or output")
+    return parse_metadata(props, path, _shape(graph.input[0]), _shape(graph.output[0]))
