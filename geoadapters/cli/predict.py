@@ -32,8 +32,6 @@ from geoadapters.specs import SceneMetadata
 if TYPE_CHECKING:
     from distributed import Client
 
-    from geoadapters.inference.results import ManyReport
-
 __all__ = ["predict_command"]
 
 _VECTOR_FORMATS = "FILE|gpkg|geojson|parquet"
@@ -269,7 +267,9 @@ def predict_command(
         if client is not None:
             client.close()  # type: ignore[no-untyped-call]
     if len(report.results) > 1 and len(models) == 1:  # one adapter's batch: summed over its scenes
-        _write_batch(report, output, areas=areas, stac=stac)
+        folder = output if output is not None and output.is_dir() else Path()
+        for path in report.write_batch(folder, areas=areas, stac=stac):
+            click.echo(f"  {path}", err=True)
     failed = report.failed
     if len(report.results) == 1 and failed:
         raise RasterError(failed[0].error)
@@ -281,21 +281,6 @@ def predict_command(
         if len(failed) < len(report.results):  # the others are written: exit code 3 says "partial"
             raise PartialError(problem)
         raise RasterError(problem)
-
-
-def _write_batch(report: "ManyReport", output: Path | None, *, areas: bool, stac: bool) -> None:
-    """The batch's area summary and STAC Collection in the output folder (else the current one), replaced."""
-    folder = output if output is not None and output.is_dir() else Path()
-    if areas and any(r.class_area_m2 for r in report.results):
-        from geoadapters.raster.area import write_area_table
-
-        csv, summary = folder / "areas_summary.csv", folder / "areas_summary.json"
-        write_area_table(csv, summary, report.area_rows(), {"scenes": report.count("done")}, True)
-        click.echo(f"  {csv}", err=True)
-    if stac and any(r.stac for r in report.results):
-        from geoadapters.stac.item import write_collection
-
-        click.echo(f"  {write_collection(report, folder / 'collection.json', overwrite=True)}", err=True)
 
 
 def _connect(scheduler: str) -> "Client":

@@ -101,6 +101,25 @@ class ManyReport:
         rows += [{"scene": "all", "class": n, "area_m2": m2, "area_ha": m2 / 1e4} for n, m2 in total.items()]
         return rows
 
+    def write_batch(self, folder: Path, *, areas: bool, stac: bool) -> list[Path]:
+        """Write the batch's area summary and STAC Collection into `folder` (replaced); return their paths.
+
+        ``areas_summary.csv`` and ``.json`` (`area_rows`) where scenes have class areas, ``collection.json``
+        (`geoadapters.stac.item.write_collection`) where they have STAC Items.
+        """
+        written: list[Path] = []
+        if areas and any(r.class_area_m2 for r in self.results):
+            from geoadapters.raster.area import write_area_table
+
+            csv, summary = folder / "areas_summary.csv", folder / "areas_summary.json"
+            write_area_table(csv, summary, self.area_rows(), {"scenes": self.count("done")}, True)
+            written.append(csv)
+        if stac and any(r.stac for r in self.results):
+            from geoadapters.stac.item import write_collection
+
+            written.append(write_collection(self, folder / "collection.json", overwrite=True))
+        return written
+
     def summary(self) -> str:
         """``N done, N skipped, N failed of N scenes``."""
         done, skipped, failed = (self.count(s) for s in ("done", "skipped", "failed"))
