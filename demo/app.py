@@ -1,6 +1,6 @@
 """The Gradio app: pick an adapter and a GeoTIFF, get the prediction, its pictures and class areas.
 
-The prediction is `geoadapters.inference.predict.predict_raster`, as in ``geoadapters predict``
+The prediction is that of ``geoadapters predict`` (`demo.models.predict`)
 (``--probabilities --inputs geotiff``), after the same checks (`geoadapters.inference.preflight`): the
 download is a zip of the COGs the command writes with the class map's ``.aux.xml`` (class names), and
 the pictures and areas are read back from them. A file whose bands the adapter cannot find by their
@@ -25,7 +25,7 @@ from demo.messages import message
 from demo.pictures import draw, legend_html
 from geoadapters.errors import GeoAdaptersError
 from geoadapters.inference.jobs import SceneJob
-from geoadapters.inference.predict import PredictReport, predict_raster
+from geoadapters.inference.predict import PredictReport
 from geoadapters.inference.preflight import check_job
 from geoadapters.inference.request import PredictOptions
 from geoadapters.raster.area import class_areas
@@ -128,14 +128,13 @@ def _predictor(outputs: _Outputs, max_pixels: int) -> Any:
             folder = outputs.new()
             output = folder / f"{_safe_stem(Path(scene).name)}_pred.tif"
             job = SceneJob((scene,), output, probabilities=True)
-            notes = [message(line) for line in check_job(job, config, options) if str(scene) in line]
+            notes = [message(line) for line in check_job(job, config, options)]
             progress(0, desc="loading the model")
-            runner = models.runner(label)
             classes = config.classes
-            report = predict_raster(
+            report = models.predict(
+                label,
                 scene,
                 output,
-                runner,
                 probabilities=True,
                 geotiff_only=True,
                 bands=options.bands,

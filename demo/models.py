@@ -1,4 +1,4 @@
-"""The adapters the demo offers, and their runners, loaded once per choice and kept.
+"""The adapters the demo offers, and their predictions: each model loaded once per choice and kept.
 
 This is the one place that decides what the demo can run: the bundled offline model always; adapters
 in the local Hugging Face cache; and, when the Hub answers within a few seconds, the adapters its
@@ -12,9 +12,10 @@ weight) is a model of its own, and the least recently used are dropped beyond th
 
 import contextlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from geoadapters.config import AdapterConfig
 from geoadapters.default import DEFAULT_BASE, DEFAULT_NAME
@@ -22,11 +23,10 @@ from geoadapters.errors import AdapterError, GeoAdaptersError
 from geoadapters.references import resolve_adapter
 
 if TYPE_CHECKING:
-    from geoadapters.inference.set_runner import SetRunner
-    from geoadapters.inference.torch_runner import TorchRunner
+    from geoadapters.inference.predict import PredictReport
     from geoadapters.resident import ResidentAdapters
 
-__all__ = ["BUNDLED", "EXAMPLES", "Choice", "contract", "find_choices", "runner"]
+__all__ = ["BUNDLED", "EXAMPLES", "Choice", "contract", "find_choices", "predict"]
 
 EXAMPLES = Path(__file__).parent / "examples"
 # Seconds the listing of the Hub may take before the demo starts without it.
@@ -137,12 +137,22 @@ def contract(label: str) -> AdapterConfig:
     return resolve_adapter(choice.adapter).config
 
 
-def runner(label: str) -> "SetRunner | TorchRunner":
-    """The runner of an offered choice, loaded on first use and kept while it fits the memory budget.
+def predict(
+    label: str,
+    scene: str | Path,
+    output: Path,
+    *,
+    progress: "Callable[[int, int], None] | None" = None,
+    **options: Any,
+) -> "PredictReport":
+    """Predict `scene` into `output` with an offered choice (`geoadapters.resident.ResidentAdapters.predict`).
+
+    Its model is loaded on first use and kept while it fits the memory budget; `options` are fields of
+    `geoadapters.inference.request.PredictOptions`.
 
     Raises:
         AdapterError: `label` is not one of the offered choices.
-        GeoAdaptersError: The adapter does not load (see `geoadapters.load`).
+        GeoAdaptersError: The adapter does not load (see `geoadapters.load`), or the scene does not fit it.
     """
     global _resident
     with _lock:
@@ -152,4 +162,5 @@ def runner(label: str) -> "SetRunner | TorchRunner":
             from geoadapters.resident import ResidentAdapters
 
             _resident = ResidentAdapters(memory_budget() / 2**30)
-    return _resident.runner(choice.adapter)  # thread-safe: two first requests build one model
+    # thread-safe: two first requests build one model
+    return _resident.predict(choice.adapter, scene, output, progress=progress, **options)

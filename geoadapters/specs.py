@@ -152,7 +152,7 @@ class InputSpec(Settings):
             and Clay. None: whatever its encoder takes (adapters that do not record it).
         value_range: The range of stored values the model was trained on (before `scale`), e.g.
             ``(0, 10000)`` for reflectance x 10000; a scene far outside it gets a warning
-            (`geoadapters.raster.metadata.check_value_range`). None: not recorded.
+            (`geoadapters.raster.metadata.value_range_warning`). None: not recorded.
     """
 
     bands: Annotated[

@@ -158,7 +158,7 @@ class GeoCLI(LightningCLI):
         if self.trainer.interrupted:
             return
         checkpoint = self.trainer.checkpoint_callback
-        best = "best" if checkpoint is not None and getattr(checkpoint, "best_model_path", "") else None
+        best = "best" if checkpoint is not None and getattr(checkpoint, "best_model_path", None) else None
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best, verbose=False)
         self._write()
 

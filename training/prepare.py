@@ -60,10 +60,9 @@ def merge_patch(root: Path, patch: str) -> Path:
                 grid = (src.transform, src.crs, src.shape)
         except RasterioError as err:
             raise DatasetError(f"{path}: not a readable GeoTIFF, truncated or corrupt ({err})") from err
-        if np.ma.count_masked(data):
-            raise DatasetError(
-                f"{path}: has {np.ma.count_masked(data)} nodata pixels; the paper refuses such patches"
-            )
+        masked = int(np.ma.getmaskarray(data).sum())
+        if masked:
+            raise DatasetError(f"{path}: has {masked} nodata pixels; the paper refuses such patches")
         bands.append((data.filled().astype(np.float32), grid))
     reference = bands[BAND_FILES.index("B02")][1]
     transform, crs, shape = reference

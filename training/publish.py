@@ -56,7 +56,7 @@ def split_hashes(data: GeoDataModule) -> dict[str, str]:
 
 def peak_memory_mb() -> float:
     """Peak memory of this process: CUDA max allocated on a GPU, else peak resident set size."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         return round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 

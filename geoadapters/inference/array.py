@@ -9,6 +9,7 @@ are those of `predict_raster` (`predict_tiles`); nothing is written to disk.
 """
 
 import datetime
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from geoadapters.errors import AdapterError, BandError, MissingDependencyError, 
 from geoadapters.inference.predict import Progress, predict_tiles
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.tiling import TileGrid, tile_fill
-from geoadapters.raster.metadata import check_frame_dates, grid_metadata
+from geoadapters.raster.metadata import frame_date_warning, grid_metadata
 from geoadapters.raster.read import prepare_tile, resolve_bands
 from geoadapters.specs import SceneMetadata
 
@@ -128,7 +129,8 @@ def predict_array(
             nodata = rio.nodata
         if rio is not None and rio.crs is not None:
             dates = _dates(data, frames)
-            check_frame_dates(dates, metadata)
+            if (warning := frame_date_warning(dates, metadata)) is not None:
+                warnings.warn(warning, stacklevel=2)
             height, width = stack.shape[2:]
             scene = grid_metadata(rio.crs, rio.transform(), height, width, dates, metadata)
     elif bands is not None:

@@ -18,6 +18,7 @@ import json
 import math
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ import rasterio
 from typing_extensions import TypeIs
 
 from geoadapters.config import AdapterConfig, memory_budget
-from geoadapters.errors import AdapterError, OptionError, RasterError, ResourceError
+from geoadapters.errors import AdapterError, GeoAdaptersWarning, OptionError, RasterError, ResourceError
 from geoadapters.inference.background import WRITE_DEPTH, read_ahead, write_behind
 from geoadapters.inference.blending import StripAccumulator
 from geoadapters.inference.jobs import SceneJob, SceneSource, check_outputs
@@ -43,10 +44,10 @@ from geoadapters.inference.tta import AugmentedRunner
 from geoadapters.raster.area import ClassAreas, write_area_table
 from geoadapters.raster.metadata import (
     GSD_TOLERANCE,
-    check_frame_dates,
-    check_gsd,
-    check_value_range,
+    frame_date_warning,
+    gsd_warning,
     pixel_size_m,
+    value_range_warning,
 )
 from geoadapters.raster.outputs import VectorOptions, default_output
 from geoadapters.raster.read import Scene, prepare_tile
@@ -385,18 +386,21 @@ def _prepared(source: SceneSource, runner: TileModel, options: PredictOptions) -
     ):  # fmt: skip
         pixel = pixel_size_m(scene.source)
         warp = options.resample and gsd is not None and max(pixel / gsd, gsd / pixel) > GSD_TOLERANCE
-        check_frame_dates(scene.dates, options.metadata)
+        said: list[GeoAdaptersWarning | None] = [frame_date_warning(scene.dates, options.metadata)]
         described = scene.metadata(options.metadata)
         if warp:
             assert gsd is not None
             scene.resample(gsd, pixel)
             described = dataclasses.replace(described, gsd=gsd)
         else:
-            for each in configs:
-                check_gsd(scene.source, each.input, scene.path)
+            said += [gsd_warning(scene.source, each.input, scene.path) for each in configs]
         sample = scene.sample()
-        for each in configs:
-            check_value_range(sample, each.input, scale_factor(each.input, options.scale), scene.path)
+        said += [
+            value_range_warning(sample, each.input, scale_factor(each.input, options.scale), scene.path)
+            for each in configs
+        ]
+        for warning in filter(None, said):
+            warnings.warn(warning, stacklevel=4)
         try:
             grid = TileGrid(scene.height, scene.width, tile, overlap, align=config.input_multiple)
         except ValueError as err:

@@ -6,12 +6,11 @@ the tile grid fits, the dates are one per frame, and the outputs can be written.
 from the adapter's, undated frames) are returned as lines so that the run reports them once.
 """
 
-import warnings
 from collections.abc import Sequence
 
 from geoadapters._staging import check_writable
 from geoadapters.config import AdapterConfig
-from geoadapters.errors import OptionError, RasterError, one_line
+from geoadapters.errors import GeoAdaptersWarning, OptionError, RasterError, one_line
 from geoadapters.inference.jobs import SceneJob
 from geoadapters.inference.request import PredictOptions, scale_factor
 
@@ -44,30 +43,28 @@ def check_jobs(
 ) -> list[str]:
     """`check_job` of one scene's jobs, one per adapter (of one base and bands): the scene opened once."""
     from geoadapters.inference.tiling import TileGrid
-    from geoadapters.raster.metadata import check_frame_dates, check_gsd, check_value_range
+    from geoadapters.raster.metadata import frame_date_warning, gsd_warning, value_range_warning
     from geoadapters.raster.read import Scene
 
     first = configs[0]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with Scene(
-            jobs[0].scene, first.input.bands, bands=options.bands, nodata=options.nodata,
-            geotiff_only=options.geotiff_only, frames=first.frames,
-        ) as scene:  # fmt: skip
-            check_frame_dates(scene.dates, options.metadata)
-            sample = scene.sample()
-            for config in configs:
-                if not options.resample:
-                    check_gsd(scene.dataset, config.input, scene.path)
-                factor = scale_factor(config.input, options.scale)
-                check_value_range(sample, config.input, factor, scene.path)
-                tile = options.tile_size or config.inference.tile_size
-                overlap = config.inference.overlap if options.overlap is None else options.overlap
-                try:
-                    TileGrid(scene.height, scene.width, tile, overlap, align=config.input_multiple)
-                except ValueError as err:
-                    raise RasterError(f"cannot tile {scene.path}: {err}") from err
+    with Scene(
+        jobs[0].scene, first.input.bands, bands=options.bands, nodata=options.nodata,
+        geotiff_only=options.geotiff_only, frames=first.frames,
+    ) as scene:  # fmt: skip
+        said: list[GeoAdaptersWarning | None] = [frame_date_warning(scene.dates, options.metadata)]
+        sample = scene.sample()
+        for config in configs:
+            if not options.resample:
+                said.append(gsd_warning(scene.dataset, config.input, scene.path))
+            factor = scale_factor(config.input, options.scale)
+            said.append(value_range_warning(sample, config.input, factor, scene.path))
+            tile = options.tile_size or config.inference.tile_size
+            overlap = config.inference.overlap if options.overlap is None else options.overlap
+            try:
+                TileGrid(scene.height, scene.width, tile, overlap, align=config.input_multiple)
+            except ValueError as err:
+                raise RasterError(f"cannot tile {scene.path}: {err}") from err
     for job in jobs:
         for path in job.outputs():
             check_writable(path)
-    return list(dict.fromkeys(one_line(w.message) for w in caught))
+    return list(dict.fromkeys(one_line(w) for w in said if w is not None))

@@ -13,7 +13,6 @@ import dataclasses
 import datetime
 import math
 import re
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,12 +34,12 @@ __all__ = [
     "acquisition_date",
     "band_date",
     "centre_lat_lon",
-    "check_frame_dates",
-    "check_gsd",
-    "check_value_range",
+    "frame_date_warning",
     "grid_metadata",
     "grid_pixel_size_m",
+    "gsd_warning",
     "pixel_size_m",
+    "value_range_warning",
 ]
 
 # Tags that hold an acquisition date (first match wins), as GDAL drivers and common tools write them.
@@ -72,16 +71,17 @@ class FrameDateWarning(GeoAdaptersWarning):
     """Some frames of a multi-date scene have an acquisition date and others none: none is used."""
 
 
-def check_frame_dates(dates: Sequence[datetime.date | None], overrides: SceneMetadata | None) -> None:
-    """Warn (`FrameDateWarning`) when some frames have no date (and `overrides` give none): none is used."""
+def frame_date_warning(
+    dates: Sequence[datetime.date | None], overrides: SceneMetadata | None
+) -> FrameDateWarning | None:
+    """The warning when some frames have no date (and `overrides` give none): none is used."""
     undated = [str(i) for i, date in enumerate(dates, start=1) if date is None]
-    if undated and len(undated) < len(dates) and not (overrides is not None and overrides.dates):
-        warnings.warn(
-            f"frame {', '.join(undated)} of {len(dates)} has no acquisition date in its tags or name, so "
-            "the models that take dates get none; give them with `dates`",
-            FrameDateWarning,
-            stacklevel=3,
-        )
+    if not undated or len(undated) == len(dates) or (overrides is not None and overrides.dates):
+        return None
+    return FrameDateWarning(
+        f"frame {', '.join(undated)} of {len(dates)} has no acquisition date in its tags or name, so "
+        "the models that take dates get none; give them with `dates`"
+    )
 
 
 def pixel_size_m(dataset: rasterio.DatasetReader) -> float:
@@ -110,25 +110,24 @@ def grid_pixel_size_m(crs: CRS | None, transform: Affine, height: int, width: in
     return math.sqrt(size_x * size_y)
 
 
-def check_gsd(dataset: rasterio.DatasetReader, spec: InputSpec, path: str | Path) -> None:
-    """Warn (`GsdWarning`) when the pixels of the scene at `path` are over 1.5x off the adapter's GSD."""
+def gsd_warning(dataset: rasterio.DatasetReader, spec: InputSpec, path: str | Path) -> GsdWarning | None:
+    """The warning when the pixels of the scene at `path` are over 1.5x off the adapter's GSD."""
     if spec.gsd is None:
-        return
+        return None
     size = pixel_size_m(dataset)
     ratio = max(size / spec.gsd, spec.gsd / size)
-    if ratio > GSD_TOLERANCE:
-        warnings.warn(
-            f"{path} has {size:.3g} m pixels; the adapter was trained at {spec.gsd:g} m "
-            f"({ratio:.1f}x): its prediction may be poor",
-            GsdWarning,
-            stacklevel=3,
-        )
+    if ratio <= GSD_TOLERANCE:
+        return None
+    return GsdWarning(
+        f"{path} has {size:.3g} m pixels; the adapter was trained at {spec.gsd:g} m "
+        f"({ratio:.1f}x): its prediction may be poor"
+    )
 
 
-def check_value_range(
+def value_range_warning(
     values: npt.NDArray[np.float32], spec: InputSpec, factor: float, path: str | Path
-) -> None:
-    """Warn (`ValueRangeWarning`) when sampled `values` of a scene are far from what the adapter knows.
+) -> ValueRangeWarning | None:
+    """The warning when sampled `values` of a scene are far from what the adapter knows.
 
     `values` are valid raw values of the scene (any shape), `factor` what they are multiplied by before
     the adapter's scale (a ``scale`` override). Far: their 99th percentile under a twentieth of the
@@ -136,18 +135,16 @@ def check_value_range(
     digital numbers, or the reverse). A warning, not an error: a user may have rescaled on purpose.
     """
     if spec.value_range is None or values.size == 0:
-        return
+        return None
     low, high = spec.value_range
     top = float(np.percentile(values, 99)) * factor
     if low + (high - low) / 20 <= top <= 2 * high:
-        return
+        return None
     units = f"; x {spec.scale:g}: {spec.units}" if spec.scale != 1 and spec.units else ""
-    warnings.warn(
+    return ValueRangeWarning(
         f"{path}: its values reach {top:.4g} (99th percentile) where the adapter was trained on stored "
         f"values from {low:g} to {high:g}{units}: its prediction is likely meaningless; check which band is "
-        "which (`bands`) and the values' scale (`scale`)",
-        ValueRangeWarning,
-        stacklevel=3,
+        "which (`bands`) and the values' scale (`scale`)"
     )
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
-from torch import Tensor
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
 
 from geoadapters.catalog import get_base
 from geoadapters.config import AdapterConfig, BaseRef, Inference
@@ -140,12 +141,14 @@ class GeoTask(LightningModule):
         model.load_adapter_state_dict(read_tensors(folder))
 
     def configure_metrics(self) -> None:
-        """Create the metric modules for ``val`` and every test set (subclasses)."""
+        """Create `metrics`: a `MetricCollection` for ``val`` and for every test set (subclasses)."""
+        self.metrics = nn.ModuleDict()
 
     def forward(self, batch: Mapping[str, Any]) -> Tensor:
         """Logits of a preprocessed batch; its metadata entries go to the encoder."""
         metadata = {k: v for k, v in batch.items() if k not in NOT_METADATA}
-        return self.model(batch["image"], **metadata)
+        logits: Tensor = self.model(batch["image"], **metadata)
+        return logits
 
     def target(self, batch: Mapping[str, Any]) -> Tensor:
         """What the loss compares the logits with (subclasses)."""
@@ -212,6 +215,12 @@ class GeoTask(LightningModule):
         return self.predict_output(self(batch))
 
     # --- metrics (subclasses) --------------------------------------------------------------------
+
+    def split_metrics(self, split: str) -> MetricCollection:
+        """The metric collection of `split` (``val`` or a test set name) that `configure_metrics` made."""
+        collection = self.metrics[split]
+        assert isinstance(collection, MetricCollection)
+        return collection
 
     def update_metrics(self, split: str, logits: Tensor, target: Tensor) -> None:
         """Add a batch to the metrics of `split` (``val`` or a test set name)."""

@@ -4,6 +4,7 @@ Binary cross-entropy per class; macro F1 at threshold 0.5 and macro mean average
 (torchmetrics), each x100.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor, nn
@@ -33,7 +34,7 @@ class MultiLabelTask(GeoTask):
             }
         )
 
-    def target(self, batch: dict[str, Any]) -> Tensor:
+    def target(self, batch: Mapping[str, Any]) -> Tensor:
         """The multi-hot labels."""
         label: Tensor = batch["label"]
         return label
@@ -44,12 +45,13 @@ class MultiLabelTask(GeoTask):
 
     def update_metrics(self, split: str, logits: Tensor, target: Tensor) -> None:
         """Add the probabilities of a batch."""
-        self.metrics[split].update(logits.sigmoid(), target.long())
+        self.split_metrics(split).update(logits.sigmoid(), target.long())
 
     def compute_metrics(self, split: str) -> dict[str, Any]:
         """``F1`` and ``mAP``, x100."""
-        values = self.metrics[split].compute()
-        self.metrics[split].reset()
+        metrics = self.split_metrics(split)
+        values = metrics.compute()
+        metrics.reset()
         return {name: self.percent(value) for name, value in values.items()}
 
     def predict_output(self, logits: Tensor) -> Tensor:

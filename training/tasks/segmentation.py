@@ -4,6 +4,7 @@ Cross-entropy with the ignored label -1; torchmetrics' macro mIoU over all class
 index -1 (the paper's ``test/mIoU``), per-class IoU and pixel accuracy, each x100.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -38,7 +39,7 @@ class SegmentationTask(GeoTask):
             {split: segmentation_metrics(classes) for split in ("val", *self.test_names)}
         )
 
-    def target(self, batch: dict[str, Any]) -> Tensor:
+    def target(self, batch: Mapping[str, Any]) -> Tensor:
         """The mask."""
         mask: Tensor = batch["mask"]
         return mask
@@ -49,12 +50,13 @@ class SegmentationTask(GeoTask):
 
     def update_metrics(self, split: str, logits: Tensor, target: Tensor) -> None:
         """Add the predicted classes of a batch."""
-        self.metrics[split].update(logits.argmax(1), target)
+        self.split_metrics(split).update(logits.argmax(1), target)
 
     def compute_metrics(self, split: str) -> dict[str, Any]:
         """``mIoU``, ``accuracy`` and ``IoU`` (class name -> value), x100."""
-        values = self.metrics[split].compute()
-        self.metrics[split].reset()
+        metrics = self.split_metrics(split)
+        values = metrics.compute()
+        metrics.reset()
         iou = values["IoU"]
         return {
             "mIoU": self.percent(values["mIoU"]),
