@@ -33,7 +33,7 @@ def _problems(lines: list[str]) -> int:
     return 1 if lines else 0
 
 
-def add_download(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_download(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """``download NAME --root DIR``."""
     parser = commands.add_parser(
         "download",
@@ -55,7 +55,7 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_prepare(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_prepare(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """``prepare reben --root DIR``."""
     parser = commands.add_parser(
         "prepare",
@@ -81,7 +81,7 @@ def _prepare(args: argparse.Namespace) -> int:
     return _problems(report.errors)
 
 
-def add_data_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_data_check(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """``data check NAME --root DIR``."""
     data = commands.add_parser("data", help="check a dataset on disk").add_subparsers(required=True)
     parser = data.add_parser(
@@ -119,7 +119,7 @@ def _data_check(args: argparse.Namespace) -> int:
     return _problems(report.errors)
 
 
-def add_splits_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_splits_check(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """``splits check [NAME] [--root DIR]``."""
     splits = commands.add_parser("splits", help="check split lists").add_subparsers(required=True)
     parser = splits.add_parser(
@@ -160,7 +160,7 @@ def _splits_check(args: argparse.Namespace) -> int:
     return _problems(problems)
 
 
-def add_recipes(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_recipes(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """``recipes``."""
     parser = commands.add_parser(
         "recipes",
@@ -180,7 +180,7 @@ def _recipes(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_matrix(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_matrix(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """``matrix --bases ... --datasets ... --methods ... --seeds N --data-root DIR --output DIR``."""
     parser = commands.add_parser(
         "matrix",
@@ -214,7 +214,7 @@ def _matrix(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_default_model(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_default_model(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """``default-model [--root DIR] [--output DIR] [--overwrite]``."""
     parser = commands.add_parser(
         "default-model",
@@ -242,7 +242,7 @@ def _default_model(args: argparse.Namespace) -> int:
     return train_default(args.root, args.output or OUTPUT, overwrite=args.overwrite, extra=overrides)
 
 
-def add_sample_data(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_sample_data(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """``sample-data --root DIR``."""
     parser = commands.add_parser(
         "sample-data",
