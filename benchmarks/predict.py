@@ -11,15 +11,17 @@ For one model, on a scene and on one 4 times its side, the script measures in on
   it the fixed costs measured the same way in one process: import torch, import geoadapters, build the
   model, load its weights, the first tile, the rest of the prediction, exit; ``--whole-large`` adds
   the large scene; ``--before CHECKOUT`` times that checkout's CLI too (another commit of this
-  repository), alternated with this one's;
+  repository), alternated with this one's; ``--bf16`` adds ``--precision bf16`` (for CPUs with native
+  bf16 units): a streaming row, the share of pixels that keep their fp32 class, the whole process;
 - with ``--terratorch PYTHON`` (the python of a virtual environment with TerraTorch), TerraTorch's own
   CLI on the same scenes the same way, alternated with ours: ``terratorch predict -c config.yaml
   --ckpt_path CKPT`` with the config a TerraTorch user writes for this model (the same backbone,
   bands, base checkpoint file and normalisation, LoRA through its ``peft_config``, its
-  ``LinearDecoder``, tiled inference at our tile, stride and batch, the generic GeoTIFF datamodule;
-  ``benchmarks/terratorch_side.py``) on a fine-tuned checkpoint that TerraTorch itself writes in a
-  setup step; each written class map is checked to cover the whole scene, and the ratios of the best
-  runs are printed;
+  ``LinearDecoder``, tiled inference at our tile and batch and its own stride (192), the generic
+  GeoTIFF datamodule; ``benchmarks/terratorch_side.py``) on a fine-tuned checkpoint that TerraTorch
+  itself writes in a setup step, as shipped and in fp32 (its ``terratorch_FLOAT_32_PRECISION=highest``:
+  its Clay module lowers torch's matmul precision when imported); each written class map is checked to
+  cover the whole scene, and the ratios of the best runs are printed;
 - with ``--onnx``, onnxruntime fp32 on the small scene; ``--int8`` adds the int8 model, with the share
   of pixels whose class is the same as with fp32, and the whole process of ``geoadapters predict
   --runtime onnx --precision int8`` (the export cached by an untimed first run) beside the others.
@@ -56,6 +58,7 @@ import rasterio
 from rasterio.windows import Window
 
 from geoadapters.catalog import get_base
+from geoadapters.config import Inference
 from geoadapters.specs import PrithviArch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +118,7 @@ def step_setup(args: argparse.Namespace) -> dict[str, Any]:
 
     import geoadapters
     from geoadapters.catalog import get_base
-    from geoadapters.config import AdapterConfig, Inference
+    from geoadapters.config import AdapterConfig
     from tests.models.official import prithvi_checkpoint
 
     base = get_base(args.model)
@@ -160,7 +163,7 @@ def step_predict(args: argparse.Namespace) -> dict[str, Any]:
         runner: Any = OnnxRunner(args.onnx_file, device="cpu")
     else:
         model = geoadapters.load(str(args.adapter), checkpoint=args.checkpoint, merged=True)
-        runner = TorchRunner(model)
+        runner = TorchRunner(model, precision=args.precision or "fp32")
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak: loading is not prediction
     start = time.perf_counter()
     if args.runtime == "naive":
@@ -326,7 +329,7 @@ def setup_terratorch(args: argparse.Namespace, scenes: dict[str, Path]) -> dict[
         rank=method.r,
         alpha=method.lora_alpha,
         tile=args.tile,
-        overlap=args.overlap,
+        overlap=args.tile - args.terratorch_stride,
         batch=args.batch,
         root=tt / "run",
     )
@@ -344,9 +347,14 @@ def setup_terratorch(args: argparse.Namespace, scenes: dict[str, Path]) -> dict[
     return answer
 
 
-def time_terratorch(scene: Path, args: argparse.Namespace) -> tuple[float, float]:
+def time_terratorch(scene: Path, args: argparse.Namespace, matmul: str | None = None) -> tuple[float, float]:
     """Seconds of ``terratorch predict`` on `scene`'s folder, process start to exit, and the share of
-    class 1 in the class map it wrote, checked to cover the scene."""
+    class 1 in the class map it wrote, checked to cover the scene.
+
+    `matmul`: torch's float32 matmul precision, set by TerraTorch's own ``terratorch_FLOAT_32_PRECISION``
+    (``highest``: fp32); None: as shipped (its Clay module lowers it to ``medium`` when imported, which
+    runs fp32 matmuls on bf16 units where the CPU has them).
+    """
     tt = args.work / "terratorch"
     out = tt / "out"
     if out.exists():
@@ -356,7 +364,8 @@ def time_terratorch(scene: Path, args: argparse.Namespace) -> tuple[float, float
     command += ["--ckpt_path", str(tt / "model.ckpt"), "--predict_output_dir", str(out)]
     command += ["--data.init_args.predict_data_root", str(tt / scene.stem)]
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, check=False, env=_TT_ENV, cwd=tt)
+    env = _TT_ENV | ({"terratorch_FLOAT_32_PRECISION": matmul} if matmul else {})
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=env, cwd=tt)
     seconds = time.perf_counter() - start
     if result.returncode:
         raise RuntimeError(f"terratorch predict failed:\n{result.stderr[-3000:]}")
@@ -390,10 +399,14 @@ def main() -> None:
     parser.add_argument("--model", default="prithvi-100")
     parser.add_argument("--scene", type=int, default=512, help="side of the small scene; the large is 4x")
     parser.add_argument("--tile", type=int, default=224)
-    parser.add_argument("--overlap", type=int, default=32)
+    parser.add_argument("--overlap", type=int, default=Inference().overlap, help="ours (default: our own)")
+    parser.add_argument(
+        "--terratorch-stride", type=int, default=192, help="TerraTorch's tiling stride (default: its own)"
+    )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--onnx", action="store_true", help="also run onnxruntime fp32 (small scene)")
     parser.add_argument("--int8", action="store_true", help="also run the int8 ONNX model (implies --onnx)")
+    parser.add_argument("--bf16", action="store_true", help="also time the CLI with --precision bf16")
     parser.add_argument("--skip-large", action="store_true", help="only the small scene")
     parser.add_argument("--whole-large", action="store_true", help="also time the CLI on the large scene")
     parser.add_argument(
@@ -406,6 +419,7 @@ def main() -> None:
     for name in ("adapter", "checkpoint", "work", "scene-file", "out", "onnx-file"):
         parser.add_argument(f"--{name}", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--runtime", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.onnx = args.onnx or args.int8
     if args.step:
@@ -434,13 +448,16 @@ def measure(args: argparse.Namespace) -> None:
     rows: list[dict[str, Any]] = []
     for label, scene in scenes.items():
         runs = [("torch, streaming", "torch", None), ("naive whole-scene tiler", "naive", None)]
+        if args.bf16:
+            runs.append(("torch bf16, streaming", "torch-bf16", None))
         if label == small and args.onnx:
             runs.append(("onnxruntime fp32, streaming", "onnx", args.work / "model.onnx"))
         if label == small and args.int8:
             runs.append(("onnxruntime int8, streaming", "onnx", args.work / "model.int8.onnx"))
         for name, runtime, onnx_file in runs:
             out = args.work / f"{runtime}-{len(rows)}.tif"
-            extra = {"runtime": runtime, "scene_file": scene, "out": out}
+            extra = {"runtime": runtime.removesuffix("-bf16"), "scene_file": scene, "out": out}
+            extra |= {"precision": "bf16"} if runtime.endswith("-bf16") else {}
             result = run_step(args, "predict", **extra, **({"onnx_file": onnx_file} if onnx_file else {}))
             rows.append(result | {"scene": label, "name": name, "out": out})
             print(f"  {label} {name}: {result['seconds']:.1f} s", file=sys.stderr)
@@ -448,35 +465,53 @@ def measure(args: argparse.Namespace) -> None:
     if args.terratorch is not None:
         timed = {k: v for k, v in scenes.items() if k == small or args.whole_large}
         setup["terratorch"] = setup_terratorch(args, timed)
+    variants = whole_variants(args)
     whole = []
     for label, scene in scenes.items():
         if label != small and not args.whole_large:
             continue
-        seconds: list[float] = []
-        before: list[float] = []
-        int8: list[float] = []
-        terratorch: list[float] = []
-        share = 0.0
         if args.int8:  # its first run exports and quantises the model into the cache: not timed
             time_cli(scene, args, args.work / "int8.tif", options=INT8_CLI)
-        for _ in range(3 if args.before is not None or args.terratorch is not None else 1):  # alternated
-            seconds.append(time_cli(scene, args, args.work / "cli.tif"))
-            if args.int8:
-                int8.append(time_cli(scene, args, args.work / "int8.tif", options=INT8_CLI))
-            if args.before is not None:
-                before.append(time_cli(scene, args, args.work / "before.tif", args.before))
-            if args.terratorch is not None:
-                seconds_tt, share = time_terratorch(scene, args)
-                terratorch.append(seconds_tt)
+        seconds: dict[str, list[float]] = {name: [] for name in variants}
+        share = 0.0
+        for _ in range(3 if len(variants) > 1 else 1):  # alternated
+            for name, run in variants.items():
+                took, shared = run(scene)
+                seconds[name].append(took)
+                share = shared if shared is not None else share
         phases = []
         for checkout in [ROOT] + ([args.before] if args.before is not None else []):
             launched = time.time()
             stamps = run_step(args, "phases", checkout, scene_file=scene, out=args.work / "phases.tif")
             phases.append((checkout, launched, stamps))
-        whole.append((label, seconds, before, int8, (terratorch, share), phases))
-        print(f"  {label} geoadapters predict: {min(seconds):.1f} s", file=sys.stderr)
+        whole.append((label, seconds, share, phases))
+        print(f"  {label} geoadapters predict: {min(seconds[OURS]):.1f} s", file=sys.stderr)
     rooflines += [matmul_gflops() for _ in range(3)]
     report(args, setup, rooflines, rows, whole, time.perf_counter() - began)
+
+
+OURS = "geoadapters predict"
+TT_SHIPPED, TT_FP32 = "terratorch predict, as shipped", "terratorch predict, fp32"
+
+
+def whole_variants(args: argparse.Namespace) -> dict[str, Callable[[Path], tuple[float, float | None]]]:
+    """The whole-process runs, by name: each gives its seconds (and TerraTorch its class 1 share)."""
+    out = args.work
+
+    def cli(options: tuple[str, ...] = (), checkout: Path = ROOT) -> Callable[[Path], tuple[float, None]]:
+        return lambda scene: (time_cli(scene, args, out / "cli.tif", checkout, options), None)
+
+    variants: dict[str, Callable[[Path], tuple[float, float | None]]] = {OURS: cli()}
+    if args.bf16:
+        variants[f"{OURS} --precision bf16"] = cli(("--precision", "bf16"))
+    if args.int8:
+        variants[f"{OURS} {' '.join(INT8_CLI)}"] = cli(INT8_CLI)
+    if args.before is not None:
+        variants[f"{OURS}, {args.before}"] = cli(checkout=args.before)
+    if args.terratorch is not None:
+        variants[TT_SHIPPED] = lambda scene: time_terratorch(scene, args)
+        variants[TT_FP32] = lambda scene: time_terratorch(scene, args, "highest")
+    return variants
 
 
 def report(
@@ -484,16 +519,7 @@ def report(
     setup: dict[str, Any],
     rooflines: list[float],
     rows: list[dict[str, Any]],
-    whole: list[
-        tuple[
-            str,
-            list[float],
-            list[float],
-            list[float],
-            tuple[list[float], float],
-            list[tuple[Path, float, dict[str, Any]]],
-        ]
-    ],
+    whole: list[tuple[str, dict[str, list[float]], float, list[tuple[Path, float, dict[str, Any]]]]],
     total: float,
 ) -> None:
     """Print the tables."""
@@ -514,7 +540,8 @@ def report(
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         rate = r["computed"] / r["seconds"]
-        of_roofline = "(int8)" if "int8" in r["name"] else f"{rate * gflop / roofline:.2f}"
+        low = next((p for p in ("int8", "bf16") if p in r["name"]), None)
+        of_roofline = f"({low})" if low else f"{rate * gflop / roofline:.2f}"
         cells = [r["scene"], r["name"], r["computed"], f"{r['seconds']:.1f}", f"{rate:.2f}"]
         cells += [f"{rate * gflop:.0f}", of_roofline, f"{r['peak_mb']:.0f}"]
         print("| " + " | ".join(map(str, cells)) + " |")
@@ -524,6 +551,11 @@ def report(
         for name in ("torch, streaming", "naive whole-scene tiler"):
             growth = by[(scenes[1], name)]["peak_mb"] / by[(scenes[0], name)]["peak_mb"] - 1
             print(f"peak memory for 16x the area, {name}: {100 * growth:+.1f} %")
+    if args.bf16:
+        for scene in scenes:
+            fp32, bf16 = by[(scene, "torch, streaming")], by[(scene, "torch bf16, streaming")]
+            kept = agreement(fp32["out"], bf16["out"])
+            print(f"bf16, {scene}: {kept:.2%} of pixels have the class of fp32 (random weights)")
     if args.onnx:
         print(f"ONNX export: {setup['exporter']}, max |logit - torch| = {setup['max_abs_diff']:.2e}")
     if args.int8:
@@ -540,30 +572,17 @@ def report(
             f"trainable, {tt['lora_tensors']} LoRA tensors), checkpoint {tt['checkpoint_mb']:.0f} MB, "
             "config:\n" + (args.work / "terratorch" / "config.yaml").read_text()
         )
-    for label, seconds, before, int8_runs, (terratorch, share), phases in whole:
-        runs = ", ".join(f"{s:.1f}" for s in seconds)
-        print(f"\n{label}: `geoadapters predict`, process start to exit: {runs} s")
-        if before:
-            print(
-                f"{label}: the same with {args.before}: "
-                + ", ".join(f"{s:.1f}" for s in before)
-                + f" s (best {min(before) / min(seconds):.2f}x this one's)"
-            )
-        if int8_runs:
-            print(
-                f"{label}: `geoadapters predict {' '.join(INT8_CLI)}` (export cached): "
-                + ", ".join(f"{s:.1f}" for s in int8_runs)
-                + f" s (best {min(seconds) / min(int8_runs):.2f}x faster than fp32)"
-            )
-        if terratorch:
-            print(
-                f"{label}: `terratorch predict`, process start to exit: "
-                + ", ".join(f"{s:.1f}" for s in terratorch)
-                + f" s: geoadapters {min(terratorch) / min(seconds):.2f}x faster (best runs), "
-                + (f"{min(terratorch) / min(int8_runs):.2f}x with int8, " if int8_runs else "")
-                + f"median {np.median(terratorch) / np.median(seconds):.2f}x; its class map "
-                f"covers the scene, {share:.1%} class 1"
-            )
+    for label, seconds, share, phases in whole:
+        print(f"\n{label}, whole processes (start to exit), best of alternated rounds:\n")
+        print(f"| run | seconds | best s | {TT_FP32} / this | {TT_SHIPPED} / this |")
+        print("|---|---|---|---|---|")
+        best = {name: min(runs) for name, runs in seconds.items()}
+        for name, runs in seconds.items():
+            ratios = [f"{best[tt] / best[name]:.2f}x" if tt in best else "-" for tt in (TT_FP32, TT_SHIPPED)]
+            cells = [f"`{name}`", ", ".join(f"{s:.1f}" for s in runs), f"{best[name]:.1f}", *ratios]
+            print("| " + " | ".join(cells) + " |")
+        if TT_SHIPPED in best:
+            print(f"\nTerraTorch's class maps cover the scene ({share:.1%} class 1)")
         for checkout, launched, stamps in phases:
             names = [name for name in stamps if name != "exited"]
             cells = [f"{b} {stamps[b] - stamps[a]:.2f}" for a, b in itertools.pairwise(names)]

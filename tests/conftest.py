@@ -81,9 +81,9 @@ def _isolated_hf_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     # for subprocesses.
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HOME", str(cache.parent / "hf-home"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf-home")))
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("GEOADAPTERS_CACHE", str(cache.parent / "geoadapters-cache"))
+    monkeypatch.setenv("GEOADAPTERS_CACHE", str(tmp_path_factory.mktemp("geoadapters-cache")))
 
 
 @pytest.fixture(scope="session")

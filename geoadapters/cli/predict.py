@@ -218,8 +218,9 @@ def predict_command(
     """Write a georeferenced class map (a Cloud-Optimised GeoTIFF) for each SCENE.
 
     Outputs are <stem>_pred.tif next to each scene, or in --output, with class names and colours that
-    GDAL and QGIS show. Scenes of any size are streamed in tiles whose overlaps are blended, so memory
-    stays bounded and tile borders leave no seams. A failing scene of several is reported and skipped.
+    GDAL and QGIS show. Scenes of any size are streamed in tiles on the model's patch grid (overlaps,
+    if the adapter or --overlap asks, are blended), so memory stays bounded and tile borders leave no
+    seams. A failing scene of several is reported and skipped.
     A scene whose outputs were made from the same file by the same run is skipped (up to date).
     With --adapter given several times (adapters of one base), each tile is read once and run through
     every adapter, and each writes its own <stem>_<label>_pred.tif (and the files beside it).

@@ -44,7 +44,7 @@ from torch import Tensor
 
 from geoadapters._serde import JSON_LIMIT, SCHEMA, explain
 from geoadapters.catalog import get_base
-from geoadapters.config import MAX_CLASSES, AdapterConfig, BaseRef, Padding
+from geoadapters.config import MAX_CLASSES, AdapterConfig, BaseRef, Inference, Padding
 from geoadapters.errors import ConversionError, GeoAdaptersError
 from geoadapters.geomodel import ENCODER_PREFIX, HEAD_PREFIX, GeoModel
 from geoadapters.heads.registry import head_settings
@@ -68,7 +68,7 @@ BACKBONES = {
 # backbone_* arguments taken as architecture overrides, and those with no effect on inference.
 _ARCH_ARGS = ("embed_dim", "depth", "num_heads", "mlp_ratio", "img_size", "num_frames", "coords_scale_learn")
 _IGNORED_BACKBONE_ARGS = ("pretrained", "drop_path", "ckpt_path")
-# Task arguments that only matter for training or evaluation.
+# Task arguments accepted: training or evaluation settings (tiled_inference_parameters: the tiling, `_tiling`).
 _TRAINING_TASK_ARGS = {
     "model_factory", "loss", "ignore_index", "lr", "optimizer", "optimizer_hparams", "scheduler",
     "scheduler_hparams", "freeze_backbone", "freeze_decoder", "freeze_head", "class_weights", "plot_on_val",
@@ -77,6 +77,8 @@ _TRAINING_TASK_ARGS = {
     "aux_loss",
 }  # fmt: skip
 _TASKS = ("SemanticSegmentationTask",)
+# terratorch.tasks.tiled_inference's defaults: the tiling a published fine-tune was tested with.
+_CROP, _STRIDE = 224, 192
 _FACTORIES = ("EncoderDecoderFactory",)
 # Sen1Floods11NonGeoDataModule.MEANS / STDS (terratorch/datamodules/sen1floods11.py, IBM/terratorch@0251647d):
 # Sentinel-2 L1C reflectance (digital numbers x constant_scale 0.0001).
@@ -415,6 +417,18 @@ def _input(data: dict[str, Any], bands: tuple[str, ...]) -> InputSpec:
         raise _err("data.init_args", str(err)) from err
 
 
+def _tiling(parameters: Any) -> Inference:
+    """The tiling TerraTorch tested with (``tiled_inference_parameters``: crop, stride, batch_size)."""
+    given = _mapping(parameters, "model.init_args.tiled_inference_parameters")
+    crop, stride = given.get("crop", _CROP), given.get("stride", _STRIDE)
+    if not (isinstance(crop, int) and isinstance(stride, int) and 0 < stride <= crop):
+        raise _err("model.init_args.tiled_inference_parameters", f"crop {crop!r} and stride {stride!r}")
+    try:
+        return Inference(tile_size=crop, overlap=crop - stride, batch_size=given.get("batch_size", 8))
+    except (TypeError, ValueError) as err:
+        raise _err("model.init_args.tiled_inference_parameters", " ".join(str(err).split())) from None
+
+
 def _final_upsample(lightning_version: str | None) -> bool | None:
     from packaging.version import InvalidVersion, Version
 
@@ -559,6 +573,7 @@ def read_terratorch(
         classes=names or tuple(f"class {i}" for i in range(num_classes)),
         input=_input(_mapping(data.get("data"), "data"), spec.input.bands),
         padding=padding,
+        inference=_tiling(task.get("tiled_inference_parameters")),
         name=name,
         provenance={
             "converted_from": "TerraTorch",

@@ -100,6 +100,24 @@ def test_input_contract_and_padding_come_from_the_config(tmp_path: Path) -> None
     torch.testing.assert_close(x[0, :, 0, 0], -torch.tensor(MEANS) / torch.tensor(spec.std))
 
 
+def test_the_tiling_is_the_one_terratorch_tested_with(tmp_path: Path) -> None:
+    config, ckpt, _ = _files(tmp_path, "linear")
+    assert geoadapters.from_terratorch(config, ckpt).config.inference.to_dict() == {
+        "tile_size": 224,
+        "overlap": 32,
+        "batch_size": 8,
+    }  # fmt: skip  (tiled_inference's defaults: crop 224, stride 192)
+    data = yaml.safe_load(config.read_text())
+    data["model"]["init_args"]["tiled_inference_parameters"] = {"crop": 256, "stride": 240, "batch_size": 4}
+    config.write_text(yaml.safe_dump(data))
+    inference = geoadapters.from_terratorch(config, ckpt).config.inference
+    assert (inference.tile_size, inference.overlap, inference.batch_size) == (256, 16, 4)
+    data["model"]["init_args"]["tiled_inference_parameters"] = {"crop": 224, "stride": 300}
+    config.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConversionError, match="tiled_inference_parameters"):
+        geoadapters.from_terratorch(config, ckpt)
+
+
 def test_sen1floods11_datamodule_constants(tmp_path: Path) -> None:
     hand = hand_model("upernet", base="prithvi-300-tl", channels=16)
     args = model_args(

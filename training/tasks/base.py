@@ -61,7 +61,7 @@ class GeoTask(LightningModule):
         name: Short name of the adapter; default ``<dataset>-<method>`` (``_<head>`` for other heads
             than ``linear``).
         inference: Tiling the adapter records (``tile_size``, ``overlap``, ``batch_size``) other than
-            the default: tiles of the training chip size overlapping by up to 32 px.
+            the default: tiles of the training chip size without overlap.
         description: The model card's summary of what the adapter is (default: the card's own).
         dataset: The data's name, input contract, classes, chip size and test sets (linked from
             the data module by the command line).
@@ -123,8 +123,8 @@ class GeoTask(LightningModule):
         )
 
     def tiling(self, chip_size: int) -> dict[str, int]:
-        """The `Inference` fields: tiles of the chip size overlapping by up to 32 px, or as given."""
-        return {"tile_size": chip_size, "overlap": min(32, chip_size // 4)} | self.inference
+        """The `Inference` fields: tiles of the chip size without overlap (the seam study), or as given."""
+        return {"tile_size": chip_size, "overlap": 0} | self.inference
 
     def adapter_name(self, dataset: str) -> str:
         """The adapter's short name (`adapter_name`)."""
