@@ -22,7 +22,7 @@ For one model, on a scene and on one 4 times its side, the script measures in on
   itself writes in a setup step, as shipped and in fp32 (its ``terratorch_FLOAT_32_PRECISION=highest``:
   its Clay module lowers torch's matmul precision when imported); each written class map is checked to
   cover the whole scene, and the ratios of the best runs are printed;
-- with ``--onnx``, onnxruntime fp32 on the small scene; ``--int8`` adds the int8 model, with the share
+- with ``--onnx``, onnxruntime fp32 on both scenes; ``--int8`` adds the int8 model, with the share
   of pixels whose class is the same as with fp32, and the whole process of ``geoadapters predict
   --runtime onnx --precision int8`` (the export cached by an untimed first run) beside the others.
 
@@ -404,7 +404,7 @@ def main() -> None:
         "--terratorch-stride", type=int, default=192, help="TerraTorch's tiling stride (default: its own)"
     )
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--onnx", action="store_true", help="also run onnxruntime fp32 (small scene)")
+    parser.add_argument("--onnx", action="store_true", help="also run onnxruntime fp32")
     parser.add_argument("--int8", action="store_true", help="also run the int8 ONNX model (implies --onnx)")
     parser.add_argument("--bf16", action="store_true", help="also time the CLI with --precision bf16")
     parser.add_argument("--skip-large", action="store_true", help="only the small scene")
@@ -450,9 +450,9 @@ def measure(args: argparse.Namespace) -> None:
         runs = [("torch, streaming", "torch", None), ("naive whole-scene tiler", "naive", None)]
         if args.bf16:
             runs.append(("torch bf16, streaming", "torch-bf16", None))
-        if label == small and args.onnx:
+        if args.onnx:
             runs.append(("onnxruntime fp32, streaming", "onnx", args.work / "model.onnx"))
-        if label == small and args.int8:
+        if args.int8:
             runs.append(("onnxruntime int8, streaming", "onnx", args.work / "model.int8.onnx"))
         for name, runtime, onnx_file in runs:
             out = args.work / f"{runtime}-{len(rows)}.tif"

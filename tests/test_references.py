@@ -10,6 +10,7 @@ wrote, the model the demo runs. Hub references are served by an in-memory Hub on
 import json
 import re
 
+import numpy as np
 import pytest
 import rasterio
 from rasterio.windows import Window
@@ -111,12 +112,17 @@ def test_the_bundled_name_and_folder_are_the_bundled_model(scene, tmp_path, caps
     with rasterio.open(tmp_path / "default.tif") as done:
         assert done.tags()[RUN_TAG] == _expected_run(by_name, None)
     models.find_choices(hub=False)
-    assert models.runner(models.BUNDLED.label).config == by_name.config
+    assert models.contract(models.BUNDLED.label) == by_name.config
+    demo = models.predict(models.BUNDLED.label, scene, tmp_path / "demo.tif")
+    with rasterio.open(demo.output) as a, rasterio.open(tmp_path / "default.tif") as b:
+        np.testing.assert_array_equal(a.read(), b.read())
     with pytest.raises(AdapterError, match="full fine-tune: it replaces every base weight"):
         geoadapters.AdapterSet(geoadapters.DEFAULT_BASE).add("tiny", "sen1floods11-tiny")
 
 
-def test_a_hub_adapter_the_demo_offers_is_the_one_the_resolver_gives(published, fake_hub, checkpoint):
+def test_a_hub_adapter_the_demo_offers_is_the_one_the_resolver_gives(
+    published, fake_hub, checkpoint, scene, tmp_path
+):
     from demo import models
 
     weights = geoadapters.get_base(TEST_BASE).weights  # the demo loads the base from the Hub too
@@ -124,8 +130,11 @@ def test_a_hub_adapter_the_demo_offers_is_the_one_the_resolver_gives(published, 
 
     labels = [c.label for c in models.find_choices(timeout=30)]
     assert f"{REPO} (Hub)" in labels
-    runner = models.runner(f"{REPO} (Hub)")  # resident beside other adapters of its base
-    assert runner.configs == (resolve_adapter(REPO).config,)
+    assert models.contract(f"{REPO} (Hub)") == resolve_adapter(REPO).config
+    demo = models.predict(f"{REPO} (Hub)", scene, tmp_path / "demo.tif")  # resident beside its base's others
+    assert main(["predict", str(scene), "--adapter", REPO, "-o", str(tmp_path / "cli.tif")]) == 0
+    with rasterio.open(demo.output) as a, rasterio.open(tmp_path / "cli.tif") as b:
+        np.testing.assert_array_equal(a.read(), b.read())
 
 
 def test_an_onnx_file_runs_in_predict_and_is_refused_by_name_elsewhere(folder, checkpoint, tmp_path, capsys):
