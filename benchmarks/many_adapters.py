@@ -2,9 +2,11 @@
 
 In one run, on one scene (the repository's chip mirrored to 512 x 512 px):
 
-1. K adapters (K = 1, 3, 8; cycling LoRA, VPT, linear probe) predicted in one pass over the scene
-   (`AdapterSet.predict_raster`: each tile read once, prepared once per contract, probes sharing the
-   encoder) against K runs of one adapter each, on the same resident base;
+1. K adapters (K = 1, 3, 8 cycling LoRA, VPT, linear probe; and 3 LoRAs) predicted in one pass over
+   the scene (`AdapterSet.predict_raster`: each tile read once, prepared once per contract), with LoRA,
+   VPT and probes batched through one pass of the base per prompt count (after) and with each LoRA
+   and VPT adapter on its own adapted encoder (before), against K runs of one adapter each, on the
+   same resident base; the arms alternate, each figure is the median of 3 rounds;
 2. the service (`geoadapters serve`'s app on uvicorn, 127.0.0.1) answering 200 uploads of a 224 x 224
    px scene from 4 concurrent clients, all for one adapter, then spread over 3: p50/p95 latency,
    throughput, and the process's resident memory sampled every 0.2 s.
@@ -28,11 +30,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from predict import make_scene
+from resident_adapters import write_adapters
 
 import geoadapters
 from geoadapters.adapter_set import AdapterSet
+from geoadapters.inference.jobs import plan_jobs
+from geoadapters.inference.predict import predict_jobs
+from geoadapters.inference.request import PredictOptions
+from geoadapters.inference.set_runner import SetRunner
 
-METHODS = ("lora", "vpt", "linear_probe")
 _BASE = geoadapters.get_base("prithvi-100")
 _ARCH = dataclasses.replace(_BASE.arch, depth=4, embed_dim=256, num_heads=4)
 BASE = geoadapters.register_base(
@@ -44,44 +50,39 @@ def rss_mb() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
 
 
-def write_adapters(folder: Path, count: int) -> list[Path]:
-    torch.manual_seed(0)
-    paths = []
-    for i in range(count):
-        method = METHODS[i % len(METHODS)]
-        model = geoadapters.create(
-            BASE, method, "linear", num_classes=2, pretrained=False, name=f"a{i}-{method}"
-        )
-        with torch.no_grad():
-            for p in model.parameters():
-                if p.requires_grad:
-                    p.add_(torch.randn_like(p) * 0.02)
-        path = model.save_pretrained(folder / f"a{i}-{method}")
-        # every arm runs on the set's own random base (AdapterSet(pretrained=False)): the flag that guards
-        # adapters of random bases from official weights is lifted, as no official weights are involved
-        config = path / "geoadapter.json"
-        config.write_text(config.read_text().replace('"pretrained": false', '"pretrained": true'))
-        paths.append(path)
-    return paths
+def predict_once(resident: AdapterSet, names: list[str], scene: Path, out: Path, *, batched: bool) -> float:
+    """Seconds of one `AdapterSet.predict_raster` of `names`, with or without the batched encoder pass."""
+    started = time.perf_counter()
+    jobs = [plan_jobs([scene], out, label=name)[0] for name in names]  # as AdapterSet.predict_raster does
+    predict_jobs(jobs, SetRunner(resident, names, "cpu", batched=batched), PredictOptions(), overwrite=True)
+    return time.perf_counter() - started
 
 
-def one_pass_vs_runs(paths: list[Path], scene: Path, out: Path) -> list[dict[str, float]]:
-    rows = []
-    for k in (1, 3, 8):
+def one_pass_vs_runs(paths: list[Path], scene: Path, out: Path, rounds: int = 3) -> list[dict[str, object]]:
+    """Median seconds of K adapters in one pass, batched (after) and each adapter's own encoder
+    (before), and of K runs of one adapter each; the arms alternate within each round."""
+    cases = {"1": paths[:1], "3": paths[:3], "8": paths[:8], "3 lora": paths[8:11]}
+    rows: list[dict[str, object]] = []
+    for case, chosen in cases.items():
         resident = AdapterSet(BASE, pretrained=False)
-        names = [f"a{i}" for i in range(k)]
-        for name, path in zip(names, paths, strict=False):
+        names = [f"a{i}" for i in range(len(chosen))]
+        for name, path in zip(names, chosen, strict=True):
             resident.add(name, path)
-        resident.predict_raster(scene, out / "warm", adapters=names[:1], device="cpu", overwrite=True)
-        started = time.perf_counter()
-        resident.predict_raster(scene, out / f"pass{k}", adapters=names, device="cpu", overwrite=True)
-        together = time.perf_counter() - started
-        started = time.perf_counter()
-        for name in names:
-            resident.predict_raster(scene, out / f"runs{k}", adapters=[name], device="cpu", overwrite=True)
-        apart = time.perf_counter() - started
-        rows.append({"adapters": k, "one_pass_s": together, "k_runs_s": apart, "speedup": apart / together})
-        print(json.dumps(rows[-1]), flush=True)
+        predict_once(resident, names[:1], scene, out / "warm", batched=True)
+        times: dict[str, list[float]] = {"batched_s": [], "own_encoders_s": [], "k_runs_s": []}
+        for round_ in range(rounds):
+            order = (True, False) if round_ % 2 == 0 else (False, True)
+            for batched in order:
+                arm = "batched_s" if batched else "own_encoders_s"
+                times[arm].append(predict_once(resident, names, scene, out / arm, batched=batched))
+            started = time.perf_counter()
+            for name in names:
+                predict_once(resident, [name], scene, out / "runs", batched=True)
+            times["k_runs_s"].append(time.perf_counter() - started)
+        row: dict[str, object] = {"adapters": case, "methods": [p.name.split("-", 1)[1] for p in chosen]}
+        row |= {arm: float(np.median(values)) for arm, values in times.items()}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     return rows
 
 
@@ -147,7 +148,8 @@ def main() -> None:
     torch.set_grad_enabled(False)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        paths = write_adapters(folder / "adapters", 8)
+        paths = write_adapters(folder / "adapters", 8, BASE)
+        paths += write_adapters(folder / "more", 3, BASE, ("lora",))
         scene = make_scene(folder / "scene.tif", 512)
         small = make_scene(folder / "small.tif", 224)
         print(f"torch threads {torch.get_num_threads()}; base {BASE} (random weights)", flush=True)

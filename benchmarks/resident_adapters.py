@@ -39,20 +39,28 @@ def tensor_mb(modules: list[torch.nn.Module]) -> float:
     return sum(storages.values()) / 2**20
 
 
-def write_adapters(folder: Path, count: int) -> list[Path]:
+def write_adapters(
+    folder: Path, count: int, base: str = BASE, methods: tuple[str, ...] = METHODS
+) -> list[Path]:
+    """`count` adapters of `base` (random weights), cycling `methods`, each with a linear 2-class head."""
     torch.manual_seed(0)
     paths = []
     for i in range(count):
-        method = METHODS[i % len(METHODS)]
+        method = methods[i % len(methods)]
         model = geoadapters.create(
-            BASE, method, "linear", num_classes=2, pretrained=False, name=f"a{i}-{method}"
+            base, method, "linear", num_classes=2, pretrained=False, name=f"a{i}-{method}"
         )
         with torch.no_grad():
             for p in model.parameters():
                 if p.requires_grad:
                     p.add_(torch.randn_like(p) * 0.02)
-        paths.append(model.save_pretrained(folder / f"a{i}"))
+        path = model.save_pretrained(folder / f"a{i}-{method}")
         del model
+        # every arm runs on random base weights (pretrained=False): the flag that guards adapters of random
+        # bases from official weights is lifted, as no official weights are involved
+        config = path / "geoadapter.json"
+        config.write_text(config.read_text().replace('"pretrained": false', '"pretrained": true'))
+        paths.append(path)
     return paths
 
 

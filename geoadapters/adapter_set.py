@@ -7,12 +7,15 @@ matrices, VPT adds its prompts by hooks on its own blocks, ViT-Adapter its modul
 every adapter has its own head. Only the adapter's tensors are allocated; base tensors that an
 adapter replaces (LoRA's ``replaced_tensors``) get a private copy first, so loading one adapter
 never changes another. Linear probes leave the encoder unchanged: they all use the base encoder
-itself, so `AdapterSet.forward_many` runs it once for all of them. Full fine-tunes replace every base
+itself. `AdapterSet.passes` plans how several adapters run on one input: the probes, LoRA and VPT
+adapters in one batched pass of the base (`geoadapters.methods.batched`; one per VPT prompt count),
+the others on their own encoder. Full fine-tunes replace every base
 weight and cannot share: adding one is an error (load it alone with `geoadapters.load`).
 """
 
 import copy
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +29,14 @@ from geoadapters.geomodel import GeoModel
 from geoadapters.heads.build import build_head
 from geoadapters.hub.folder import read_tensors
 from geoadapters.methods.adapt import add_adapter
+from geoadapters.methods.batched import BatchedEncoder, Segment
 from geoadapters.models.encoder import Encoder
 from geoadapters.references import AdapterSource, resolve_adapter
 
 if TYPE_CHECKING:
     from geoadapters.inference.predict import PredictReport
 
-__all__ = ["AdapterSet"]
+__all__ = ["AdapterSet", "Passes"]
 
 
 def _storages(module: nn.Module) -> set[int]:
@@ -50,6 +54,37 @@ def _make_private(encoder: nn.Module, names: set[str], shared: set[int]) -> None
             owner._parameters[attr] = nn.Parameter(tensor.detach().clone(), requires_grad=False)
         else:
             owner._buffers[attr] = tensor.detach().clone()
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One encoder pass: its encoder, and the adapters of each of its segments."""
+
+    encoder: Encoder | BatchedEncoder
+    segments: list[list[str]]
+
+
+@dataclass(frozen=True)
+class Passes:
+    """The encoder passes of several adapters of a set on one input (`AdapterSet.passes`).
+
+    Calling it gives the logits of each adapter by name, in the order of `names`.
+    """
+
+    adapters: "AdapterSet"
+    names: list[str]
+    plan: list[_Pass]
+
+    def __call__(self, x: Tensor, **metadata: Any) -> dict[str, Tensor]:
+        """Logits of each adapter on the normalised input `x` (see `AdapterSet.forward`)."""
+        out: dict[str, Tensor] = {}
+        for step in self.plan:
+            first = self.adapters[step.segments[0][0]]
+            heads = [[self.adapters[n].head for n in segment] for segment in step.segments]
+            logits = first.forward_segments(x, step.encoder, heads, **metadata)
+            for segment, segment_logits in zip(step.segments, logits, strict=True):
+                out |= dict(zip(segment, segment_logits, strict=True))
+        return {name: out[name] for name in self.names}
 
 
 class AdapterSet(nn.Module):
@@ -177,30 +212,55 @@ class AdapterSet(nn.Module):
     def forward_many(
         self, x: Tensor, adapters: Sequence[str] | None = None, **metadata: Any
     ) -> dict[str, Tensor]:
-        """Logits of several adapters (all by default) on the same input; one encoder pass per encoder.
+        """Logits of several adapters (all by default) on the same input, in the passes `passes` plans.
 
-        Linear probes share the unchanged base encoder, so it runs once for all of them; every other
-        adapter runs its own adapted encoder.
+        To call it again on the same adapters, keep the plan: ``passes = models.passes(names)``.
 
         Raises:
             AdapterError: The adapters expect different inputs (bands, normalisation, padding).
         """
-        names = list(self.models) if adapters is None else list(adapters)
+        return self.passes(list(self.models) if adapters is None else adapters)(x, **metadata)
+
+    def passes(self, adapters: Sequence[str], *, batched: bool = True) -> "Passes":
+        """The encoder passes that give the logits of these adapters on one input.
+
+        Linear probes share the unchanged base encoder. With `batched`, LoRA and VPT adapters join
+        them in one batched pass of the base (`geoadapters.methods.batched`): the input repeated once
+        per adapter (once for all probes), the frozen weights shared, each adapter's low-rank updates
+        and prompts added to its own rows; adapters with different prompt counts take one pass per
+        count. Adapters that cannot join (ViT-Adapter, LoRA that replaces base tensors) and, without
+        `batched`, all but the probes, run their own adapted encoder. The plan holds the set's
+        tensors on their current device.
+
+        Raises:
+            AdapterError: The adapters expect different inputs (bands, normalisation, padding).
+        """
+        names = list(adapters)
         models = [self[n] for n in names]
-        contracts = {(m.config.input, m.config.padding) for m in models}
-        if len(contracts) > 1:
+        if len({(m.config.input, m.config.padding) for m in models}) > 1:
             raise AdapterError(
                 f"adapters {', '.join(names)} expect differently prepared inputs; call them one at a time"
             )
-        groups: dict[int, list[str]] = {}
+        by_encoder: dict[int, list[str]] = {}
         for name, model in zip(names, models, strict=True):
-            groups.setdefault(id(model.encoder), []).append(name)
-        out: dict[str, Tensor] = {}
-        for group in groups.values():
-            first = self[group[0]]
-            logits = first.forward_heads(x, [self[n].head for n in group], **metadata)
-            out |= dict(zip(group, logits, strict=True))
-        return {name: out[name] for name in names}
+            by_encoder.setdefault(id(model.encoder), []).append(name)
+        alone: list[_Pass] = []
+        by_tokens: dict[int, list[tuple[Segment, list[str]]]] = {}
+        for group in by_encoder.values():
+            model = self[group[0]]
+            segment = model.method.segment(model.encoder) if batched and model.method.segment else None
+            if segment is None:
+                alone.append(_Pass(model.encoder, [group]))
+            else:
+                by_tokens.setdefault(segment.tokens, []).append((segment, group))
+        for joined in by_tokens.values():
+            groups = [group for _, group in joined]
+            if len(joined) == 1:
+                alone.append(_Pass(self[groups[0][0]].encoder, groups))
+            else:
+                assert self.base is not None
+                alone.append(_Pass(BatchedEncoder(self.base, [s for s, _ in joined]), groups))
+        return Passes(self, names, alone)
 
     def predict_raster(
         self,

@@ -22,6 +22,7 @@ from geoadapters.heads.build import build_head
 from geoadapters.heads.head import Head
 from geoadapters.hub.folder import write_adapter
 from geoadapters.methods.adapt import add_adapter
+from geoadapters.methods.batched import BatchedEncoder
 from geoadapters.methods.method import EncoderFn, Method, check_tensors
 from geoadapters.methods.registry import get_method
 from geoadapters.models.encoder import Encoder
@@ -103,6 +104,20 @@ class GeoModel(nn.Module):
 
     def forward_heads(self, x: Tensor, heads: Sequence[Head], **metadata: Any) -> list[Tensor]:
         """The logits of several heads on one pass of this encoder (see `forward`), in order."""
+        return self.forward_segments(x, self.encoder, [heads], **metadata)[0]
+
+    def forward_segments(
+        self,
+        x: Tensor,
+        encoder: Encoder | BatchedEncoder,
+        heads: Sequence[Sequence[Head]],
+        **metadata: Any,
+    ) -> list[list[Tensor]]:
+        """The logits of each segment's heads on one pass of `encoder`, input prepared as this model's.
+
+        The encoder is this model's (one segment) or a batched one whose features hold one segment
+        after another (`geoadapters.methods.batched.BatchedEncoder`).
+        """
         height, width = x.shape[-2:]
         padding = self.config.padding
         multiple = padding.multiple or self.encoder.features.input_multiple
@@ -113,11 +128,16 @@ class GeoModel(nn.Module):
             flat = F.pad(flat, (left, pad_w - left, top, pad_h - top), mode=padding.mode)
             x = flat.view(*x.shape[:-2], height + pad_h, width + pad_w)
         metadata = self.encoder.forward_defaults(self.input_spec) | metadata
-        features = self.encoder.forward_features(x, **metadata)
-        out = []
-        for head in heads:
-            logits: Tensor = head(features, (height + pad_h, width + pad_w))
-            out.append(logits[..., top : top + height, left : left + width] if logits.ndim == 4 else logits)
+        features = encoder.forward_features(x, **metadata)
+        batch, out = x.shape[0], list[list[Tensor]]()
+        for g, segment in enumerate(heads):
+            own = [f[g * batch : (g + 1) * batch] for f in features] if len(heads) > 1 else features
+            out.append([])
+            for head in segment:
+                logits: Tensor = head(own, (height + pad_h, width + pad_w))
+                out[-1].append(
+                    logits[..., top : top + height, left : left + width] if logits.ndim == 4 else logits
+                )
         return out
 
     # --- adapter state -------------------------------------------------------------------------

@@ -17,7 +17,9 @@ ADAPTERS = {
         "fcn",
         {"r": 4, "replaced_tensors": ("blocks.1.attn.qkv.q_linear.base_layer.bias", "blocks.2.norm1.weight")},
     ),
+    "lora_rank4": ("lora", "fcn", {"r": 4}),
     "vpt": ("vpt", "linear", {"prompt_tokens": 5}),
+    "vpt_again": ("vpt", "fcn", {"prompt_tokens": 5}),
     "vpt_upernet": ("vpt", "upernet", {"prompt_tokens": 3}),
     "probe": ("linear_probe", "linear", {}),
     "probe_fcn": ("linear_probe", "fcn", {}),
@@ -34,6 +36,9 @@ def folders(tmp_path_factory, checkpoint):
         with torch.no_grad():  # the replaced base tensors change too
             for tensor_name in settings.get("replaced_tensors", ()):
                 model.encoder.get_parameter(tensor_name).add_(0.1)
+            if name == "vpt_again":  # the same seed drew the same prompts as "vpt"'s: make them differ
+                for prompt in model.encoder.vpt.prompts:
+                    prompt.mul_(-1.5)
         out[name] = model.save_pretrained(root / name)
     return out
 
@@ -109,6 +114,39 @@ def test_linear_probes_share_one_encoder_pass(resident, chip):
     with torch.no_grad():
         for name in ("probe", "probe_fcn", "vpt"):
             torch.testing.assert_close(many[name], resident(x, adapter=name), rtol=0, atol=1e-6)
+
+
+def test_lora_and_vpt_adapters_batch_into_one_pass_per_prompt_count(resident, chip):
+    x = _input(resident, chip[0])
+    passes = resident.passes(list(resident))
+    joined = sorted(sorted(n for segment in p.segments for n in segment) for p in passes.plan)
+    assert joined == sorted([
+        ["lora", "lora_rank4", "probe", "probe_fcn"],  # no prompts: one pass, the probes one segment
+        ["vpt", "vpt_again"],  # 5 prompts
+        ["vpt_upernet"],  # 3 prompts: alone
+        ["lora_replacing"],  # replaces base tensors: its own encoder
+        ["vit_adapter"],
+    ])  # fmt: skip
+    with torch.no_grad():
+        many = passes(x)
+        for name in resident:  # the reference: each adapter on its own adapted encoder
+            torch.testing.assert_close(many[name], resident(x, adapter=name), rtol=0, atol=1e-5, msg=name)
+            assert torch.equal(many[name].argmax(1), resident(x, adapter=name).argmax(1)), name
+
+
+def test_a_batched_pass_computes_what_separate_passes_compute_in_float64(folders, checkpoint, chip):
+    names = ["lora", "lora_rank4", "vpt", "vpt_again", "probe"]
+    models = AdapterSet(TEST_BASE, checkpoint=checkpoint)
+    for name in names:
+        models.add(name, folders[name])
+    models.double()
+    x = models["lora"].normalize(chip[0]).double()
+    with torch.no_grad():
+        batched = models.passes(names)(x)
+        apart = models.passes(names, batched=False)(x)
+    assert len(models.passes(names).plan) == 2 and len(models.passes(names, batched=False).plan) == 5
+    for name in names:
+        torch.testing.assert_close(batched[name], apart[name], rtol=0, atol=1e-12, msg=name)
 
 
 def test_full_fine_tunes_and_other_architectures_are_refused(tmp_path, resident, checkpoint):

@@ -277,8 +277,8 @@ def predict_command(
     if len(report.results) > 1 or client is not None or workers is not None:
         click.echo(report.summary(), err=True)
     if failed:
-        names = ", ".join(r.source for r in failed)
-        problem = f"{len(failed)} of {len(report.results)} scenes failed: {names}"
+        names = ", ".join(dict.fromkeys(r.source for r in failed))
+        problem = f"{len(failed)} of {len(report.results)} {report.unit} failed: {names}"
         if len(failed) < len(report.results):  # the others are written: exit code 3 says "partial"
             raise PartialError(problem)
         raise RasterError(problem)

@@ -76,13 +76,25 @@ class SceneResult:
 
 @dataclass(frozen=True)
 class ManyReport:
-    """The scenes of a run, in the order given, and its wall time."""
+    """The outputs of a run, one per scene and adapter (scene-major, in the order given), and its wall time.
+
+    Attributes:
+        results: What became of each scene with each adapter: ``results[scene * adapters + adapter]``.
+        seconds: Wall time of the run.
+        adapters: Adapters each scene was predicted with (1: one result per scene).
+    """
 
     results: list[SceneResult]
     seconds: float
+    adapters: int = 1
+
+    @property
+    def unit(self) -> str:
+        """What a result is: ``scenes`` with one adapter, else ``outputs`` (one per scene and adapter)."""
+        return "scenes" if self.adapters == 1 else "outputs"
 
     def count(self, status: str) -> int:
-        """Scenes with this status (``done``, ``skipped``, ``failed``)."""
+        """Results (`unit`) with this status (``done``, ``skipped``, ``failed``)."""
         return sum(r.status == status for r in self.results)
 
     @property
@@ -121,9 +133,15 @@ class ManyReport:
         return written
 
     def summary(self) -> str:
-        """``N done, N skipped, N failed of N scenes``."""
+        """``N done, N skipped, N failed of N scenes``; with several adapters, the scenes and the outputs.
+
+        Several adapters: ``S scenes x A adapters: N done, N skipped, N failed of N outputs``.
+        """
         done, skipped, failed = (self.count(s) for s in ("done", "skipped", "failed"))
-        return f"{done} done, {skipped} skipped, {failed} failed of {len(self.results)} scenes"
+        counts = f"{done} done, {skipped} skipped, {failed} failed of {len(self.results)} {self.unit}"
+        if self.adapters == 1:
+            return counts
+        return f"{len(self.results) // self.adapters} scenes x {self.adapters} adapters: {counts}"
 
 
 def run_job(

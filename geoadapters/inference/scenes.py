@@ -151,7 +151,7 @@ def predict_many(
 
     def report() -> ManyReport:
         ordered = [results[i, a] for i in range(scenes) for a in range(kinds)]
-        return ManyReport(ordered, time.perf_counter() - started)
+        return ManyReport(ordered, time.perf_counter() - started, kinds)
 
     for i, job in enumerate(grid[0]):  # the commonest mistake, told before the adapter is even read
         missing = [(f, why) for f in job.frames if isinstance(f, Path) and (why := _missing(f))]

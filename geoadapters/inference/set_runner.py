@@ -3,11 +3,11 @@
 A tiled prediction with several adapters reads each tile once, with nodata pixels left as NaN and
 no scaling (`NAN_FILL`); the runner then fills and scales the tile once per distinct input contract
 (`geoadapters.inference.tiling.tile_fill`: the same values a single adapter's run would have read),
-normalises it once per contract, and runs the adapters of that contract with
-`AdapterSet.forward_many`: linear probes share one pass of the base encoder, every other adapter
-runs its own adapted encoder on the same normalised tensor. The logits of the adapters are
-concatenated along the class axis, so that the blending of overlapping tiles (linear per channel)
-serves them all at once; `groups` says how many channels each adapter has.
+normalises it once per contract, and runs the adapters of that contract in the passes that
+`AdapterSet.passes` plans once per runner: linear probes, LoRA and VPT adapters batched through one
+pass of the base encoder (one per VPT prompt count), the others on their own adapted encoder. The
+logits of the adapters are concatenated along the class axis, so that the blending of overlapping
+tiles (linear per channel) serves them all at once; `groups` says how many channels each adapter has.
 """
 
 import dataclasses
@@ -35,7 +35,7 @@ from geoadapters.inference.tta import augmented
 from geoadapters.specs import SceneMetadata
 
 if TYPE_CHECKING:
-    from geoadapters.adapter_set import AdapterSet
+    from geoadapters.adapter_set import AdapterSet, Passes
 
 __all__ = ["SetRunner"]
 
@@ -47,6 +47,7 @@ class _Contract:
     names: tuple[str, ...]
     fill: npt.NDArray[np.float32]
     factor: float
+    passes: "Passes"
 
 
 class SetRunner:
@@ -59,6 +60,8 @@ class SetRunner:
         precision: ``fp32``; ``fp16`` or ``bf16`` (autocast) on CUDA only.
         scale: Factor from the file's values to the units the adapters normalise (`PredictOptions.scale`).
         tta: ``flips`` or ``d4``: each adapter's probabilities averaged over the tile's transforms.
+        batched: LoRA and VPT adapters batched through one pass of the base (`AdapterSet.passes`);
+            False: each runs its own adapted encoder (benchmarks compare the two).
 
     Attributes:
         configs: The adapters' configs, in the order of `names`.
@@ -80,6 +83,7 @@ class SetRunner:
         *,
         scale: float | None = None,
         tta: str | None = None,
+        batched: bool = True,
     ) -> None:
         if not names:
             raise AdapterError("a set runner needs at least one adapter")
@@ -96,12 +100,16 @@ class SetRunner:
         if len({c.frames for c in self.configs}) > 1:
             raise AdapterError(f"adapters {', '.join(self.names)} take different numbers of frames")
         self._frames = self.configs[0].frames
-        self.scale, self.tta = scale, tta
+        self.scale, self.tta, self.batched = scale, tta, batched
         by_contract: dict[object, list[str]] = {}
         for name, config in zip(self.names, self.configs, strict=True):
             by_contract.setdefault((config.input, config.padding), []).append(name)
         self._contracts = [
-            _Contract(tuple(group), *tile_fill(adapters[group[0]].config, scale))
+            _Contract(
+                tuple(group),
+                *tile_fill(adapters[group[0]].config, scale),
+                adapters.passes(group, batched=batched),
+            )
             for group in by_contract.values()
         ]
         passes = f", tta {tta}" if tta else ""
@@ -117,7 +125,15 @@ class SetRunner:
         self, names: Sequence[str], *, scale: float | None = None, tta: str | None = None
     ) -> "SetRunner":
         """A runner of some of these adapters (the same resident models), with this `scale` and `tta`."""
-        return SetRunner(self.adapters, names, str(self._device), self.precision, scale=scale, tta=tta)
+        return SetRunner(
+            self.adapters,
+            names,
+            str(self._device),
+            self.precision,
+            scale=scale,
+            tta=tta,
+            batched=self.batched,
+        )
 
     def fill(self) -> npt.NDArray[np.float32]:
         """The fill tiles are read with: NaN for every band (the runner fills per contract)."""
@@ -141,9 +157,7 @@ class SetRunner:
             first = self.adapters[contract.names[0]]
             metadata = scene_inputs(first, scene, len(raw), self._device)
             with torch.inference_mode(), precision_context(self._device, self._dtype):
-                out |= self.adapters.forward_many(
-                    first.normalize(frames_input(x, self._frames)), contract.names, **metadata
-                )
+                out |= contract.passes(first.normalize(frames_input(x, self._frames)), **metadata)
         return torch.cat([out[name].float() for name in self.names], dim=1)
 
     def fitting_batch(self, tile: int) -> int | None:

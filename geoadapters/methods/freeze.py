@@ -1,5 +1,6 @@
 """The two methods that only choose what trains: linear probing (the encoder frozen) and full fine-tuning."""
 
+from geoadapters.methods.batched import Segment
 from geoadapters.methods.method import Method, owned_state
 from geoadapters.methods.settings import FullSettings, LinearProbeSettings
 from geoadapters.models.encoder import Encoder
@@ -19,5 +20,5 @@ def unfreeze(encoder: Encoder, settings: FullSettings) -> Encoder:
     return encoder
 
 
-LINEAR_PROBE = Method(apply=freeze, **owned_state(lambda name: False))
+LINEAR_PROBE = Method(apply=freeze, segment=lambda encoder: Segment(), **owned_state(lambda name: False))
 FULL = Method(apply=unfreeze, **owned_state(lambda name: True))

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from geoadapters.errors import AdapterError, MissingDependencyError
+from geoadapters.methods.batched import LowRank, Segment
 from geoadapters.methods.method import Method, check_tensors
 from geoadapters.methods.settings import LoraSettings
 from geoadapters.models.encoder import Encoder
@@ -301,6 +302,33 @@ def load_merged(encoder: Encoder, settings: LoraSettings, state: Mapping[str, Te
             writable(slot).addmm_(b, a, alpha=scaling)  # W + (B @ A) * scaling, in one pass
 
 
+def lora_segment(encoder: Encoder) -> Segment | None:
+    """The low-rank updates of an unmerged LoRA encoder, for a batched pass (`methods.batched`).
+
+    A split q/k/v Linear's update is one of rows of the fused base Linear. None when the adapter
+    replaces base tensors or has other than plain LoRA Linears: it runs its own encoder.
+    """
+    from peft.tuners.lora import Linear
+
+    if _replaced(encoder):
+        return None
+    updates = []
+    for name, layer in _lora_layers(encoder):
+        if type(layer) is not Linear or layer.merged or layer.lora_variant or len(layer.lora_A) != 1:
+            return None
+        (key,) = layer.lora_A
+        parent_name, _, part = name.rpartition(".")
+        parent = encoder.get_submodule(parent_name)
+        a, b = layer.lora_A[key].weight, layer.lora_B[key].weight
+        assert isinstance(a, Tensor) and isinstance(b, Tensor)
+        module, rows = name, slice(None)
+        if isinstance(parent, QKVSplit):  # its part's rows of the fused Linear
+            index, dim = ("q_linear", "k_linear", "v_linear").index(part), b.shape[0]
+            module, rows = parent_name, slice(index * dim, (index + 1) * dim)
+        updates.append(LowRank(module, rows, a, b, float(layer.scaling[key])))
+    return Segment(low_rank=tuple(updates))
+
+
 def _fits(encoder: Encoder, settings: LoraSettings) -> str | None:
     if settings.target_modules or encoder.lora_targets:
         return None
@@ -318,4 +346,5 @@ LORA = Method(
     merged_shapes=merged_shapes,
     load_merged=load_merged,
     fits=_fits,
+    segment=lora_segment,
 )

@@ -9,13 +9,16 @@ name.
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from torch import Tensor
 
 from geoadapters.errors import AdapterError
 from geoadapters.models.checkpoint import state_mismatch
 from geoadapters.models.encoder import Encoder
+
+if TYPE_CHECKING:
+    from geoadapters.methods.batched import Segment
 
 __all__ = ["Method", "check_tensors", "owned_state"]
 
@@ -44,6 +47,9 @@ class Method:
             they are exactly those of `merged_shapes`.
         fits: Why the method does not apply to an encoder (given the settings), or None if it does;
             None: it applies to every encoder.
+        segment: What an adapted encoder adds to its base in a batched pass of several adapters
+            (`geoadapters.methods.batched`), or None where this adapter cannot join one (it runs its
+            own encoder); None: the method never can.
     """
 
     apply: Callable[[Encoder, Any], Encoder]
@@ -56,6 +62,7 @@ class Method:
     merged_shapes: Callable[[Encoder, Any], dict[str, tuple[int, ...]]] | None = None
     load_merged: Callable[[Encoder, Any, Mapping[str, Tensor]], None] | None = None
     fits: Callable[[Encoder, Any], str | None] | None = None
+    segment: "Callable[[Encoder], Segment | None] | None" = None
 
 
 def check_tensors(expected: Mapping[str, Tensor], given: Mapping[str, Tensor], what: str = "adapter") -> None:

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from geoadapters.errors import AdapterError
+from geoadapters.methods.batched import Segment
 from geoadapters.methods.method import Method, owned_state
 from geoadapters.methods.settings import VptSettings
 from geoadapters.models.encoder import Encoder
@@ -71,4 +72,13 @@ def _fits(encoder: Encoder, settings: VptSettings) -> str | None:
     return None if encoder.features.kind == "tokens" else "it has no transformer blocks to put prompts in"
 
 
-VPT = Method(apply=apply_vpt, fits=_fits, **owned_state(lambda name: name.startswith("vpt.")))
+def vpt_segment(encoder: Encoder) -> Segment:
+    """The prompts of every block, for a batched pass (`geoadapters.methods.batched`)."""
+    prompts = encoder.get_submodule("vpt")
+    assert isinstance(prompts, VisualPrompts)
+    return Segment(prompts=tuple(prompts.prompts))
+
+
+VPT = Method(
+    apply=apply_vpt, fits=_fits, segment=vpt_segment, **owned_state(lambda name: name.startswith("vpt."))
+)

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from geoadapters.errors import PYTHON, AdapterError, GeoAdaptersError, render
+from geoadapters.raster.stac import is_stac_item
 from geoadapters.resident import ResidentAdapters
 from geoadapters.serve.settings import ServeSettings
 from geoadapters.version import __version__
@@ -71,15 +72,27 @@ class _Slots:
             self.admitted -= 1
 
 
-def _check_scene(path: str, max_pixels: int) -> None:
-    """Refuse a scene that GDAL cannot open as a GeoTIFF, or one over `max_pixels`."""
+def _check_scene(path: str, max_pixels: int, bands: tuple[str, ...] = ()) -> None:
+    """Refuse a scene that GDAL cannot open as a GeoTIFF, or one over `max_pixels`.
+
+    A STAC Item is checked as predict reads it: the VRT of its GeoTIFF assets of `bands` (the guarded
+    `stac_vrt`: remote items point at remote assets only).
+    """
     import rasterio
 
-    from geoadapters.raster.remote import gdal_path
+    from geoadapters.raster.remote import gdal_path, remote_options
+    from geoadapters.raster.stac import stac_vrt
 
+    # predict's remote settings: timeouts, retries, no directory listing (a silent server cannot hang it)
     try:
-        with rasterio.open(gdal_path(path) or path, driver="GTiff") as src:
-            pixels = src.width * src.height
+        with rasterio.Env(**remote_options()):
+            if is_stac_item(path):
+                xml, _ = stac_vrt(path, bands, geotiff_only=True)
+                with rasterio.MemoryFile(xml.encode(), ext=".vrt") as vrt, vrt.open() as src:
+                    pixels = src.width * src.height
+            else:
+                with rasterio.open(gdal_path(path) or path, driver="GTiff") as src:
+                    pixels = src.width * src.height
     except (OSError, rasterio.errors.RasterioError) as err:
         raise _Refused(400, f"the scene is no readable GeoTIFF: {str(err).splitlines()[0]}") from err
     if pixels > max_pixels:
@@ -173,14 +186,14 @@ def create_app(settings: ServeSettings, adapters: ResidentAdapters | None = None
             source = url
         else:
             raise _Refused(422, "give a scene: an uploaded GeoTIFF (form field file) or a url")
-        if not source.endswith(".json"):
-            await run_in_threadpool(_check_scene, source, settings.max_pixels)
         output = folder / "out" / "scene_pred.tif"
         run = _runner(resident, adapter, base if isinstance(base, str) and base else settings.base)
+        if not is_stac_item(source):  # an item's assets are checked once its adapter names its bands
+            await run_in_threadpool(_check_scene, source, settings.max_pixels)
         async with slots.running:
             try:
                 report = await run_in_threadpool(
-                    run, source, output, vector=vector, geotiff_only=True, **flags
+                    run, source, output, settings.max_pixels, vector=vector, geotiff_only=True, **flags
                 )
             except AdapterError as err:
                 raise _Refused(404, render(err.template, PYTHON)) from err
@@ -203,7 +216,9 @@ def create_app(settings: ServeSettings, adapters: ResidentAdapters | None = None
 def _runner(resident: ResidentAdapters, adapter: str, base: str | None) -> Callable[..., Any]:
     """The prediction of one request: its own adapter, by reference, whatever others run meanwhile."""
 
-    def run(source: str, output: Path, **options: Any) -> Any:
+    def run(source: str, output: Path, max_pixels: int, **options: Any) -> Any:
+        if is_stac_item(source):
+            _check_scene(source, max_pixels, resident.get(adapter, base).input_spec.bands)
         return resident.predict(adapter, source, output, base=base, **options)
 
     return run

@@ -145,3 +145,18 @@ def test_test_time_augmentation_and_probabilities_of_a_set_equal_single_runs(
         with rasterio.open(report.probabilities) as many, rasterio.open(single.probabilities) as one:
             difference = np.abs(many.read().astype(int) - one.read().astype(int))
         assert difference.max() <= 1, method  # percent, rounded: at most one step apart
+
+
+def test_the_summary_of_a_run_of_several_adapters_counts_scenes_and_outputs(tmp_path, folders, checkpoint):
+    scenes = [write_like(tmp_path / f"{n}.tif", chip_pixels(Window(0, 0, 64, 64))) for n in "ab"]
+    scenes.append(tmp_path / "missing.tif")
+    refs = [ModelRef(str(folders[m]), TEST_BASE, str(checkpoint), device="cpu") for m in ("lora", "vpt")]
+    report = predict_many(scenes, refs, tmp_path / "out")
+    assert report.summary() == "3 scenes x 2 adapters: 4 done, 0 skipped, 2 failed of 6 outputs"
+    assert [r.source for r in report.failed] == [str(scenes[2])] * 2
+    again = predict_many(scenes[:2], refs, tmp_path / "out")
+    assert again.summary() == "2 scenes x 2 adapters: 0 done, 4 skipped, 0 failed of 4 outputs"
+    assert (
+        predict_many(scenes[:1], refs[:1], tmp_path / "one").summary()
+        == "1 done, 0 skipped, 0 failed of 1 scenes"
+    )

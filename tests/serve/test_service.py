@@ -1,6 +1,7 @@
 """``geoadapters serve`` against the running service on 127.0.0.1 (uvicorn in a thread)."""
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -15,6 +16,7 @@ from rasterio.windows import Window
 from geoadapters.cli.main import main
 from geoadapters.resident import ResidentAdapters
 from tests.conftest import TEST_BASE, perturbed_model
+from tests.range_server import RangeServer
 from tests.scenes import chip_pixels, write_like
 
 httpx = pytest.importorskip("httpx")
@@ -142,3 +144,61 @@ def test_a_full_queue_answers_503_and_bad_requests_4xx(tmp_path, folders, scene,
         assert httpx.get(f"{url}/health").json()["status"] == "ok"  # still up
         assert resident.used <= resident.budget
         assert _post(url, scene, folders[1]).status_code == 200
+
+
+def _item(href):
+    """A STAC 1.0 Item of one 6-band asset at `href`, its bands named by ``eo:bands`` common names."""
+    names = ("blue", "green", "red", "nir08", "swir16", "swir22")
+    asset = {
+        "href": href,
+        "type": "image/tiff",
+        "roles": ["data"],
+        "eo:bands": [{"common_name": n} for n in names],
+    }
+    return {
+        "type": "Feature", "stac_version": "1.0.0", "id": "scene", "bbox": [0, 0, 1, 1],
+        "stac_extensions": ["https://stac-extensions.github.io/eo/v1.1.0/schema.json"],
+        "geometry": {"type": "Point", "coordinates": [0, 0]}, "links": [], "assets": {"data": asset},
+        "properties": {"datetime": "2016-09-12T00:00:00Z"},
+    }  # fmt: skip
+
+
+def test_a_stac_item_href_answers_the_cli_class_map_and_a_hostile_one_is_refused(
+    tmp_path, folders, scene, checkpoint
+):
+    out = tmp_path / "cli.tif"
+    argv = ["predict", str(scene), "--adapter", str(folders[0]), "--model", TEST_BASE]
+    assert main([*argv, "--checkpoint", str(checkpoint), "--device", "cpu", "-o", str(out)]) == 0
+    with rasterio.open(out) as src:
+        expected = src.read(1)
+    root = tmp_path / "served"
+    root.mkdir()
+    write_like(root / "scene.tif", chip_pixels(Window(0, 0, 150, 130))[[1, 2, 3, 8, 11, 12]])  # the 6 bands
+    big = np.tile(chip_pixels(Window(0, 0, 150, 130))[[1, 2, 3, 8, 11, 12]], (1, 2, 1))
+    write_like(root / "big.tif", big)
+    items = {
+        "item": "scene.tif", "system file": "file:///etc/passwd", "root path": "/etc/passwd",
+        "big": "./big.tif",
+    }  # fmt: skip
+    for name, href in items.items():
+        (root / f"{name.replace(' ', '_')}.json").write_text(json.dumps(_item(href)))
+    resident = ResidentAdapters(BUDGET_GB, checkpoint={TEST_BASE: checkpoint}, device="cpu")
+    settings = ServeSettings(
+        base=TEST_BASE, budget_gb=BUDGET_GB, max_pixels=150 * 130, available=(str(folders[0]),)
+    )
+    with RangeServer(root) as files, serving(settings, resident) as url:
+
+        def post(name):
+            data = {"adapter": str(folders[0]), "url": f"{files.url}/{name.replace(' ', '_')}.json"}
+            return httpx.post(f"{url}/predict", data=data, timeout=120)
+
+        answer = post("item")
+        assert answer.status_code == 200, answer.text
+        assert np.array_equal(_classes(answer.content), expected)
+        for name in ("system file", "root path", "big"):
+            refused = post(name)
+            assert 400 <= refused.status_code < 500, (name, refused.text)
+            error = refused.json()["error"]
+            assert error and "\n" not in error and "root:" not in error and "geoadapters-serve-" not in error
+        assert post("big").status_code == 413
+        assert "file:// URLs are not read" in post("system file").json()["error"]
