@@ -144,7 +144,10 @@ def _without_collinear(polygons: npt.NDArray[np.object_], shapely: Any) -> npt.N
     closed = np.empty((int(ends[-1]), 2), np.float64)
     closed[np.arange(int(keep.sum())) + ring[keep]] = coords[index[keep]]  # a closing vertex per ring
     closed[ends[1:] - 1] = closed[ends[:-1]]
-    return shapely.from_ragged_array(shapely.GeometryType.POLYGON, closed, (ends, polygon_ends))
+    out: npt.NDArray[np.object_] = shapely.from_ragged_array(
+        shapely.GeometryType.POLYGON, closed, (ends, polygon_ends)
+    )
+    return out
 
 
 class PolygonStream:
