@@ -85,7 +85,6 @@ TORCH_FREE_PREDICT = [
     "geoadapters.raster.write",
     "geoadapters.raster.vector",
     "geoadapters.raster.polygons",
-    "geoadapters.raster.polygon_file",
     "geoadapters.raster.metadata",
 ]
 TORCH = ("torch", "timm", "peft", "onnx", "training", "demo", "lightning", "gradio")

@@ -30,7 +30,7 @@ import numpy.typing as npt
 from geoadapters.errors import MissingDependencyError, OptionError
 from geoadapters.raster.outputs import VectorOptions
 
-__all__ = ["CHUNK_ROWS", "NODATA", "PolygonStream", "Polygons", "kept_values"]
+__all__ = ["CHUNK_ROWS", "NODATA", "PolygonStream", "Polygons"]
 
 CHUNK_ROWS = 512
 NODATA = 255
@@ -43,22 +43,6 @@ def _import_vector() -> tuple[Any, Any]:
     except ImportError as err:
         raise MissingDependencyError("vector output (pyogrio, shapely, scipy)", extra="vector") from err
     return scipy.ndimage, shapely
-
-
-def kept_values(classes: list[str], options: VectorOptions) -> set[int]:
-    """The values of the classes whose polygons are written.
-
-    Raises:
-        OptionError: A class to keep that is not one of `classes`.
-    """
-    if options.classes is not None:
-        unknown = [c for c in options.classes if c not in classes]
-        if unknown:
-            raise OptionError(
-                f"vector classes {', '.join(unknown)} are not among the classes {', '.join(classes)}"
-            )
-    keep = classes if options.classes is None else options.classes
-    return {classes.index(c) for c in keep}
 
 
 @dataclass(frozen=True)
@@ -194,7 +178,14 @@ class PolygonStream:
         chunk_rows: int = CHUNK_ROWS,
     ) -> None:
         self._ndimage, self._shapely = _import_vector()
-        self._keep = kept_values(classes, options)
+        if options.classes is not None:
+            unknown = [c for c in options.classes if c not in classes]
+            if unknown:
+                raise OptionError(
+                    f"vector classes {', '.join(unknown)} are not among the classes {', '.join(classes)}"
+                )
+        keep = classes if options.classes is None else options.classes
+        self._keep = {classes.index(c) for c in keep}
         self.height, self.width = height, width
         self.options = options
         self._row_areas = np.asarray(row_areas, np.float64)

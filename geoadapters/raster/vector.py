@@ -1,55 +1,54 @@
 """Class polygons as GeoPackage, GeoJSON or GeoParquet, as a class map streams in or from a saved one.
 
-`PolygonWriter` takes the class map's strips (and each pixel's confidence) as a prediction writes them
-and hands them to a process of its own (`geoadapters.raster.polygon_file`), which makes the cleaned
-polygons (`geoadapters.raster.polygons`), maps them into the scene's CRS and writes them as they are
-finished; the file is published whole or not at all. Each polygon has its class name and value, its
-pixels, its ground area in m² and the mean confidence of its pixels. `vectorize` does the same from a
-saved class map, so ``geoadapters vectorize MAP.tif`` gives what ``predict --vector`` gave.
+`PolygonWriter` takes the class map's strips (and each pixel's confidence) as a prediction writes them;
+`geoadapters.raster.polygons` makes the cleaned polygons, which are mapped into the scene's CRS and
+written as they are finished, published whole or not at all. Each polygon has its class name and value,
+its pixels, its ground area in m² and the mean confidence of its pixels. `vectorize` does the same from
+a saved class map, so ``geoadapters vectorize MAP.tif`` gives what ``predict --vector`` gave.
+
+GeoPackage is written through pyogrio (appending), GeoJSON is streamed into a GeoPackage and converted
+once at the end (it cannot be appended to), and GeoParquet (``.parquet``, GeoParquet 1.1 with WKB
+geometries and the CRS as PROJJSON) through pyarrow, one row group per batch.
 """
 
 import contextlib
-import importlib.util
 import json
-import os
-import pickle
-import subprocess
-import sys
+import math
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import rasterio
+from rasterio.transform import Affine
 
-import geoadapters
 from geoadapters._staging import staged_file
 from geoadapters.errors import MissingDependencyError, RasterError
 from geoadapters.raster.area import row_pixel_areas
 from geoadapters.raster.outputs import VectorOptions, probability_path, uncertainty_path
-from geoadapters.raster.polygon_file import FileSettings
-from geoadapters.raster.polygons import CHUNK_ROWS, NODATA, kept_values
+from geoadapters.raster.polygons import CHUNK_ROWS, NODATA, Polygons, PolygonStream
 
-__all__ = ["VECTOR_DRIVERS", "PolygonWriter", "vectorize"]
+__all__ = ["FIELDS", "VECTOR_DRIVERS", "PolygonWriter", "exact_affine", "vectorize"]
 
 # Output suffix -> driver (OGR's, or GeoParquet through pyarrow).
 VECTOR_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".parquet": "Parquet"}
+# Each polygon's fields.
+FIELDS = ("class", "value", "pixels", "area_m2", "confidence")
+# Features gathered before one write (each write of pyogrio opens the file).
+_BATCH = 20_000
 
 
-def _check_installed(driver: str) -> None:
-    for module in ("pyogrio", "shapely", "scipy"):
-        if importlib.util.find_spec(module) is None:
-            raise MissingDependencyError("vector output (pyogrio, shapely, scipy)", extra="vector")
-    if driver == "Parquet" and importlib.util.find_spec("pyarrow") is None:
-        raise MissingDependencyError("GeoParquet output (pyarrow)", extra="vector")
+def _import_pyogrio() -> Any:
+    try:
+        import pyogrio
+    except ImportError as err:
+        raise MissingDependencyError("vector output (pyogrio, shapely, scipy)", extra="vector") from err
+    return pyogrio
 
 
 class PolygonWriter:
     """Cleaned class polygons of a class map given strip by strip, published whole or not at all.
-
-    The polygons are made in a child process (``python -m geoadapters.raster.polygon_file``), which
-    reads the strips as they are written: beside a prediction they take a core of their own.
 
     Args:
         path: ``.gpkg``, ``.geojson`` or ``.parquet`` destination.
@@ -59,11 +58,10 @@ class PolygonWriter:
         overwrite: Replace an existing destination.
 
     Attributes:
-        class_area: Ground area written of each class, in m² (once the writer is closed without error).
+        class_area: Ground area written so far of each class, in m².
 
     Raises:
-        RasterError: Another suffix, the destination folder is not writable, pixel areas are unknown, or
-            the polygons cannot be made or written (raised by `write` or on leaving).
+        RasterError: Another suffix, the destination folder is not writable, or pixel areas are unknown.
         OutputExistsError: `path` exists and `overwrite` is False.
         OptionError: A class to keep that is not one of `classes`.
         MissingDependencyError: pyogrio, shapely or scipy (or pyarrow for GeoParquet) is not installed.
@@ -82,67 +80,95 @@ class PolygonWriter:
         driver = VECTOR_DRIVERS.get(self.path.suffix.lower())
         if driver is None:
             raise RasterError(f"{self.path}: vector output must end in {', '.join(VECTOR_DRIVERS)}")
-        options = options or VectorOptions()
-        kept_values(classes, options)
-        _check_installed(driver)
+        self._driver = driver
         self.classes = classes
+        self._matrix, self._offset = exact_affine(like.transform, like.width, like.height)
+        self._crs = like.crs
         self.class_area = np.zeros(len(classes), np.float64)
-        row_areas = row_pixel_areas(like.crs, like.transform, like.height)
+        self._stream = PolygonStream(
+            like.height, like.width, classes, options or VectorOptions(),
+            row_pixel_areas(like.crs, like.transform, like.height), self._add,
+        )  # fmt: skip
+        if driver == "Parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError as err:
+                raise MissingDependencyError("GeoParquet output (pyarrow)", extra="vector") from err
+        else:
+            self._pyogrio = _import_pyogrio()
+        self._batch: list[Polygons] = []
+        self._written = False
+        self._parquet: Any = None
         self._staging: contextlib.AbstractContextManager[Path] = staged_file(self.path, overwrite=overwrite)
         try:
-            target = self._staging.__enter__()
+            self._target = self._staging.__enter__()
         except OSError as err:
             raise RasterError(f"cannot write into {self.path.parent}: {err}") from err
-        settings = FileSettings(
-            target, driver, self.path.stem, like.crs.to_wkt(), tuple(like.transform), like.width, like.height,
-            list(classes), options, np.asarray(row_areas, np.float64),
-        )  # fmt: skip
-        package = str(Path(geoadapters.__file__).resolve().parent.parent)  # the child imports this one
-        paths = [package, *filter(None, [os.environ.get("PYTHONPATH")])]
-        env = os.environ | {"PYTHONPATH": os.pathsep.join(paths)}
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "geoadapters.raster.polygon_file"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-        )  # fmt: skip
-        self._send(settings)
-
-    def _pipe(self) -> IO[bytes]:
-        pipe = self._process.stdin
-        assert pipe is not None  # opened with PIPE
-        return pipe
-
-    def _send(self, message: object) -> None:
-        try:
-            pickle.dump(message, self._pipe(), protocol=pickle.HIGHEST_PROTOCOL)
-        except (BrokenPipeError, OSError):  # the child stopped: its answer says why
-            self._answer()
-            raise RasterError(f"the polygons of {self.path.name} stopped without a reason") from None
-
-    def _answer(self) -> npt.NDArray[np.float64]:
-        """The child's class areas, once it is done; or its error, raised."""
-        with contextlib.suppress(OSError):
-            self._pipe().close()
-        out = self._process.stdout
-        assert out is not None  # opened with PIPE
-        try:
-            reply = pickle.load(out)
-        except (EOFError, pickle.UnpicklingError):
-            reply = ("failed", None, f"the process ended with status {self._process.wait()}")
-        finally:
-            out.close()
-            self._process.wait()
-        if reply[0] == "done":
-            areas: npt.NDArray[np.float64] = reply[1]
-            return areas
-        error: BaseException = RasterError(f"polygons of {self.path.name}: {reply[2]}")
-        if reply[1] is not None:
-            with contextlib.suppress(Exception):
-                error = pickle.loads(reply[1])
-        raise error
+        # GeoJSON cannot be appended to: stream into a GeoPackage, convert once at the end
+        self._gpkg = self._target.with_suffix(".partial.gpkg") if driver == "GeoJSON" else self._target
 
     def write(self, row: int, labels: npt.NDArray[np.uint8], confidence: npt.NDArray[Any] | None) -> None:
         """Add scene rows from `row` on: class values (rows, width; 255 nodata) and their confidence."""
-        self._send((row, labels, confidence))
+        self._stream.write(row, labels, confidence)
+
+    def _add(self, polygons: Polygons) -> None:
+        np.add.at(self.class_area, polygons.value, polygons.area)
+        self._batch.append(polygons)
+        if sum(len(p.value) for p in self._batch) >= _BATCH:
+            self._flush()
+
+    def _to_crs(self, xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        mapped: npt.NDArray[np.float64] = xy @ self._matrix + self._offset
+        return mapped
+
+    def _flush(self) -> None:
+        import shapely
+
+        if not self._batch and self._written:
+            return
+        parts = self._batch or [
+            Polygons(*(np.array([], t) for t in (object, np.int32, np.int64, float, float)))
+        ]
+        self._batch = []
+        values = np.concatenate([p.value for p in parts])
+        mapped = shapely.transform(np.concatenate([p.geometry for p in parts]), self._to_crs)
+        geometry = shapely.to_wkb(_repaired(mapped))
+        names = np.array([self.classes[v] for v in values], dtype=object)
+        columns = [
+            names,
+            values,
+            *(np.concatenate([getattr(p, n) for p in parts]) for n in ("pixels", "area", "confidence")),
+        ]
+        if self._driver == "Parquet":
+            self._write_parquet(geometry, columns)
+        else:
+            self._pyogrio.raw.write(
+                self._gpkg, geometry, columns, list(FIELDS), layer=self.path.stem, driver="GPKG",
+                geometry_type="Polygon", crs=self._crs.to_wkt(), append=self._written, promote_to_multi=False,
+            )  # fmt: skip
+        self._written = True
+
+    def _write_parquet(self, geometry: npt.NDArray[np.object_], columns: list[npt.NDArray[Any]]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table(
+            [pa.array(geometry, pa.binary()), *map(pa.array, columns)], names=["geometry", *FIELDS]
+        )
+        if self._parquet is None:
+            geo = {
+                "version": "1.1.0",
+                "primary_column": "geometry",
+                "columns": {
+                    "geometry": {
+                        "encoding": "WKB", "geometry_types": ["Polygon"],
+                        "crs": self._crs.to_dict(projjson=True),
+                    }
+                },
+            }  # fmt: skip
+            schema = table.schema.with_metadata({"geo": json.dumps(geo)})
+            self._parquet = pq.ParquetWriter(self._target, schema, compression="zstd")
+        self._parquet.write_table(table.cast(self._parquet.schema))
 
     def __enter__(self) -> "PolygonWriter":
         return self
@@ -152,16 +178,56 @@ class PolygonWriter:
     ) -> None:
         try:
             if kind is None:
-                self._send(None)
-                self.class_area = self._answer()
-            else:  # the stdin ends early: the child stops, what it wrote is discarded
-                with contextlib.suppress(OSError):
-                    self._pipe().close()
-                self._process.wait()
+                self._flush()
+                if self._parquet is not None:
+                    self._parquet.close()
+                if self._gpkg != self._target:
+                    meta, _, geometry, fields = self._pyogrio.raw.read(self._gpkg)
+                    self._pyogrio.raw.write(
+                        self._target, geometry, fields, meta["fields"], driver=self._driver,
+                        geometry_type="Polygon", crs=self._crs.to_wkt(), layer=self.path.stem,
+                    )  # fmt: skip
+                    self._gpkg.unlink()
+            elif self._parquet is not None:
+                self._parquet.close()
         except BaseException as failure:
             self._staging.__exit__(type(failure), failure, failure.__traceback__)
             raise
         self._staging.__exit__(kind, error, tb)
+
+
+def exact_affine(
+    transform: Affine, width: int, height: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(matrix, offset) mapping pixel corners (x, y rows @ matrix + offset) into the CRS without rounding.
+
+    Every coefficient is rounded to a multiple of 2**-q, with q the finest step at which every mapped
+    corner of the scene and each term of its sum stay below 2**53 steps: then every product and sum of
+    integer pixel corners is exact, so the mapped polygons keep the topology they had in pixel
+    coordinates (a hole's vertex on its shell's edge stays on it, never crosses it by a rounding error,
+    and nothing needs repairing). The coefficients move by at most 2**-q (about 1e-14 degrees or 1e-9 m
+    at a scene's usual coordinates), so a corner by far less than a pixel (1e-6 of one at 4096 px).
+    """
+    t = transform
+    terms = [t.c, t.f, t.a * width, t.b * height, t.d * width, t.e * height]
+    largest = max(abs(v) for v in terms) or 1.0
+    step = 2.0 ** (math.frexp(largest)[1] - 50)  # 3 terms of at most 2**50 steps: sums below 2**53
+    matrix = np.round(np.array([[t.a, t.d], [t.b, t.e]]) / step) * step
+    offset = np.round(np.array([t.c, t.f]) / step) * step
+    return matrix, offset
+
+
+def _repaired(polygons: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """The polygons, made valid where one is not (a safeguard: coverage simplification keeps them valid).
+
+    An invalid one is repaired (``make_valid``, structure), keeping the largest part should one split off.
+    """
+    import shapely
+
+    for i in np.flatnonzero(~shapely.is_valid(polygons)):
+        parts = shapely.get_parts(shapely.make_valid(polygons[i], method="structure"))
+        polygons[i] = parts[np.argmax(shapely.area(parts))]
+    return polygons
 
 
 def _confidence_source(class_map: Path) -> tuple[Path, str] | None:

@@ -147,7 +147,7 @@ def test_written_class_map_probabilities_and_polygons_equal_the_sequential_loop(
     for value in (0, 1):
         expected = shapely.union_all([g for g, v in whole if v == value])
         got = shapely.union_all(polygons[values == value])
-        # corners are mapped on a binary grid (geoadapters.raster.polygon_file.exact_affine): 1e-6 px apart
+        # corners are mapped on a binary grid (geoadapters.raster.vector.exact_affine): 1e-6 px apart
         assert shapely.symmetric_difference(got, expected).area < 1e-6 * expected.area
 
 

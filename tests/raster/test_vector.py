@@ -20,9 +20,8 @@ from geoadapters.inference.predict import predict_raster
 from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.raster.area import class_areas
 from geoadapters.raster.outputs import VectorOptions
-from geoadapters.raster.polygon_file import exact_affine
 from geoadapters.raster.polygons import PolygonStream
-from geoadapters.raster.vector import PolygonWriter, vectorize
+from geoadapters.raster.vector import exact_affine, vectorize
 from tests.conftest import LABEL_CHIP, S2_CHIP, perturbed_model
 
 
@@ -247,30 +246,3 @@ def test_mapped_pixel_corners_keep_their_topology(transform):
     corners = np.array([(0, 0), (4096, 0), (0, 4096), (4096, 4096)], float)
     expected = np.array([transform * tuple(c) for c in corners])
     assert np.abs(corners @ matrix + offset - expected).max() < 1e-4 * abs(transform.a)
-
-
-def test_the_child_processs_error_is_raised_and_nothing_is_published(tmp_path):
-    # rows out of order: the child's stream refuses them; the parent raises its error, publishes nothing
-    labels = real_labels()
-    target = tmp_path / "out.gpkg"
-    with (
-        rasterio.open(S2_CHIP) as like,
-        pytest.raises(ValueError, match="rows must come in order"),
-        PolygonWriter(target, like, classes=["land", "water"]) as writer,
-    ):
-        writer.write(0, labels[:10], None)
-        writer.write(20, labels[20:30], None)
-    assert writer._process.returncode == 0 and not target.exists()
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_an_error_in_the_run_stops_the_child_and_publishes_nothing(tmp_path):
-    labels = real_labels()
-    with (
-        rasterio.open(S2_CHIP) as like,
-        pytest.raises(KeyError),
-        PolygonWriter(tmp_path / "out.geojson", like, classes=["land", "water"]) as writer,
-    ):
-        writer.write(0, labels[:100], None)
-        raise KeyError("the run failed")
-    assert writer._process.returncode == 0 and list(tmp_path.iterdir()) == []
