@@ -5,15 +5,18 @@ predicted with the bundled offline model (128 px tiles, so the model's share of 
 the polygons' is large: the case where their cost shows most). Each round runs ``geoadapters predict``
 without and with ``--vector`` (GeoPackage, the default cleaning: 1 px simplification), alternated; the
 best of the rounds is reported, and their ratio. ``--before CHECKOUT`` runs another checkout's CLI too
-(an extracted older commit of this repository, on this virtual environment's packages), alternated.
+(an extracted older commit of this repository, on this virtual environment's packages), alternated;
+``--model-threads N`` adds both runs with the model on N threads (``OMP_NUM_THREADS``), which leaves
+the other cores to the polygons.
 Then the polygons are checked: valid, and the ground area of each class in the polygon file against the
 class map's (`geoadapters.raster.area.class_areas`), with the share of vertices the simplification kept.
 
-Run: python benchmarks/vector.py [--size 4096] [--rounds 3] [--before CHECKOUT]
+Run: python benchmarks/vector.py [--size 4096] [--rounds 3] [--before CHECKOUT] [--model-threads 1]
 """
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,10 +40,10 @@ _OTHER = (
 )
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str], env: dict[str, str] | None = None) -> float:
     """Seconds of one whole process, start to exit."""
     start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
+    subprocess.run(command, check=True, capture_output=True, env=env)
     return time.perf_counter() - start
 
 
@@ -49,6 +52,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--before", type=Path, help="another checkout of this repository")
+    parser.add_argument("--model-threads", type=int, help="also both runs with the model on these threads")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vector-bench-") as tmp:
         work = Path(tmp)
@@ -70,17 +74,23 @@ def main() -> None:
             ]
             runs["before raster"] = [*other, "-o", str(work / "br.tif")]
             runs["before vector"] = [*other, "-o", str(work / "bv.tif"), "--vector", str(work / "bv.gpkg")]
+        envs: dict[str, dict[str, str]] = {}
+        if args.model_threads:
+            threads = f"model on {args.model_threads} thread{'s' * (args.model_threads > 1)}"
+            for name in ("raster", "vector"):
+                runs[f"{threads} {name}"] = runs[name]
+                envs[f"{threads} {name}"] = os.environ | {"OMP_NUM_THREADS": str(args.model_threads)}
         times: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.rounds):
             for name, command in runs.items():
-                times[name].append(timed(command))
+                times[name].append(timed(command, envs.get(name)))
         print(
             f"scene {args.size} x {args.size} px, bundled model, {args.rounds} rounds (best; all in brackets)"
         )
         print("| run | s | vs its raster run |")
         print("|---|---|---|")
         for name, values in times.items():
-            raster = min(times["before raster" if name.startswith("before") else "raster"])
+            raster = min(times[name[: name.rfind(" ") + 1] + "raster"])  # its prefix's raster run
             listed = ", ".join(f"{v:.1f}" for v in values)
             print(f"| {name} | {min(values):.1f} ({listed}) | {min(values) / raster:.2f}x |")
         _, _, wkb, fields = pyogrio.raw.read(work / "v.gpkg")

@@ -97,3 +97,16 @@ def test_predict_help_names_the_files_predict_writes():
     help_text = " ".join(cli.commands["predict"].get_help(cli.make_context("predict", ["x"])).split())
     assert probability_path(default_output("scene.tif")).name.replace("scene", "<stem>") in help_text
     assert default_output("scene.tif").name.replace("scene", "<stem>") in help_text
+
+
+def test_the_vector_cost_in_predict_help_is_the_one_measured_in_docs():
+    help_text = " ".join(cli.commands["predict"].get_help(cli.make_context("predict", ["x"])).split())
+    said = re.search(
+        r"([\d.]+)x the raster run of the bundled model .*?, ([\d.]+)x with the model on one", help_text
+    )
+    assert said is not None
+    table = (ROOT / "docs" / "performance.md").read_text()
+    assert re.search(rf"^\| `--vector` \| [^|]+ \| {re.escape(said.group(1))}x \|$", table, re.M)
+    assert re.search(
+        rf"^\| model on 1 thread, `--vector` \| [^|]+ \| {re.escape(said.group(2))}x \|$", table, re.M
+    )

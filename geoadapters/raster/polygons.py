@@ -125,6 +125,31 @@ def _node(
     return out, np.append(first[ends[:-1]], len(out))
 
 
+def _without_collinear(polygons: npt.NDArray[np.object_], shapely: Any) -> npt.NDArray[np.object_]:
+    """The polygons without the vertices that lie on a straight line between their neighbours.
+
+    Such as the pixel corners `_node` added on a border row, once the pieces are joined. The corners are
+    integers (simplification only removes vertices), so the test is exact and the point sets unchanged.
+    """
+    _, coords, (ring_ends, polygon_ends) = shapely.to_ragged_array(polygons)
+    sizes = np.diff(ring_ends) - 1  # each ring's vertices, without the closing one
+    ring = np.repeat(np.arange(len(sizes)), sizes)
+    index = np.arange(len(ring)) + ring  # into coords, skipping the closing vertices
+    first, last = ring_ends[:-1][ring], ring_ends[1:][ring] - 2
+    a = coords[index] - coords[np.where(index == first, last, index - 1)]
+    b = coords[np.where(index == last, first, index + 1)] - coords[index]
+    keep = a[:, 0] * b[:, 1] != a[:, 1] * b[:, 0]
+    kept = np.bincount(ring[keep], minlength=len(sizes))
+    ends = np.append(0, np.cumsum(kept + 1))
+    closed = np.empty((int(ends[-1]), 2), np.float64)
+    closed[np.arange(int(keep.sum())) + ring[keep]] = coords[index[keep]]  # a closing vertex per ring
+    closed[ends[1:] - 1] = closed[ends[:-1]]
+    out: npt.NDArray[np.object_] = shapely.from_ragged_array(
+        shapely.GeometryType.POLYGON, closed, (ends, polygon_ends)
+    )
+    return out
+
+
 class PolygonStream:
     """Class polygons of a map given strip by strip, cleaned as `VectorOptions` say, passed to `emit`.
 
@@ -273,16 +298,19 @@ class PolygonStream:
 
     def _finish(self, finished: list[_Region], end: int) -> None:
         shapely = self._shapely
+        step, noded = self._chunk_rows, []
         for region in finished:  # pieces meet on border rows, where every pixel corner is a vertex
             pieces = region.pieces
-            joined = pieces[0] if len(pieces) == 1 else shapely.coverage_union_all(pieces)
-            step = self._chunk_rows
+            region.geometry = pieces[0] if len(pieces) == 1 else shapely.coverage_union_all(pieces)
             touches = region.box[0] > 0 and region.box[0] % step == 0
             touches |= region.box[2] < self.height - 1 and (region.box[2] + 1) % step == 0
-            region.geometry = (
-                shapely.simplify(joined, 0, preserve_topology=False) if len(pieces) > 1 or touches else joined
-            )
+            if len(pieces) > 1 or touches:
+                noded.append(region)
             region.pieces = []
+        if noded:
+            geometries = _without_collinear(np.array([r.geometry for r in noded], object), shapely)
+            for region, geometry in zip(noded, geometries, strict=True):
+                region.geometry = geometry
         if not self.options.fill_holes:
             self._write(finished)
             return

@@ -10,6 +10,7 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
+from rasterio import features
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 from scipy import ndimage
@@ -64,6 +65,10 @@ def test_pixel_outlines_equal_those_of_the_whole_map_and_add_up(chunk_rows):
         assert sorted(pixels[value == v]) == sorted(components(labels, v))
         np.testing.assert_array_equal(shapely.area(geometry[value == v]).sum(), (labels == v).sum())
     np.testing.assert_array_equal(area, pixels)  # pixel areas of 1 here
+    # and no vertex is left where pieces were joined: as many as the whole map's outlines have
+    outlines = features.shapes(labels, mask=labels != 255, connectivity=4)
+    whole = sum(len(ring) for shape, _ in outlines for ring in shape["coordinates"])
+    assert shapely.get_num_coordinates(geometry).sum() == whole
 
 
 def test_simplified_polygons_are_valid_share_their_edges_and_keep_the_area():
