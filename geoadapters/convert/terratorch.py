@@ -68,7 +68,7 @@ BACKBONES = {
 # backbone_* arguments taken as architecture overrides, and those with no effect on inference.
 _ARCH_ARGS = ("embed_dim", "depth", "num_heads", "mlp_ratio", "img_size", "num_frames", "coords_scale_learn")
 _IGNORED_BACKBONE_ARGS = ("pretrained", "drop_path", "ckpt_path")
-# Task arguments accepted: training or evaluation settings (tiled_inference_parameters: the tiling, `_tiling`).
+# Task arguments accepted: training and evaluation settings (tiled_inference_parameters: `_tiling`).
 _TRAINING_TASK_ARGS = {
     "model_factory", "loss", "ignore_index", "lr", "optimizer", "optimizer_hparams", "scheduler",
     "scheduler_hparams", "freeze_backbone", "freeze_decoder", "freeze_head", "class_weights", "plot_on_val",
