@@ -110,3 +110,29 @@ def test_the_vector_cost_in_predict_help_is_the_one_measured_in_docs():
     assert re.search(
         rf"^\| model on 1 thread, `--vector` \| [^|]+ \| {re.escape(said.group(2))}x \|$", table, re.M
     )
+
+
+def test_the_readme_speed_figures_are_the_ones_measured_in_docs():
+    rows = {
+        (scene, run): (float(best), float(fp32), float(shipped))
+        for scene, run, best, fp32, shipped in re.findall(
+            r"^\| (\d+ x \d+) \| ([^|]+?) \| [^|]+ \| ([\d.]+) \| \**([\d.]+)x\** \| \**([\d.]+)x\** \|$",
+            (ROOT / "docs" / "performance.md").read_text(),
+            re.M,
+        )
+    }
+    ours, tt = "`geoadapters predict`", "TerraTorch fp32"
+    small, large = rows[("512 x 512", ours)], rows[("2048 x 2048", ours)]
+    bf16, int8 = (
+        rows[("2048 x 2048", "`--precision bf16`")],
+        rows[("2048 x 2048", "`--runtime onnx --precision int8`")],
+    )
+    text = " ".join(README.read_text().split())
+    assert (
+        f"512 px scene in {small[0]} s against TerraTorch's {rows[('512 x 512', tt)][0]} s in fp32 "
+        f"({small[1]:.2f}x) and a 2048 px one in {large[0]} s against {rows[('2048 x 2048', tt)][0]} s "
+        f"({large[1]:.2f}x; {large[2]:.2f}x against TerraTorch as shipped), {bf16[0]} s with "
+        f"`--precision bf16` on a CPU with native bf16 and {int8[0]} s with the int8 opt-in ({int8[1]:.2f}x)"
+    ) in text
+    for (scene, _), (best, fp32, _) in rows.items():  # each ratio: TerraTorch fp32's best over the row's
+        assert rows[(scene, tt)][0] / best == pytest.approx(fp32, rel=0.03)  # bests rounded to 0.1 s
