@@ -30,12 +30,12 @@ import rasterio
 from typing_extensions import TypeIs
 
 from geoadapters.config import AdapterConfig, memory_budget
-from geoadapters.errors import AdapterError, GeoAdaptersWarning, OptionError, RasterError, ResourceError
+from geoadapters.errors import AdapterError, OptionError, RasterError, ResourceError
 from geoadapters.inference.background import WRITE_DEPTH, read_ahead, write_behind
 from geoadapters.inference.blending import StripAccumulator
 from geoadapters.inference.jobs import SceneJob, SceneSource, check_outputs
-from geoadapters.inference.preflight import check_dates
-from geoadapters.inference.request import PredictOptions, scale_factor
+from geoadapters.inference.preflight import check_dates, scene_warnings
+from geoadapters.inference.request import PredictOptions
 from geoadapters.inference.resume import ADAPTER_TAG
 from geoadapters.inference.runners import Runner
 from geoadapters.inference.strips import StripFile, computed_tiles, read_strips
@@ -44,10 +44,7 @@ from geoadapters.inference.tta import AugmentedRunner
 from geoadapters.raster.area import ClassAreas, write_area_table
 from geoadapters.raster.metadata import (
     GSD_TOLERANCE,
-    frame_date_warning,
-    gsd_warning,
     pixel_size_m,
-    value_range_warning,
 )
 from geoadapters.raster.outputs import VectorOptions, default_output
 from geoadapters.raster.read import Scene, prepare_tile
@@ -386,20 +383,12 @@ def _prepared(source: SceneSource, runner: TileModel, options: PredictOptions) -
     ):  # fmt: skip
         pixel = pixel_size_m(scene.source)
         warp = options.resample and gsd is not None and max(pixel / gsd, gsd / pixel) > GSD_TOLERANCE
-        said: list[GeoAdaptersWarning | None] = [frame_date_warning(scene.dates, options.metadata)]
         described = scene.metadata(options.metadata)
         if warp:
             assert gsd is not None
             scene.resample(gsd, pixel)
             described = dataclasses.replace(described, gsd=gsd)
-        else:
-            said += [gsd_warning(scene.source, each.input, scene.path) for each in configs]
-        sample = scene.sample()
-        said += [
-            value_range_warning(sample, each.input, scale_factor(each.input, options.scale), scene.path)
-            for each in configs
-        ]
-        for warning in filter(None, said):
+        for warning in scene_warnings(scene, configs, options, gsd=not warp):
             warnings.warn(warning, stacklevel=4)
         try:
             grid = TileGrid(scene.height, scene.width, tile, overlap, align=config.input_multiple)

@@ -7,6 +7,7 @@ from the adapter's, undated frames) are returned as lines so that the run report
 """
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from geoadapters._staging import check_writable
 from geoadapters.config import AdapterConfig
@@ -14,7 +15,10 @@ from geoadapters.errors import GeoAdaptersWarning, OptionError, RasterError, one
 from geoadapters.inference.jobs import SceneJob
 from geoadapters.inference.request import PredictOptions, scale_factor
 
-__all__ = ["check_dates", "check_job", "check_jobs"]
+if TYPE_CHECKING:
+    from geoadapters.raster.read import Scene
+
+__all__ = ["check_dates", "check_job", "check_jobs", "scene_warnings"]
 
 
 def check_dates(config: AdapterConfig, options: PredictOptions) -> None:
@@ -38,12 +42,31 @@ def check_job(job: SceneJob, config: AdapterConfig, options: PredictOptions) -> 
     return check_jobs([job], [config], options)
 
 
+def scene_warnings(
+    scene: "Scene", configs: Sequence[AdapterConfig], options: PredictOptions, *, gsd: bool
+) -> list[GeoAdaptersWarning]:
+    """The warnings of an open `scene` for `configs`: undated frames, its GSD (if `gsd`), its values.
+
+    Preflight and the run both check with this.
+    """
+    from geoadapters.raster.metadata import frame_date_warning, gsd_warning, value_range_warning
+
+    said: list[GeoAdaptersWarning | None] = [frame_date_warning(scene.dates, options.metadata)]
+    if gsd:
+        said += [gsd_warning(scene.source, config.input, scene.path) for config in configs]
+    sample = scene.sample()
+    said += [
+        value_range_warning(sample, config.input, scale_factor(config.input, options.scale), scene.path)
+        for config in configs
+    ]
+    return [warning for warning in said if warning is not None]
+
+
 def check_jobs(
     jobs: Sequence[SceneJob], configs: Sequence[AdapterConfig], options: PredictOptions
 ) -> list[str]:
     """`check_job` of one scene's jobs, one per adapter (of one base and bands): the scene opened once."""
     from geoadapters.inference.tiling import TileGrid
-    from geoadapters.raster.metadata import frame_date_warning, gsd_warning, value_range_warning
     from geoadapters.raster.read import Scene
 
     first = configs[0]
@@ -51,13 +74,8 @@ def check_jobs(
         jobs[0].scene, first.input.bands, bands=options.bands, nodata=options.nodata,
         geotiff_only=options.geotiff_only, frames=first.frames,
     ) as scene:  # fmt: skip
-        said: list[GeoAdaptersWarning | None] = [frame_date_warning(scene.dates, options.metadata)]
-        sample = scene.sample()
+        said = scene_warnings(scene, configs, options, gsd=not options.resample)
         for config in configs:
-            if not options.resample:
-                said.append(gsd_warning(scene.dataset, config.input, scene.path))
-            factor = scale_factor(config.input, options.scale)
-            said.append(value_range_warning(sample, config.input, factor, scene.path))
             tile = options.tile_size or config.inference.tile_size
             overlap = config.inference.overlap if options.overlap is None else options.overlap
             try:
@@ -67,4 +85,4 @@ def check_jobs(
     for job in jobs:
         for path in job.outputs():
             check_writable(path)
-    return list(dict.fromkeys(one_line(w) for w in said if w is not None))
+    return list(dict.fromkeys(one_line(w) for w in said))
