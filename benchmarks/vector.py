@@ -7,11 +7,13 @@ without and with ``--vector`` (GeoPackage, the default cleaning: 1 px simplifica
 best of the rounds is reported, and their ratio. ``--before CHECKOUT`` runs another checkout's CLI too
 (an extracted older commit of this repository, on this virtual environment's packages), alternated;
 ``--model-threads N`` adds both runs with the model on N threads (``OMP_NUM_THREADS``), which leaves
-the other cores to the polygons.
+the other cores to the polygons; ``--wait-policy ACTIVE`` adds both runs with torch's idle OpenMP
+threads spinning, as they did before the command set ``OMP_WAIT_POLICY=PASSIVE`` for itself.
 Then the polygons are checked: valid, and the ground area of each class in the polygon file against the
 class map's (`geoadapters.raster.area.class_areas`), with the share of vertices the simplification kept.
 
 Run: python benchmarks/vector.py [--size 4096] [--rounds 3] [--before CHECKOUT] [--model-threads 1]
+     [--wait-policy ACTIVE]
 """
 
 import argparse
@@ -53,6 +55,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--before", type=Path, help="another checkout of this repository")
     parser.add_argument("--model-threads", type=int, help="also both runs with the model on these threads")
+    parser.add_argument(
+        "--wait-policy", choices=["ACTIVE", "PASSIVE"], help="also both runs with this OMP_WAIT_POLICY"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vector-bench-") as tmp:
         work = Path(tmp)
@@ -74,12 +79,17 @@ def main() -> None:
             ]
             runs["before raster"] = [*other, "-o", str(work / "br.tif")]
             runs["before vector"] = [*other, "-o", str(work / "bv.tif"), "--vector", str(work / "bv.gpkg")]
-        envs: dict[str, dict[str, str]] = {}
+        variants: dict[str, dict[str, str]] = {}
         if args.model_threads:
             threads = f"model on {args.model_threads} thread{'s' * (args.model_threads > 1)}"
+            variants[threads] = {"OMP_NUM_THREADS": str(args.model_threads)}
+        if args.wait_policy:
+            variants[f"OMP_WAIT_POLICY={args.wait_policy}"] = {"OMP_WAIT_POLICY": args.wait_policy}
+        envs: dict[str, dict[str, str]] = {}
+        for label, env in variants.items():
             for name in ("raster", "vector"):
-                runs[f"{threads} {name}"] = runs[name]
-                envs[f"{threads} {name}"] = os.environ | {"OMP_NUM_THREADS": str(args.model_threads)}
+                runs[f"{label} {name}"] = runs[name]
+                envs[f"{label} {name}"] = os.environ | env
         times: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.rounds):
             for name, command in runs.items():

@@ -70,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     output is closed and published by then, so after flushing and running the exit handlers it skips
     the interpreter's teardown of torch and the model (a second or more). Called with `argv`, it returns.
     """
+    if argv is None:
+        # Idle OpenMP threads of torch sleep instead of spinning, so the cores they hold between the
+        # model's parallel regions go to the reader and writer threads (polygons, COG blocks); set before
+        # torch is imported, and only for the command's own process (a value set by the user stays).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     code = _main(argv)
     if argv is None:
         try:
