@@ -1,7 +1,10 @@
-"""ONNX export: one graph from raw band values to logits, LoRA merged, the input contract in metadata.
+"""ONNX export: one graph from raw band values to class probabilities, LoRA merged, the contract in metadata.
 
 The graph applies the input contract itself (scaling, normalisation, nodata), so it takes values as
-stored in the files. Its batch dimension is dynamic and its tile size fixed. The adapter config is
+stored in the files. A segmentation graph ends in the softmax (output ``probabilities``), as QGIS
+plugins expect (Deepness zeroes outputs under its probability threshold, 0 when off, before its argmax:
+negative logits would lose pixels); other tasks output ``logits``. Its batch dimension is dynamic and
+its tile size fixed. The adapter config is
 stored as ONNX metadata (`geoadapters.inference.onnx_metadata`), which `OnnxRunner` reads back.
 `quantize_int8` writes an opt-in int8 copy for CPUs and reports how far it agrees with fp32.
 """
@@ -34,7 +37,7 @@ from geoadapters.errors import (
     OptionError,
 )
 from geoadapters.geomodel import GeoModel
-from geoadapters.inference.onnx_metadata import onnx_metadata
+from geoadapters.inference.onnx_metadata import graph_output, onnx_metadata
 from geoadapters.inference.onnx_runner import OnnxRunner
 from geoadapters.inference.torch_runner import frames_input
 
@@ -93,15 +96,16 @@ class QuantizeReport:
 class _RawInput(nn.Module):
     """A model that takes raw band values as runners do: normalisation (and frames) part of the graph."""
 
-    def __init__(self, model: GeoModel) -> None:
+    def __init__(self, model: GeoModel, probabilities: bool) -> None:
         super().__init__()
         self.model = model
         self.frames = model.config.frames
+        self.probabilities = probabilities
 
     def forward(self, raw: Tensor) -> Tensor:
-        """Logits of raw band values (B, [T x] C, H, W)."""
+        """Logits, or softmax probabilities over the classes, of raw band values (B, [T x] C, H, W)."""
         logits: Tensor = self.model(self.model.normalize(frames_input(raw, self.frames)))
-        return logits
+        return logits.softmax(1) if self.probabilities else logits
 
 
 def _import_onnx() -> Any:
@@ -157,7 +161,7 @@ def _files(path: Path) -> list[Path]:
     return [path] + [path.parent / location for location in sorted(locations)]
 
 
-def _export(module: nn.Module, raw: npt.NDArray[np.float32], path: Path, opset: int) -> str:
+def _export(module: nn.Module, raw: npt.NDArray[np.float32], path: Path, opset: int, output: str) -> str:
     """Write `module` to `path` with the dynamo exporter, else the TorchScript one; return which."""
     example = (torch.from_numpy(raw),)
     external = sum(t.numel() * t.element_size() for t in module.state_dict().values()) > _EXTERNAL_DATA_BYTES
@@ -175,7 +179,7 @@ def _export(module: nn.Module, raw: npt.NDArray[np.float32], path: Path, opset: 
                 dynamic_shapes={"raw": {0: torch.export.Dim("batch", min=1)}},
                 verbose=False,
                 input_names=["raw"],
-                output_names=["logits"],
+                output_names=[output],
                 opset_version=opset,
             )
         sys.stderr.write(printed.getvalue())
@@ -193,9 +197,9 @@ def _export(module: nn.Module, raw: npt.NDArray[np.float32], path: Path, opset: 
             example,
             path,
             dynamo=False,
-            dynamic_axes={"raw": {0: "batch"}, "logits": {0: "batch"}},
+            dynamic_axes={"raw": {0: "batch"}, output: {0: "batch"}},
             input_names=["raw"],
-            output_names=["logits"],
+            output_names=[output],
             opset_version=opset,
         )
     return "torchscript"
@@ -230,11 +234,13 @@ def export_onnx(
     opset: int = 18,
     overwrite: bool = False,
 ) -> ExportReport:
-    """Write `model` as an ONNX graph from raw band values to logits, and check it against torch.
+    """Write `model` as an ONNX graph from raw band values to class probabilities, and check it against torch.
 
     A copy of the model is exported (the caller's is unchanged), with LoRA merged into the base weights so
     that the graph is the plain base architecture. Input ``raw`` (batch, C, [T,] tile, tile) float32,
-    output ``logits``; the batch is dynamic. The file appears whole or not at all.
+    output ``probabilities`` (segmentation: the softmax over classes) or ``logits`` (`graph_output`);
+    the batch is dynamic. The file appears whole or not at all. The check compares what `OnnxRunner`
+    returns (log-probabilities for segmentation) with torch's (its log-softmax).
 
     Args:
         model: The model to export.
@@ -265,12 +271,15 @@ def export_onnx(
     onnx = _import_onnx()
     exported = copy.deepcopy(model).cpu().eval()
     raw = example_raw(model.config, 2, tile)
+    output = graph_output(config)
     with torch.inference_mode():
-        expected = _RawInput(exported)(torch.from_numpy(raw)).numpy()
+        logits = _RawInput(exported, probabilities=False)(torch.from_numpy(raw))
+        expected = (logits.log_softmax(1) if output == "probabilities" else logits).numpy()
     if exported.method.unload is not None:  # a plain base architecture exports and runs best
         exported.merge_and_unload()
     with staged_file(path, overwrite=overwrite) as staged:
-        exporter = _export(_RawInput(exported).eval(), raw, staged, opset)
+        graph = _RawInput(exported, probabilities=output == "probabilities").eval()
+        exporter = _export(graph, raw, staged, opset, output)
         props = onnx_metadata(config, tile, "fp32")
         _edit(staged, lambda proto: onnx.helper.set_model_props(proto, props))
         onnx.checker.check_model(str(staged))  # the path-based check also reads external data

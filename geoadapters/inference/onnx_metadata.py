@@ -9,7 +9,10 @@ plugin's documentation (docs/source/creators/creators_add_metadata_to_model.rst)
 name, ...}``, ``resolution`` in cm/px, ``tiles_size`` in px and ``tiles_overlap`` in percent of a tile
 (its reader reads the tile size as ``tile_size``, which is ours too). Deepness scales tile values by
 1/255 and then standardises them with ``standardization_mean`` and ``standardization_std``: 0 and 1/255
-per band hand the graph the band values as stored, which it takes.
+per band hand the graph the band values as stored, which it takes. ``seg_thresh`` 0 and
+``seg_small_segment`` 0 turn its probability threshold and its median filter off, so that its map is
+the argmax of the graph's output: a segmentation graph outputs probabilities (``output``), since
+Deepness zeroes every output under the threshold, 0 when off, before its argmax.
 
 The header is read with protobuf alone (onnxruntime requires it): the messages of ``onnx.proto`` that
 hold the metadata (``ModelProto.metadata_props``) and the shapes of the graph's inputs and outputs are
@@ -36,6 +39,7 @@ __all__ = [
     "DEEPNESS_KEYS",
     "METADATA_KEY",
     "OnnxMetadata",
+    "graph_output",
     "onnx_metadata",
     "parse_metadata",
     "read_metadata_props",
@@ -53,6 +57,8 @@ DEEPNESS_KEYS = (
     "tiles_overlap",
     "standardization_mean",
     "standardization_std",
+    "seg_thresh",
+    "seg_small_segment",
 )
 
 # A graph's dimension as ONNX states it: a size, a symbol ("batch") or unknown.
@@ -71,7 +77,14 @@ class OnnxMetadata(BaseModel):
     config: Annotated[str, Field(alias=METADATA_KEY, max_length=JSON_LIMIT)]
     tile_size: Annotated[int, Field(ge=1, le=MAX_TILE, strict=False)]  # the digits of a number
     precision: Literal["fp32", "int8"] = "fp32"
+    # what the graph outputs; files exported before this key existed output logits
+    output: Literal["logits", "probabilities"] = "logits"
     geoadapters_version: Annotated[str, Field(max_length=40)] = ""
+
+
+def graph_output(config: AdapterConfig) -> Literal["logits", "probabilities"]:
+    """What an exported graph outputs: softmax ``probabilities`` for segmentation, else ``logits``."""
+    return "probabilities" if config.task == "segmentation" else "logits"
 
 
 def onnx_metadata(config: AdapterConfig, tile_size: int, precision: str) -> dict[str, str]:
@@ -85,6 +98,7 @@ def onnx_metadata(config: AdapterConfig, tile_size: int, precision: str) -> dict
         METADATA_KEY: json.dumps(config.to_dict()),
         "tile_size": str(tile_size),
         "precision": precision,
+        "output": graph_output(config),
         "geoadapters_version": __version__,
         "class_colors": json.dumps(colors),
     }
@@ -98,6 +112,8 @@ def onnx_metadata(config: AdapterConfig, tile_size: int, precision: str) -> dict
             "tiles_overlap": json.dumps(round(100 * overlap / tile_size)),
             "standardization_mean": json.dumps([0.0] * bands),
             "standardization_std": json.dumps([1 / 255] * bands),
+            "seg_thresh": json.dumps(0.0),
+            "seg_small_segment": json.dumps(0),
         }
         if config.input.gsd is not None:
             props["resolution"] = json.dumps(round(config.input.gsd * 100, 6))

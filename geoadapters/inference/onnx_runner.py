@@ -88,6 +88,8 @@ class OnnxRunner:
         self._input_shape = tuple(self.session.get_inputs()[0].shape)
         logits = tuple(self.session.get_outputs()[0].shape)
         self.config, self.tile_size, self.precision = parse_metadata(props, path, self._input_shape, logits)
+        # validated by parse_metadata's schema (OnnxMetadata.output)
+        self._probabilities = props.get("output") == "probabilities"
         self.description = f"onnxruntime {provider} {self.precision}"
         self.xp: Any = xp_numpy
         self.device = "cpu"  # where session.run returns the logits
@@ -96,6 +98,9 @@ class OnnxRunner:
         self, raw: npt.NDArray[np.float32], scene: SceneMetadata | None = None
     ) -> npt.NDArray[np.float32]:
         """Float32 logits (B, K, H, W), a numpy array, of float32 raw band values (B, [T x] C, H, W).
+
+        A graph that outputs probabilities gives their logarithm: logits up to a constant per pixel,
+        which every output (argmax, softmax of the blended tiles, TTA) is independent of.
 
         The graph takes no scene metadata: `scene` is not used (export fixes the model's defaults). It
         takes the frames of a model of several frames as runners do, (B, T x C, H, W).
@@ -110,8 +115,11 @@ class OnnxRunner:
                 f"got {raw.shape}; its tile size is fixed at export (geoadapters export --tile-size)"
             )
         feed = {"raw": np.ascontiguousarray(raw, dtype=np.float32)}
-        logits: npt.NDArray[np.float32] = self.session.run(None, feed)[0]
-        return logits
+        output: npt.NDArray[np.float32] = self.session.run(None, feed)[0]
+        if self._probabilities:  # the smallest float32 keeps log finite where the softmax underflowed
+            log: npt.NDArray[np.float32] = np.log(np.maximum(output, np.finfo(np.float32).tiny))
+            return log
+        return output
 
     def fitting_batch(self, tile: int) -> None:
         """None: onnxruntime's memory is not measured."""

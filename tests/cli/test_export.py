@@ -10,7 +10,7 @@ from geoadapters.inference.export import example_raw
 from geoadapters.inference.onnx_runner import OnnxRunner
 from tests.conftest import TEST_BASE
 from tests.conftest import perturbed_model as make
-from tests.inference.test_onnx import torch_logits
+from tests.inference.test_onnx import torch_log_probabilities
 
 
 def test_export_command_on_a_vpt_upernet_adapter(tmp_path, checkpoint):
@@ -25,7 +25,7 @@ def test_export_command_on_a_vpt_upernet_adapter(tmp_path, checkpoint):
     assert "int8 agrees with fp32 on" in result.output
     assert sorted(p.name for p in output.parent.iterdir()) == ["model.int8.onnx", "model.onnx"]
     raw = example_raw(model.config, 2, 64, seed=3)
-    assert np.abs(OnnxRunner(output)(raw) - torch_logits(model, raw)).max() < 1e-4
+    assert np.abs(OnnxRunner(output)(raw) - torch_log_probabilities(model, raw)).max() < 1e-4
     written = output.read_bytes()
     result = CliRunner().invoke(export_command, args)
     assert result.exit_code == 1 and isinstance(result.exception, OutputExistsError)

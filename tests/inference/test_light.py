@@ -23,10 +23,12 @@ import rasterio
 from click.testing import CliRunner
 
 import geoadapters
+from geoadapters.bands import band_indices
 from geoadapters.cli.export import export_command
 from geoadapters.errors import CheckpointError
 from geoadapters.inference.onnx_metadata import DEEPNESS_KEYS, METADATA_KEY, read_metadata_props
 from geoadapters.inference.predict import predict_raster
+from geoadapters.inference.runners import make_runner
 from geoadapters.inference.torch_runner import TorchRunner
 from geoadapters.raster.palette import class_colors
 from tests.conftest import S2_CHIP
@@ -123,6 +125,7 @@ def test_exported_metadata_carry_the_contract_and_the_qgis_keys(exported):
         METADATA_KEY,
         "tile_size",
         "precision",
+        "output",
         "geoadapters_version",
         "class_colors",
         *DEEPNESS_KEYS,
@@ -134,9 +137,10 @@ def test_exported_metadata_carry_the_contract_and_the_qgis_keys(exported):
         stored.input.bands == spec.bands and stored.input.mean == spec.mean and stored.input.std == spec.std
     )
     assert (stored.input.scale, stored.input.nodata, stored.input.gsd) == (spec.scale, spec.nodata, spec.gsd)
-    assert (props["tile_size"], props["precision"], props["geoadapters_version"]) == (
+    assert (props["tile_size"], props["precision"], props["output"], props["geoadapters_version"]) == (
         str(tile),
         "fp32",
+        "probabilities",
         geoadapters.__version__,
     )
     expected_colors = [
@@ -151,6 +155,8 @@ def test_exported_metadata_carry_the_contract_and_the_qgis_keys(exported):
     assert spec.gsd is not None and float(json.loads(props["resolution"])) == pytest.approx(spec.gsd * 100)
     assert int(json.loads(props["tiles_size"])) == int(json.loads(props["tile_size"])) == tile
     assert int(json.loads(props["tiles_overlap"])) == round(100 * overlap / tile)
+    # its dock unchecks the threshold and the median filter where these are 0 (bool(value != 0))
+    assert float(json.loads(props["seg_thresh"])) == 0 and int(json.loads(props["seg_small_segment"])) == 0
     # Deepness feeds (value / 255 - mean) / std: with these, the band values as stored
     mean, std = (np.array(json.loads(props[k]), np.float32) for k in DEEPNESS_STANDARDIZATION)
     assert mean.shape == std.shape == (len(spec.bands),)
@@ -164,3 +170,46 @@ def test_a_file_that_is_no_onnx_model_is_refused(tmp_path):
     bad.write_bytes(b"\xff" * 64)
     with pytest.raises(CheckpointError, match="not a readable ONNX model"):
         read_metadata_props(bad)
+
+
+def deepness_class_map(model_path: Path, tiles: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+    """The classes Deepness gives tiles (N, C, H, W) of band values, as its code does.
+
+    Copied from Deepness (github.com/PUTvision/qgis-plugin-deepness, Apache-2.0, commit f450c63):
+    ``ModelBase.preprocessing`` (x 1/255, then standardised with the metadata's mean and std) and
+    ``MapProcessorSegmentation._process_tile`` (outputs under the probability threshold, 0 when it is
+    off, set to 0, then the argmax).
+    """
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    mean = np.array([float(x) for x in json.loads(meta["standardization_mean"])], dtype=np.float32)
+    std = np.array([float(x) for x in json.loads(meta["standardization_std"])], dtype=np.float32)
+    nhwc = tiles.transpose(0, 2, 3, 1)
+    batch = (np.float32(nhwc * 1.0 / 255.0) - mean) / std
+    (result,) = session.run(None, {session.get_inputs()[0].name: np.transpose(batch, (0, 3, 1, 2))})
+    result[result < threshold] = 0.0
+    return np.argmax(result, axis=1)
+
+
+def test_deepness_gives_the_class_map_of_predict(exported, tmp_path):
+    """Deepness's preprocessing and thresholding of the file's output give predict's classes.
+
+    With a graph of logits they did not: pixels whose logits are all negative became class 0 (98.8 %
+    agreement on this scene in a headless QGIS 3.22 running Deepness's MapProcessorSegmentation).
+    """
+    output = tmp_path / "pred.tif"
+    predict_raster(S2_CHIP, output, make_runner(str(exported), "onnx"))
+    config = geoadapters.load(geoadapters.DEFAULT_ADAPTER).config
+    tile = config.inference.tile_size
+    with rasterio.open(S2_CHIP) as src, rasterio.open(output) as pred:
+        order = [i + 1 for i in band_indices(src.descriptions, config.input.bands)]
+        bands, classes = src.read(order).astype(np.float32), pred.read(1)
+    rows, cols = bands.shape[1] // tile, bands.shape[2] // tile
+    # the scene is whole tiles and the adapter's overlap 0: Deepness's tiles are predict's
+    assert config.inference.overlap == 0 and bands.shape[1] % tile == bands.shape[2] % tile == 0
+    grid = bands.reshape(-1, rows, tile, cols, tile).transpose(1, 3, 0, 2, 4)
+    deepness = deepness_class_map(exported, grid.reshape(-1, len(order), tile, tile))
+    deepness = deepness.reshape(rows, cols, tile, tile).transpose(0, 2, 1, 3).reshape(classes.shape)
+    assert (deepness == classes).mean() >= 0.999

@@ -3,6 +3,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import onnx
+import onnxruntime
 import pytest
 import torch
 from peft.tuners.lora import LoraLayer
@@ -18,17 +19,18 @@ from tests.conftest import TEST_BASE
 from tests.conftest import perturbed_model as make
 
 
-def torch_logits(model, raw):
+def torch_log_probabilities(model, raw):
+    """What OnnxRunner returns of an exported segmentation model: the log of the graph's softmax."""
     with torch.inference_mode():
-        return model(model.normalize(torch.from_numpy(raw))).numpy()
+        return model(model.normalize(torch.from_numpy(raw))).log_softmax(1).numpy()
 
 
 @pytest.fixture(scope="module")
 def lora(checkpoint, tmp_path_factory):
-    """The LoRA model, its logits before export, and the export report."""
+    """The LoRA model, its log-probabilities before export, and the export report."""
     model = make("lora", "linear", checkpoint)
     raw = example_raw(model.config, 3, 64, seed=1)
-    before = torch_logits(model, raw)
+    before = torch_log_probabilities(model, raw)
     report = export_onnx(model, tmp_path_factory.mktemp("onnx") / "lora.onnx")
     return SimpleNamespace(model=model, raw=raw, before=before, report=report)
 
@@ -53,7 +55,7 @@ def test_exported_graph_is_the_plain_base_architecture(lora, checkpoint):
 def test_the_callers_model_keeps_its_lora_and_its_outputs(lora):
     assert any(isinstance(m, LoraLayer) for m in lora.model.modules())
     assert any(isinstance(m, QKVSplit) for m in lora.model.modules())
-    np.testing.assert_array_equal(torch_logits(lora.model, lora.raw), lora.before)
+    np.testing.assert_array_equal(torch_log_probabilities(lora.model, lora.raw), lora.before)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -61,6 +63,16 @@ def test_batch_is_dynamic(lora, batch):
     logits = OnnxRunner(lora.report.path)(lora.raw[:batch])
     assert logits.shape == (batch, 2, 64, 64)
     assert np.abs(logits - lora.before[:batch]).max() < 1e-4
+
+
+def test_a_segmentation_graph_outputs_probabilities(lora):
+    graph = onnx.load(lora.report.path).graph
+    assert [o.name for o in graph.output] == ["probabilities"]
+    session = onnxruntime.InferenceSession(str(lora.report.path))
+    (probabilities,) = session.run(None, {"raw": lora.raw})
+    assert probabilities.min() >= 0  # Deepness zeroes outputs under its threshold, 0 when off
+    np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(probabilities, np.exp(lora.before), atol=1e-5)
 
 
 def test_metadata_round_trip_to_the_same_config(lora):
@@ -88,7 +100,7 @@ def test_vit_adapter_exports_through_the_torchscript_fallback(tmp_path, checkpoi
     # torch.export cannot trace its deformable attention (an int() of a tensor): the fallback exports it
     assert report.exporter == "torchscript" and report.max_abs_diff < 1e-4
     raw = example_raw(model.config, 3, 64, seed=2)
-    assert np.abs(OnnxRunner(report.path)(raw) - torch_logits(model, raw)).max() < 1e-4
+    assert np.abs(OnnxRunner(report.path)(raw) - torch_log_probabilities(model, raw)).max() < 1e-4
 
 
 def test_tile_size_must_fit_the_patches(tmp_path, lora):
