@@ -188,3 +188,12 @@ def test_a_toy_family_method_and_dataset_train_predict_and_test(tmp_path, monkey
     assert dataclasses.replace(read_config(tmp_path / "tested"), metrics={}, provenance={}) == (
         dataclasses.replace(config, metrics={}, provenance={})
     )
+
+
+def test_the_training_commands_offer_the_registered_method_and_dataset():
+    """``training matrix`` takes its choices from the registries, so the toy ones need no edit there."""
+    from training.__main__ import build_parser
+
+    argv = ["matrix", "--bases", TOY, "--datasets", "toy_chips", "--methods", "bitfit", "lora"]
+    args = build_parser().parse_args([*argv, "--data-root", "data", "--output", "out"])
+    assert (args.datasets, args.methods) == (["toy_chips"], ["bitfit", "lora"])

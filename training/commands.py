@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from geoadapters.methods import list_methods
 from training.datasets import get_dataset, list_datasets
 from training.datasets.metadata import METADATA_KINDS
 
@@ -192,9 +193,7 @@ def add_matrix(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     parser.add_argument("--bases", nargs="+", required=True)
     parser.add_argument("--datasets", nargs="+", required=True, choices=list_datasets())
-    parser.add_argument(
-        "--methods", nargs="+", required=True, choices=["full", "linear_probe", "lora", "vpt", "vit_adapter"]
-    )
+    parser.add_argument("--methods", nargs="+", required=True, choices=list_methods())
     parser.add_argument("--seeds", type=int, default=5, help="runs per cell, seeds 0..N-1 (the paper: 5)")
     parser.add_argument("--data-root", type=Path, required=True, help="folder holding one root per dataset")
     parser.add_argument("--output", type=Path, required=True, help="folder for adapters and results.csv")

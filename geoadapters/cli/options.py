@@ -60,15 +60,19 @@ model_opt: Callable[[F], F] = click.option(
     help="Base model, e.g. prithvi-300 ('geoadapters list' shows them); default: the one the adapter "
     "names (needed for short adapter names).",
 )
-_ADAPTER_HELP = (
-    "Adapter: a folder, model.onnx, org/name[@revision], or a name (<dataset>-<method> on --model; the "
-    "bundled sen1floods11-tiny; a published fine-tune such as burn_scars-terratorch)."
+_ADAPTER_KINDS = (
+    "org/name[@revision], or a name (<dataset>-<method> on --model; the bundled sen1floods11-tiny; a "
+    "published fine-tune such as burn_scars-terratorch)."
 )
-adapter_opt: Callable[[F], F] = click.option("--adapter", required=True, help=_ADAPTER_HELP)
+# export's: an .onnx file is refused by name there (it is the output, not an input).
+adapter_opt: Callable[[F], F] = click.option(
+    "--adapter", required=True, help=f"Adapter: a folder, {_ADAPTER_KINDS}"
+)
 optional_adapter_opt: Callable[[F], F] = click.option(
     "--adapter",
     multiple=True,
-    help=_ADAPTER_HELP + " Repeat it for several adapters of one base, run together on each tile read "
+    help=f"Adapter: a folder, model.onnx, {_ADAPTER_KINDS} Repeat it for several adapters of one base, "
+    "run together on each tile read "
     "(outputs <stem>_<label>_pred.tif, the label from the adapter's name). Default: the bundled offline "
     "demo model.",
 )

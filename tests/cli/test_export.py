@@ -31,3 +31,15 @@ def test_export_command_on_a_vpt_upernet_adapter(tmp_path, checkpoint):
     assert result.exit_code == 1 and isinstance(result.exception, OutputExistsError)
     assert "--overwrite replaces it" in render(result.exception.template, CONTROLS)  # as the CLI says it
     assert output.read_bytes() == written
+
+
+def test_the_adapter_help_offers_onnx_files_where_they_run():
+    """predict runs an .onnx file; export refuses one by name, so its --help does not offer it."""
+    from geoadapters.cli.predict import predict_command
+
+    exported, predicted = (
+        " ".join(CliRunner().invoke(command, ["--help"]).output.split())
+        for command in (export_command, predict_command)
+    )
+    assert "a folder, org/name" in exported and ".onnx" not in exported.partition("--adapter")[2][:300]
+    assert "a folder, model.onnx, org/name" in predicted
