@@ -225,7 +225,8 @@ def push(
 ) -> str:
     """Upload an adapter's own files (`geoadapters.hub.folder.ADAPTER_FILES`) to the Hub as `repo_id`.
 
-    Returns the commit id. Other files in the folder are not uploaded, and a symlink is refused.
+    Returns the commit id. Other files in the folder are not uploaded, and a symlink is refused. The
+    folder's ``mlm.json`` is rewritten from its ``geoadapter.json`` first if it is missing or out of date.
 
     The adapter must load first: its config is validated and its tensors are loaded into the
     architecture it declares (without downloading the base weights), so a broken or mismatched
@@ -254,8 +255,9 @@ def push(
     check_buildable(source.config, folder)
     # random base weights: what is checked is that the adapter's tensors fit its architecture
     build_model(source.config, pretrained=False).load_adapter_state_dict(read_tensors(folder))
-    from geoadapters.hub.folder import adapter_files
+    from geoadapters.hub.folder import adapter_files, refresh_mlm
     from geoadapters.hub.transport import upload_folder
 
+    refresh_mlm(folder, source.config)  # the MLM description of the config as it is now
     files = adapter_files(folder)  # the adapter's own files: never what lies beside or behind a symlink
     return upload_folder(folder, repo_id, files, private=private, revision=revision, message=message)

@@ -11,6 +11,7 @@ tensors must be floating point and finite (a NaN adapter would give a confident 
 """
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +37,7 @@ __all__ = [
     "read_config",
     "read_shapes",
     "read_tensors",
+    "refresh_mlm",
     "write_adapter",
 ]
 
@@ -88,6 +90,23 @@ def write_adapter(
         size = sum(t.numel() * t.element_size() for t in state.values())
         (staging / CARD).write_text(render_card(config, parameters=parameters, size_bytes=size))
     return Path(folder)
+
+
+def refresh_mlm(folder: str | Path, config: AdapterConfig) -> bool:
+    """Rewrite the folder's ``mlm.json`` from `config` when it is missing or describes another config.
+
+    A hand-edited ``geoadapter.json`` (new class names, a new revision) leaves the ``mlm.json`` that
+    `write_adapter` wrote behind; `push` calls this so that the two never disagree on the Hub. A
+    symlinked ``mlm.json`` is left alone (`adapter_files` refuses it). Returns whether it was written.
+    """
+    path = Path(folder) / MLM_FILE
+    text = mlm_json(config)
+    if path.is_symlink() or (path.is_file() and path.read_text(errors="replace") == text):
+        return False
+    staged = path.with_name(f".{MLM_FILE}.partial")
+    staged.write_text(text)
+    os.replace(staged, path)
+    return True
 
 
 _FLOATING = ("F16", "BF16", "F32", "F64")

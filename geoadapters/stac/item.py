@@ -23,7 +23,7 @@ from geoadapters.inference.jobs import SceneJob
 from geoadapters.inference.request import PredictOptions
 from geoadapters.raster.remote import gdal_path
 from geoadapters.specs import SceneMetadata
-from geoadapters.stac.model import STAC_VERSION, hub_url
+from geoadapters.stac.model import STAC_VERSION, hub_url, stac_classes
 from geoadapters.version import __version__
 
 if TYPE_CHECKING:
@@ -96,15 +96,11 @@ def prediction_item(
     xs = [x for x, _ in footprint["coordinates"][0]]
     ys = [y for _, y in footprint["coordinates"][0]]
     date = next((d for d in described.dates if d is not None), None)
-    classes = [
-        {"value": i, "name": name, "description": name}
-        | ({"color_hint": config.colors[i].lstrip("#").upper()} if config.colors else {})
-        for i, name in enumerate(config.classes)
-    ]
     assets = {
         "class_map": _asset(
             job.output, folder, _COG, ["data"], "class map (uint8, nodata 255)",
-            **{"classification:classes": classes, "raster:bands": [{"nodata": 255, "data_type": "uint8"}]},
+            **{"classification:classes": stac_classes(config),
+               "raster:bands": [{"nodata": 255, "data_type": "uint8"}]},
         )
     }  # fmt: skip
     if report.probabilities is not None:

@@ -11,6 +11,7 @@ with pystac.
 """
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from geoadapters.config import AdapterConfig
@@ -18,7 +19,9 @@ from geoadapters.config import AdapterConfig
 if TYPE_CHECKING:
     from geoadapters.references import AdapterSource
 
-__all__ = ["MLM_FILE", "MLM_SCHEMA", "STAC_VERSION", "hub_url", "mlm_item", "mlm_json", "mlm_link"]
+__all__ = [
+    "MLM_FILE", "MLM_SCHEMA", "STAC_VERSION", "hub_url", "mlm_item", "mlm_json", "mlm_link", "stac_classes",
+]  # fmt: skip
 
 MLM_FILE = "mlm.json"
 MLM_SCHEMA = "https://stac-extensions.github.io/mlm/v1.6.0/schema.json"
@@ -32,6 +35,23 @@ def hub_url(repo_id: str, revision: str, path: str = "") -> str:
     if path:
         return f"https://huggingface.co/{repo_id}/blob/{revision}/{path}"
     return f"https://huggingface.co/{repo_id}/tree/{revision}"
+
+
+def stac_classes(config: AdapterConfig, *, titles: bool = True) -> list[dict[str, Any]]:
+    """The adapter's classes as classification-extension class objects (in MLM outputs and Items).
+
+    The extension's ``name`` is machine-readable (letters, digits, ``-`` and ``_`` only: other runs of
+    characters become ``_``); the class name as written is the ``description`` and, with `titles`, the
+    ``title`` (a map legend's label; `stac-model` 0.7 does not parse titles, so ``mlm.json`` has none).
+    """
+    classes = []
+    for i, label in enumerate(config.classes):
+        name = re.sub(r"[^0-9A-Za-z_-]+", "_", label).strip("_") or f"class_{i}"
+        extra = {"title": label} if titles else {}
+        if config.colors:
+            extra["color_hint"] = config.colors[i].lstrip("#").upper()
+        classes.append({"value": i, "name": name, "description": label} | extra)
+    return classes
 
 
 def mlm_item(config: AdapterConfig, *, weights: str = "adapter_model.safetensors") -> dict[str, Any]:
@@ -49,11 +69,6 @@ def mlm_item(config: AdapterConfig, *, weights: str = "adapter_model.safetensors
         {"type": "z-score", "mean": mean / spec.scale, "stddev": std / spec.scale}
         for mean, std in zip(spec.mean, spec.std, strict=True)
     ] * config.frames
-    classes = [
-        {"value": i, "name": name, "description": name}
-        | ({"color_hint": config.colors[i].lstrip("#").upper()} if config.colors else {})
-        for i, name in enumerate(config.classes)
-    ]
     name = config.name or f"{base.name}-{config.method.name}-{config.head.name}"
     properties: dict[str, Any] = {
         "datetime": created,
@@ -63,6 +78,9 @@ def mlm_item(config: AdapterConfig, *, weights: str = "adapter_model.safetensors
         "mlm:architecture": f"{base.name} + {config.method.name} + {config.head.name}",
         "mlm:tasks": ["semantic-segmentation"],
         "mlm:framework": "pytorch",
+        # MLM wants named input bands described as STAC bands, and STAC 1.1 allows them in the
+        # properties only when an asset has bands too: the weights asset, which takes them
+        "bands": [{"name": band} for band in bands],
         "mlm:pretrained": base.pretrained,
         "mlm:pretrained_source": f"{base.repo_id}@{base.revision}",
         "mlm:batch_size_suggestion": config.inference.batch_size,
@@ -101,7 +119,7 @@ def mlm_item(config: AdapterConfig, *, weights: str = "adapter_model.safetensors
                     "dim_order": ["batch", "channel", "height", "width"],
                     "data_type": "float32",
                 },
-                "classification:classes": classes,
+                "classification:classes": stac_classes(config, titles=False),
                 "post_processing_function": None,
             }
         ],
@@ -128,6 +146,7 @@ def mlm_item(config: AdapterConfig, *, weights: str = "adapter_model.safetensors
                 "title": "adapter and head weights (safetensors); the base comes from mlm:pretrained_source",
                 "roles": ["mlm:model", "mlm:weights"],
                 "mlm:artifact_type": "safetensors",
+                "bands": [{"name": band} for band in bands],
             },
             "config": {
                 "href": "./geoadapter.json",

@@ -6,6 +6,8 @@ import torch
 
 import geoadapters
 from geoadapters.cli.main import main
+from geoadapters.hub.folder import read_config
+from geoadapters.stac.model import mlm_item
 from tests.conftest import TEST_BASE, perturbed_model
 
 REPO = "testorg/prithvi-test-sen1floods11-lora"
@@ -54,3 +56,17 @@ def test_push_refuses_folders_that_do_not_load(fake_hub, tmp_path, checkpoint, c
     _, other = saved(tmp_path / "b", checkpoint)
     assert main(["push", str(other), "--repo", "not a repo id"]) == 1
     assert fake_hub.repos == {}
+
+
+def test_push_uploads_an_mlm_json_that_describes_the_config_as_edited(fake_hub, tmp_path, checkpoint, capsys):
+    _, folder = saved(tmp_path, checkpoint)
+    config = json.loads((folder / "geoadapter.json").read_text())
+    config["classes"] = ["dry land", "flood water"]  # renamed by hand
+    (folder / "geoadapter.json").write_text(json.dumps(config))
+    assert main(["push", str(folder), "--repo", REPO]) == 0
+    commit = capsys.readouterr().out.strip()
+    uploaded = json.loads(fake_hub.repos[REPO].commits[commit]["mlm.json"])
+    assert uploaded == mlm_item(read_config(folder))
+    (output,) = uploaded["properties"]["mlm:output"]
+    assert [c["description"] for c in output["classification:classes"]] == ["dry land", "flood water"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(fake_hub.repos[REPO].commits[commit])
