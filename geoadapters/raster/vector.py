@@ -132,7 +132,7 @@ class PolygonWriter:
         self._batch = []
         values = np.concatenate([p.value for p in parts])
         mapped = shapely.transform(np.concatenate([p.geometry for p in parts]), self._to_crs)
-        geometry = shapely.to_wkb(_repaired(mapped))
+        geometry = shapely.to_wkb(mapped)
         names = np.array([self.classes[v] for v in values], dtype=object)
         columns = [
             names,
@@ -215,19 +215,6 @@ def exact_affine(
     matrix = np.round(np.array([[t.a, t.d], [t.b, t.e]]) / step) * step
     offset = np.round(np.array([t.c, t.f]) / step) * step
     return matrix, offset
-
-
-def _repaired(polygons: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
-    """The polygons, made valid where one is not (a safeguard: coverage simplification keeps them valid).
-
-    An invalid one is repaired (``make_valid``, structure), keeping the largest part should one split off.
-    """
-    import shapely
-
-    for i in np.flatnonzero(~shapely.is_valid(polygons)):
-        parts = shapely.get_parts(shapely.make_valid(polygons[i], method="structure"))
-        polygons[i] = parts[np.argmax(shapely.area(parts))]
-    return polygons
 
 
 def _confidence_source(class_map: Path) -> tuple[Path, str] | None:
