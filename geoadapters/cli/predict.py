@@ -6,12 +6,11 @@ imported; `geoadapters.cli.progress` prints what the run tells.
 """
 
 import datetime
-import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
+from geoadapters.cli.cluster import check_scale_out, connect, positive, scale_out_opt
 from geoadapters.cli.options import (
     checkpoint_opt,
     model_opt,
@@ -29,18 +28,9 @@ from geoadapters.inference.request import RUNTIMES, TTA_MODES, ModelRef, Predict
 from geoadapters.raster.outputs import PROBABILITY_DTYPES
 from geoadapters.specs import SceneMetadata
 
-if TYPE_CHECKING:
-    from distributed import Client
-
 __all__ = ["predict_command"]
 
 _VECTOR_FORMATS = "FILE|gpkg|geojson|parquet"
-
-
-def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise click.BadParameter(f"must be a finite positive number, got {value}")
-    return value
 
 
 @click.command("predict", short_help="Segment GeoTIFF scenes.")
@@ -138,7 +128,7 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
 @click.option(
     "--scale",
     type=float,
-    callback=_positive,
+    callback=positive,
     help="Factor from file values to the adapter's units (e.g. 0.0001).",
 )
 @click.option("--nodata", type=float, help="Nodata value of the input, overriding its metadata.")
@@ -152,28 +142,7 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
 @click.option(
     "--base-revision", help="Hub revision of the official base weights (default: the catalog's pinned one)."
 )
-@click.option(
-    "--memory-budget",
-    type=float,
-    callback=_positive,
-    help="GB that the model and a scene's buffers may take (default: $GEOADAPTERS_MEMORY_GB or 80%% of RAM).",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    help="Predict the scenes on a local Dask cluster of N worker processes (the dask extra).",
-)
-@click.option(
-    "--scheduler", metavar="ADDRESS", help="Predict the scenes on this Dask cluster (tcp://HOST:PORT)."
-)
-@click.option(
-    "--split",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="With --workers/--scheduler: cut each scene into N blocks of tile rows that run on several "
-    "workers (for a huge scene; the output is the same).",
-)
+@scale_out_opt
 @checkpoint_opt
 @overwrite_opt
 def predict_command(
@@ -233,12 +202,7 @@ def predict_command(
 
     if not adapter and base is not None:
         raise click.UsageError("--model needs an --adapter; give neither for the bundled demo model")
-    if workers is not None and scheduler is not None:
-        raise click.UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
-    if split > 1 and workers is None and scheduler is None:
-        raise click.UsageError("--split runs blocks on a Dask cluster: give --workers or --scheduler")
-    if split > 1 and resample:
-        raise click.UsageError("--split and --resample do not combine: a resampled scene is not split")
+    check_scale_out(workers, scheduler, split, resample)
     sources = expand_scenes(scenes)
     given = None if checkpoint is None else str(checkpoint)
     on = None if device == "auto" else device
@@ -256,7 +220,7 @@ def predict_command(
     )  # fmt: skip
     client = None
     if scheduler is not None:
-        client = _connect(scheduler)
+        client = connect(scheduler)
     many = (not frames and len(sources) > 1) or len(models) > 1
     events = Progress(models[0], default=not adapter, many=many)
     try:
@@ -283,17 +247,3 @@ def predict_command(
         if len(failed) < len(report.results):  # the others are written: exit code 3 says "partial"
             raise PartialError(problem)
         raise RasterError(problem)
-
-
-def _connect(scheduler: str) -> "Client":
-    """A client of the Dask scheduler at `scheduler`."""
-    from geoadapters.errors import DeviceError, MissingDependencyError
-
-    try:
-        import distributed
-    except ImportError as err:
-        raise MissingDependencyError("--scheduler (Dask)", extra="dask") from err
-    try:
-        return distributed.Client(scheduler, timeout=30)  # type: ignore[no-untyped-call]
-    except OSError as err:
-        raise DeviceError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err
