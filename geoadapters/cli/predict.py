@@ -22,9 +22,9 @@ from geoadapters.cli.options import (
     vector_options_opt,
 )
 from geoadapters.cli.progress import Progress
-from geoadapters.config import MAX_TILE
+from geoadapters.config import MAX_MEMORY_GB, MAX_TILE, memory_budget
 from geoadapters.default import DEFAULT_NAME
-from geoadapters.errors import PartialError, RasterError
+from geoadapters.errors import OptionError, PartialError, RasterError
 from geoadapters.inference.request import RUNTIMES, TTA_MODES, ModelRef, PredictOptions
 from geoadapters.raster.outputs import PROBABILITY_DTYPES
 from geoadapters.specs import SceneMetadata
@@ -40,6 +40,18 @@ _VECTOR_FORMATS = "FILE|gpkg|geojson|parquet"
 def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     if value is not None and not (math.isfinite(value) and value > 0):
         raise click.BadParameter(f"must be a finite positive number, got {value}")
+    return value
+
+
+def _budget(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """--memory-budget as `memory_budget` checks it: a usage error, before any work."""
+    if value is not None:
+        try:
+            memory_budget(value)
+        except OptionError:
+            raise click.BadParameter(
+                f"must be a number of GB above 0 and at most {MAX_MEMORY_GB:,}, got {value}"
+            ) from None
     return value
 
 
@@ -155,7 +167,7 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
 @click.option(
     "--memory-budget",
     type=float,
-    callback=_positive,
+    callback=_budget,
     help="GB that the model and a scene's buffers may take (default: $GEOADAPTERS_MEMORY_GB or 80%% of RAM).",
 )
 @click.option(
