@@ -66,6 +66,8 @@ _MAX_NAME = 256
 MAX_MEMORY_GB = 2**20  # a budget above a pebibyte is a typo, and would overflow as bytes
 
 _Name = Annotated[str, Field(max_length=_MAX_NAME)]
+ClassNames = Annotated[tuple[_Name, ...], Field(min_length=1, max_length=MAX_CLASSES)]
+"""What a file may declare as its classes: 1 to `MAX_CLASSES` names (a class map's tags, ...)."""
 _Color = Annotated[str, Field(pattern=COLOR_PATTERN)]
 _Json = dict[Annotated[str, Field(max_length=_MAX_NAME)], JsonValue]
 
@@ -274,7 +276,7 @@ class AdapterConfig:
     base: BaseRef
     method: InstanceOf[MethodSettings]
     head: InstanceOf[HeadSettings]
-    classes: Annotated[tuple[_Name, ...], Field(min_length=1, max_length=MAX_CLASSES)]
+    classes: ClassNames
     input: InputSpec
     colors: tuple[_Color, ...] = ()
     inference: Inference = field(default_factory=Inference)
