@@ -31,13 +31,12 @@ from geoadapters._serde import (
     SCHEMA,
     Settings,
     explain,
-    finite,
     read_json,
     schema_of,
     validate_json,
 )
 from geoadapters.catalog import get_base
-from geoadapters.errors import AdapterError
+from geoadapters.errors import AdapterError, OptionError
 from geoadapters.heads.registry import head_settings, list_heads
 from geoadapters.heads.settings import HeadSettings
 from geoadapters.methods.registry import list_methods, method_settings
@@ -64,8 +63,11 @@ MAX_CLASSES = 1024
 MAX_TILE = 4096
 _MAX_BATCH = 1024
 _MAX_NAME = 256
+MAX_MEMORY_GB = 2**20  # a budget above a pebibyte is a typo, and would overflow as bytes
 
 _Name = Annotated[str, Field(max_length=_MAX_NAME)]
+ClassNames = Annotated[tuple[_Name, ...], Field(min_length=1, max_length=MAX_CLASSES)]
+"""What a file may declare as its classes: 1 to `MAX_CLASSES` names (a class map's tags, ...)."""
 _Color = Annotated[str, Field(pattern=COLOR_PATTERN)]
 _Json = dict[Annotated[str, Field(max_length=_MAX_NAME)], JsonValue]
 
@@ -76,16 +78,20 @@ def memory_budget(gigabytes: float | None = None) -> int:
     `gigabytes`, else ``$GEOADAPTERS_MEMORY_GB``, else 80 % of the machine's memory.
 
     Raises:
-        ValueError: A budget that is no finite positive number.
+        OptionError: A budget that is no finite positive number of at most `MAX_MEMORY_GB`.
     """
+    where = "`memory_budget`"
     if gigabytes is None and os.environ.get("GEOADAPTERS_MEMORY_GB"):
+        where, text = "GEOADAPTERS_MEMORY_GB", os.environ["GEOADAPTERS_MEMORY_GB"]
         try:
-            gigabytes = float(os.environ["GEOADAPTERS_MEMORY_GB"])
-        except ValueError as err:
-            raise ValueError(f"GEOADAPTERS_MEMORY_GB must be a number of GB, got {err}") from err
+            gigabytes = float(text)
+        except ValueError:
+            raise OptionError(f"{where} must be a number of GB, got {text[:20]!r}") from None
     if gigabytes is None:
         return int(0.8 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    finite("the memory budget", gigabytes, positive=True)
+    if not (math.isfinite(gigabytes) and 0 < gigabytes <= MAX_MEMORY_GB):
+        bound = f"above 0 and at most {MAX_MEMORY_GB:,}"
+        raise OptionError(f"{where} must be a number of GB {bound}, got {gigabytes}")
     return int(gigabytes * 2**30)
 
 
@@ -270,7 +276,7 @@ class AdapterConfig:
     base: BaseRef
     method: InstanceOf[MethodSettings]
     head: InstanceOf[HeadSettings]
-    classes: Annotated[tuple[_Name, ...], Field(min_length=1, max_length=MAX_CLASSES)]
+    classes: ClassNames
     input: InputSpec
     colors: tuple[_Color, ...] = ()
     inference: Inference = field(default_factory=Inference)

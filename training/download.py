@@ -4,7 +4,11 @@ huggingface_hub's ``hf_hub_download`` does the transfer: it resumes an interrupt
 HTTP range requests (up to 5 times while data keeps coming) and checks the size. The archive is
 then checked against the checksum the Hub publishes for it (the sha256 of an LFS file, else the git
 blob id), unpacked into a temporary folder inside the root, and its top-level folders are renamed
-into place, so a root holds complete folders or none. A folder that exists already is kept: the
+into place, so a root holds complete folders or none. The archive comes from whoever controls the
+repository (or ``$HF_ENDPOINT``): what its members declare is bounded before anything is written (at
+most `MAX_MEMBERS` members, `MAX_RATIO` times the archive's size and the free disk space in all), and
+tar members are unpacked with tarfile's "data" filter (no member out of the folder, no link out of
+it, no device), zip members with zipfile's name cleaning. A folder that exists already is kept: the
 command can be rerun. Datasets that are not on the Hub get a message saying where to get them.
 """
 
@@ -14,12 +18,14 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx2  # huggingface_hub's HTTP client: its transport errors end an interrupted transfer
 from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+from geoadapters.errors import one_line
 from geoadapters.hub.transport import endpoint
 from training.datasets import get_dataset
 from training.datasets.base import HubArchive
@@ -28,6 +34,8 @@ from training.errors import DatasetError
 __all__ = ["download"]
 
 _DOWNLOADS = ".download"
+MAX_MEMBERS = 1_000_000
+MAX_RATIO = 100  # datasets of GeoTIFFs and HDF5 compress 1-10x; a bomb compresses 1000x
 
 
 def download(name: str, root: Path, *, revision: str = "main") -> list[Path]:
@@ -102,12 +110,14 @@ def _unpack(path: Path, root: Path, archive: HubArchive) -> None:
         try:
             if zipfile.is_zipfile(path):
                 with zipfile.ZipFile(path) as z:
+                    _check_sizes(path, root, (member.file_size for member in z.infolist()))
                     z.extractall(staging)
             else:
                 with tarfile.open(path) as t:
+                    _check_sizes(path, root, (member.size for member in t))  # stops at the bound
                     t.extractall(staging, filter="data")
         except (tarfile.TarError, zipfile.BadZipFile, OSError) as err:
-            raise DatasetError(f"{path}: cannot unpack the archive ({err})") from err
+            raise DatasetError(f"{path}: cannot unpack the archive ({one_line(err)})") from err
         # An archive of one folder's contents rather than of the folder unpacks into that folder.
         flat = len(archive.folders) == 1 and not (staging / archive.folders[0]).is_dir()
         for folder in archive.folders:
@@ -118,3 +128,23 @@ def _unpack(path: Path, root: Path, archive: HubArchive) -> None:
                 os.replace(source, root / folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_sizes(path: Path, root: Path, sizes: Iterable[int]) -> None:
+    """Refuse an archive of too many members or too many declared bytes, before any is written.
+
+    At most `MAX_MEMBERS` members, and `MAX_RATIO` times the archive's size or the free space under
+    `root` in all, whichever is less.
+    """
+    free = shutil.disk_usage(root).free
+    limit = min(MAX_RATIO * path.stat().st_size, free)
+    total = 0
+    for count, size in enumerate(sizes, 1):
+        total += size
+        if count > MAX_MEMBERS:
+            raise DatasetError(f"{path}: the archive holds over {MAX_MEMBERS:,} members; not unpacked")
+        if total > limit:
+            why = "the free disk space" if limit == free else f"{MAX_RATIO} times the archive's size"
+            raise DatasetError(
+                f"{path}: the archive's members declare over {limit:,} bytes ({why}); not unpacked"
+            )

@@ -3,24 +3,31 @@
 What runs on the cluster is `geoadapters.inference.cluster`; this module only parses and connects.
 """
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from geoadapters.config import MAX_MEMORY_GB, memory_budget
+from geoadapters.errors import OptionError
+
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["check_scale_out", "connect", "positive", "scale_out_opt"]
+__all__ = ["check_scale_out", "connect", "scale_out_opt"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    """A click callback: `value` if it is a finite positive number (or None)."""
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise click.BadParameter(f"must be a finite positive number, got {value}")
+def _budget(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """--memory-budget as `memory_budget` checks it: a usage error, before any work."""
+    if value is not None:
+        try:
+            memory_budget(value)
+        except OptionError:
+            raise click.BadParameter(
+                f"must be a number of GB above 0 and at most {MAX_MEMORY_GB:,}, got {value}"
+            ) from None
     return value
 
 
@@ -28,7 +35,7 @@ def scale_out_opt(command: F) -> F:
     """The options of how a run uses memory and a Dask cluster; `check_scale_out` checks them together."""
     options = [
         click.option(
-            "--memory-budget", type=float, callback=positive,
+            "--memory-budget", type=float, callback=_budget,
             help="GB that the model and a scene's buffers may take (default: $GEOADAPTERS_MEMORY_GB or "
             "80% of RAM).",
         ),

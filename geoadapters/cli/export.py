@@ -14,6 +14,13 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
+def _file(ctx: click.Context, param: click.Parameter, value: str) -> Path:
+    """The output as typed: a name ending in a slash names a folder, which Path would drop."""
+    if value.endswith(("/", "\\")):
+        raise click.BadParameter(f"{value!r} names a folder; give a file, such as {value}model.onnx")
+    return Path(value)
+
+
 @click.command("export", short_help="Export a model and adapter to ONNX.")
 @model_opt
 @adapter_opt
@@ -21,7 +28,8 @@ def _megabytes(size: int) -> str:
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False),
+    callback=_file,
     help="ONNX file to write.",
 )
 @click.option(

@@ -15,6 +15,7 @@ area, --fill-holes,
 ====================  =========================
 """
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ __all__ = [
     "model_opt",
     "optional_adapter_opt",
     "overwrite_opt",
+    "positive",
     "precision_opt",
     "vector_options",
     "vector_options_opt",
@@ -90,6 +92,13 @@ precision_opt: Callable[[F], F] = click.option(
     help="fp16: torch on a GPU; bf16: torch on a GPU or a CPU with native bf16 (AVX512-BF16, AMX); "
     "int8: --runtime onnx only.",
 )
+
+
+def positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A click callback: `value` if it is a finite positive number (or None)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a finite positive number, got {value}")
+    return value
 
 
 def vector_options_opt(command: F) -> F:

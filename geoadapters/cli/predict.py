@@ -10,12 +10,13 @@ from pathlib import Path
 
 import click
 
-from geoadapters.cli.cluster import check_scale_out, connect, positive, scale_out_opt
+from geoadapters.cli.cluster import check_scale_out, connect, scale_out_opt
 from geoadapters.cli.options import (
     checkpoint_opt,
     model_opt,
     optional_adapter_opt,
     overwrite_opt,
+    positive,
     precision_opt,
     vector_options,
     vector_options_opt,

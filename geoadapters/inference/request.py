@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from geoadapters._serde import finite
+from geoadapters.config import memory_budget
 from geoadapters.raster.outputs import PROBABILITY_DTYPES, VectorOptions
 from geoadapters.specs import InputSpec, SceneMetadata
 
@@ -59,7 +60,8 @@ class PredictOptions:
         stac: Also write ``<stem>.stac.json``: a STAC Item of the outputs, their scene and model.
 
     Raises:
-        ValueError: `scale` or the budget is no finite positive number, or an unknown dtype or TTA.
+        ValueError: `scale` is no finite positive number, or an unknown dtype or TTA.
+        OptionError: The budget is no number of GB that `geoadapters.config.memory_budget` takes.
     """
 
     tile_size: int | None = None
@@ -93,7 +95,7 @@ class PredictOptions:
         if self.scale is not None:
             finite("scale", self.scale, positive=True)
         if self.memory_budget_gb is not None:
-            finite("the memory budget", self.memory_budget_gb, positive=True)
+            memory_budget(self.memory_budget_gb)
 
     def replace(self, **changes: Any) -> "PredictOptions":
         """A copy with some options changed."""

@@ -23,8 +23,10 @@ import numpy.typing as npt
 import rasterio
 from rasterio.transform import Affine
 
+from geoadapters._serde import validate_json
 from geoadapters._staging import staged_file
-from geoadapters.errors import MissingDependencyError, RasterError
+from geoadapters.config import ClassNames
+from geoadapters.errors import MissingDependencyError, RasterError, one_line
 from geoadapters.raster.area import row_pixel_areas
 from geoadapters.raster.outputs import VectorOptions, probability_path, uncertainty_path
 from geoadapters.raster.polygons import CHUNK_ROWS, NODATA, Polygons, PolygonStream
@@ -258,21 +260,31 @@ def vectorize(
     source = _confidence_source(class_map)
     try:
         with rasterio.open(class_map) as ds, contextlib.ExitStack() as stack:
-            try:
-                classes = list(json.loads(ds.tags()["classes"]))
-            except (KeyError, ValueError) as err:
-                raise RasterError(
-                    f"{class_map} has no class names in its tags: is it a geoadapters class map?"
-                ) from err
+            classes = _classes(class_map, ds.tags())
             scores = None if source is None else stack.enter_context(rasterio.open(source[0]))
             with PolygonWriter(output, ds, classes=classes, options=options, overwrite=overwrite) as writer:
                 for top in range(0, ds.height, CHUNK_ROWS):
                     window = Window(0, top, ds.width, min(CHUNK_ROWS, ds.height - top))
                     labels = ds.read(1, window=window)
+                    if (labels[labels != NODATA] >= len(classes)).any():
+                        raise RasterError(
+                            f"{class_map} holds class values of {len(classes)} or more in rows from {top}, "
+                            f"its tags name {len(classes)} classes: is it a geoadapters class map?"
+                        )
                     writer.write(top, labels, _confidence(scores, source, window, labels))
     except RasterioIOError as err:
         raise RasterError(f"cannot read {class_map}: {err}") from err
     return Path(output)
+
+
+def _classes(class_map: Path, tags: dict[str, str]) -> list[str]:
+    """The class names a map's tags declare, checked by the schema (1 to MAX_CLASSES short names)."""
+    if "classes" not in tags:
+        raise RasterError(f"{class_map} has no class names in its tags: is it a geoadapters class map?")
+    try:
+        return list(validate_json(ClassNames, json.loads(tags["classes"])))
+    except (ValueError, RecursionError) as err:
+        raise RasterError(f"{class_map}: the class names in its tags are invalid: {one_line(err)}") from err
 
 
 def _confidence(

@@ -7,6 +7,7 @@ bound); num_classes "2" or head_dropout "0.1" passed as far as the head, and a Y
 """
 
 import pickle
+import struct
 
 import pytest
 import torch
@@ -54,6 +55,17 @@ def test_a_pickle_that_runs_code_is_refused_unrun(good, tmp_path, capsys):
     assert "evil.pt" in err and not ran.exists() and not (tmp_path / "out").exists()
     with pytest.raises(pickle.UnpicklingError):  # the control: torch's safe loader is what stops it
         torch.load(bad, weights_only=True)
+
+
+def test_a_legacy_checkpoint_declaring_a_4_tb_storage_is_refused_unallocated(good, tmp_path, capsys):
+    path = tmp_path / "legacy.pt"
+    torch.save({"state_dict": {"x": torch.zeros(4)}}, path, _use_new_zipfile_serialization=False)
+    raw = bytearray(path.read_bytes())
+    at = raw.rfind(struct.pack("<q", 4) + bytes(16))  # the storage's element count, before its data
+    raw[at : at + 8] = struct.pack("<q", 2**40)
+    path.write_bytes(bytes(raw))
+    err = convert(good[0], path, tmp_path / "out", capsys)
+    assert "cannot read checkpoint" in err and "legacy.pt" in err and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,11 @@ def test_an_output_name_over_255_bytes_is_refused(command, tmp_path, scene, caps
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_export_output_naming_a_folder_is_refused(tmp_path, capsys):
+    err = refused(["export", "--adapter", ADAPTER, "-o", f"{tmp_path / 'models'}/"], capsys, code=2)
+    assert "names a folder" in err and list(tmp_path.iterdir()) == []  # before: a file named models
+
+
 def test_a_scene_name_over_255_bytes_is_a_failed_scene(tmp_path, capsys):
     err = refused(["predict", tmp_path / f"{LONG}.tif", "-o", tmp_path / "out"], capsys)
     assert "file name too long" in err
