@@ -1,7 +1,10 @@
 """Clean class polygons of a class map given in strips of rows, with bounded memory.
 
-The rows are cut into chunks of `CHUNK_ROWS` (aligned to the scene's first row, whatever the strips
-they come in, so a run and a re-vectorisation of its class map give the same polygons). In each chunk
+The rows are cut into chunks of `chunk_height(width)` rows (`CHUNK_ROWS`, fewer where the map is wider
+than 8192 px, so a chunk holds at most `CHUNK_PIXELS`; aligned to the scene's first row, whatever the
+strips they come in, so a run and a re-vectorisation of its class map give the same polygons). A map
+wider than `MAX_WIDTH`, where even a chunk of `MIN_CHUNK_ROWS` rows would exceed that, is refused
+before anything is allocated for it. In each chunk
 the 4-connected regions of each value are labelled (scipy), polygonised (`rasterio.features.shapes`, in
 pixel coordinates) and, with a tolerance, simplified as one coverage (`shapely.coverage_simplify`): a
 boundary shared by two regions is simplified once, for both, so no gap or overlap appears, and the
@@ -15,8 +18,11 @@ filled (what lay in them is left out), and it is written unless it is below `min
 not kept. Pixel counts, ground areas (per row, so exact in geographic CRSs) and confidence sums come
 from the labelled pixels, not from the simplified outlines.
 
-Memory is one chunk plus the regions that touch its last row; with `fill_holes`, also the finished
-regions below that size that a region still open could enclose.
+Memory is one chunk (about 60 bytes a pixel: the values, their confidence, labels and sums, so about
+250 MB for `CHUNK_PIXELS`, plus the regions found in it) and the regions that touch its last row,
+whose pieces are united as each chunk ends (so an open region is its outline so far, not one piece per
+chunk); with `fill_holes`, also the finished regions below that size that a region still open could
+enclose.
 """
 
 import math
@@ -27,13 +33,33 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geoadapters.errors import MissingDependencyError, OptionError
+from geoadapters.errors import MissingDependencyError, OptionError, RasterError
 from geoadapters.raster.outputs import VectorOptions
 
-__all__ = ["CHUNK_ROWS", "NODATA", "PolygonStream", "Polygons"]
+__all__ = [
+    "CHUNK_PIXELS", "CHUNK_ROWS", "MAX_WIDTH", "MIN_CHUNK_ROWS", "NODATA", "PolygonStream", "Polygons",
+    "chunk_height",
+]  # fmt: skip
 
-CHUNK_ROWS = 512
+CHUNK_ROWS = 512  # rows of a chunk of a map up to 8192 px wide
+CHUNK_PIXELS = CHUNK_ROWS * 8192  # pixels of a chunk at most
+MIN_CHUNK_ROWS = 32  # fewer rows, and the borders between chunks would be most of the work
+MAX_WIDTH = CHUNK_PIXELS // MIN_CHUNK_ROWS  # 131 072 px
 NODATA = 255
+
+
+def chunk_height(width: int) -> int:
+    """Rows of a chunk of a map `width` px wide: `CHUNK_ROWS`, fewer so it holds at most `CHUNK_PIXELS`.
+
+    Raises:
+        RasterError: `width` is above `MAX_WIDTH`.
+    """
+    if width > MAX_WIDTH:
+        raise RasterError(
+            f"a class map {width} px wide is too wide to vectorize: at most {MAX_WIDTH} px "
+            f"(chunks of at least {MIN_CHUNK_ROWS} rows of at most {CHUNK_PIXELS} pixels)"
+        )
+    return min(CHUNK_ROWS, CHUNK_PIXELS // max(width, 1))
 
 
 def _import_vector() -> tuple[Any, Any]:
@@ -125,11 +151,14 @@ def _node(
     return out, np.append(first[ends[:-1]], len(out))
 
 
-def _without_collinear(polygons: npt.NDArray[np.object_], shapely: Any) -> npt.NDArray[np.object_]:
+def _without_collinear(
+    polygons: npt.NDArray[np.object_], shapely: Any, keep_row: int | None = None
+) -> npt.NDArray[np.object_]:
     """The polygons without the vertices that lie on a straight line between their neighbours.
 
-    Such as the pixel corners `_node` added on a border row, once the pieces are joined. The corners are
-    integers (simplification only removes vertices), so the test is exact and the point sets unchanged.
+    Such as the pixel corners `_node` added on a border row, once the pieces are joined; those on
+    `keep_row` (where the next chunk's pieces will meet them) are kept. The corners are integers
+    (simplification only removes vertices), so the test is exact and the point sets unchanged.
     """
     _, coords, (ring_ends, polygon_ends) = shapely.to_ragged_array(polygons)
     sizes = np.diff(ring_ends) - 1  # each ring's vertices, without the closing one
@@ -139,6 +168,8 @@ def _without_collinear(polygons: npt.NDArray[np.object_], shapely: Any) -> npt.N
     a = coords[index] - coords[np.where(index == first, last, index - 1)]
     b = coords[np.where(index == last, first, index + 1)] - coords[index]
     keep = a[:, 0] * b[:, 1] != a[:, 1] * b[:, 0]
+    if keep_row is not None:
+        keep |= coords[index, 1] == keep_row
     kept = np.bincount(ring[keep], minlength=len(sizes))
     ends = np.append(0, np.cumsum(kept + 1))
     closed = np.empty((int(ends[-1]), 2), np.float64)
@@ -160,9 +191,11 @@ class PolygonStream:
         options: Simplification, minimum area, holes to fill, classes to keep.
         row_areas: Ground area in m² of one pixel of each row (`geoadapters.raster.area.row_pixel_areas`).
         emit: Called with each batch of finished polygons, in a fixed order.
-        chunk_rows: Rows of a chunk (the polygons depend on it where simplified).
+        chunk_rows: Rows of a chunk (the polygons depend on it where simplified); default
+            `chunk_height(width)`.
 
     Raises:
+        RasterError: `width` is above `MAX_WIDTH`.
         OptionError: A class to keep that is not one of `classes`.
         MissingDependencyError: scipy or shapely is not installed.
     """
@@ -175,8 +208,9 @@ class PolygonStream:
         options: VectorOptions,
         row_areas: npt.NDArray[np.float64],
         emit: Callable[[Polygons], None],
-        chunk_rows: int = CHUNK_ROWS,
+        chunk_rows: int | None = None,
     ) -> None:
+        rows = chunk_height(width) if chunk_rows is None else chunk_rows
         self._ndimage, self._shapely = _import_vector()
         if options.classes is not None:
             unknown = [c for c in options.classes if c not in classes]
@@ -195,9 +229,9 @@ class PolygonStream:
         smallest = float(self._row_areas.min(initial=math.inf))
         size = options.fill_holes if self._by_pixels else options.fill_holes / max(smallest, 1e-300)
         self._hold_rows = math.ceil(size) + 1 if options.fill_holes else 0
-        self._chunk_rows = chunk_rows
-        self._buffer = np.zeros((min(chunk_rows, height), width), np.uint8)
-        self._scores = np.zeros((min(chunk_rows, height), width), np.float64)
+        self._chunk_rows = rows
+        self._buffer = np.zeros((min(rows, height), width), np.uint8)
+        self._scores = np.zeros((min(rows, height), width), np.float64)
         self._row = 0  # rows received
         self._start = 0  # first row of the chunk being filled
         self._open: dict[int, _Region] = {}  # the regions that touch the last row read
@@ -292,9 +326,24 @@ class PolygonStream:
             last = [pieces[i - 1].root() for i in last_ids]
             self._open = {id(r): r for r in last}
             self._last = (labels[-1].copy(), last_index, last)
+            self._unite(list(self._open.values()), end)
         finished = [r for key, r in finishing.items() if key not in self._open]
         self._start = end
         self._finish(finished, end)
+
+    def _unite(self, regions: list[_Region], row: int) -> None:
+        """Unite the pieces of each open region into one, noded only on `row`, its last row's bottom.
+
+        So an open region holds its outline so far, not one piece (noded across the map's width on
+        both sides) per chunk it spans.
+        """
+        joined = [r for r in regions if len(r.pieces) > 1]
+        if not joined:
+            return
+        shapely = self._shapely
+        united = np.array([shapely.coverage_union_all(r.pieces) for r in joined], object)
+        for region, geometry in zip(joined, _without_collinear(united, shapely, row), strict=True):
+            region.pieces = [geometry]
 
     def _finish(self, finished: list[_Region], end: int) -> None:
         shapely = self._shapely

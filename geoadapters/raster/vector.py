@@ -29,7 +29,7 @@ from geoadapters.config import ClassNames
 from geoadapters.errors import MissingDependencyError, RasterError, one_line
 from geoadapters.raster.area import row_pixel_areas
 from geoadapters.raster.outputs import VectorOptions, probability_path, uncertainty_path
-from geoadapters.raster.polygons import CHUNK_ROWS, NODATA, Polygons, PolygonStream
+from geoadapters.raster.polygons import NODATA, Polygons, PolygonStream, chunk_height
 
 __all__ = ["FIELDS", "VECTOR_DRIVERS", "PolygonWriter", "exact_affine", "vectorize"]
 
@@ -63,7 +63,8 @@ class PolygonWriter:
         class_area: Ground area written so far of each class, in m².
 
     Raises:
-        RasterError: Another suffix, the destination folder is not writable, or pixel areas are unknown.
+        RasterError: Another suffix, the destination folder is not writable, pixel areas are unknown, or
+            `like` is wider than `geoadapters.raster.polygons.MAX_WIDTH`.
         OutputExistsError: `path` exists and `overwrite` is False.
         OptionError: A class to keep that is not one of `classes`.
         MissingDependencyError: pyogrio, shapely or scipy (or pyarrow for GeoParquet) is not installed.
@@ -250,7 +251,8 @@ def vectorize(
         overwrite: Replace an existing output.
 
     Raises:
-        RasterError: The map cannot be read, has no class names, or the output cannot be written.
+        RasterError: The map cannot be read, has no class names, is wider than
+            `geoadapters.raster.polygons.MAX_WIDTH`, or the output cannot be written.
         OutputExistsError: `output` exists and `overwrite` is False.
     """
     from rasterio.errors import RasterioIOError
@@ -262,9 +264,10 @@ def vectorize(
         with rasterio.open(class_map) as ds, contextlib.ExitStack() as stack:
             classes = _classes(class_map, ds.tags())
             scores = None if source is None else stack.enter_context(rasterio.open(source[0]))
+            rows = chunk_height(ds.width)  # refuses a map too wide before reading a row of it
             with PolygonWriter(output, ds, classes=classes, options=options, overwrite=overwrite) as writer:
-                for top in range(0, ds.height, CHUNK_ROWS):
-                    window = Window(0, top, ds.width, min(CHUNK_ROWS, ds.height - top))
+                for top in range(0, ds.height, rows):
+                    window = Window(0, top, ds.width, min(rows, ds.height - top))
                     labels = ds.read(1, window=window)
                     if (labels[labels != NODATA] >= len(classes)).any():
                         raise RasterError(
