@@ -11,14 +11,13 @@ tensors must be floating point and finite (a NaN adapter would give a confident 
 """
 
 import dataclasses
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from safetensors import SafetensorError, safe_open
 
-from geoadapters._staging import staged_dir
+from geoadapters._staging import staged_dir, staged_file
 from geoadapters.config import AdapterConfig
 from geoadapters.errors import AdapterError
 from geoadapters.hub.card import render_card
@@ -103,9 +102,8 @@ def refresh_mlm(folder: str | Path, config: AdapterConfig) -> bool:
     text = mlm_json(config)
     if path.is_symlink() or (path.is_file() and path.read_text(errors="replace") == text):
         return False
-    staged = path.with_name(f".{MLM_FILE}.partial")
-    staged.write_text(text)
-    os.replace(staged, path)
+    with staged_file(path, overwrite=True) as staged:
+        staged.write_text(text)
     return True
 
 
