@@ -40,6 +40,7 @@ class Progress(RunEvents):
         self.interactive = sys.stderr.isatty()
         self.bar: tqdm | None = None
         self.job: SceneJob | None = None
+        self.done = 0
         self.source: AdapterSource | None = None
 
     def resolved(self, source: "AdapterSource") -> None:
@@ -67,10 +68,12 @@ class Progress(RunEvents):
             self.job = job
             label = job.name if job is not None else "tiles"
             self.bar = tqdm(total=total, unit="tile", desc=label, disable=not self.interactive, leave=False)
+            self.done = 0  # tiles of the bar's scene said so far (a disabled bar counts none)
         if not self.interactive and job is not None:  # logs and batch jobs: a line every 10 %
             step = max(1, total // 10)
-            if done // step != self.bar.n // step or done == total:
+            if done // step != self.done // step or done == total:
                 click.echo(f"{job.name}: {done}/{total} tiles")  # stderr stays for errors
+        self.done = done
         self.bar.total = total
         self.bar.update(done - self.bar.n)
 

@@ -216,3 +216,11 @@ def test_the_command_ends_with_its_exit_code_and_its_one_line_error(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error:") and "missing.tif" in result.stderr
+
+
+def test_a_log_gets_a_progress_line_every_tenth_of_the_tiles(tmp_path, capsys):
+    scene = write_like(tmp_path / "s.tif", chip_pixels(Window(0, 0, 512, 512)))
+    code = main(["predict", str(scene), "--tile-size", "64", "--overlap", "0", "--batch-size", "1"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.endswith(" tiles")]
+    assert code == 0
+    assert lines == [f"s.tif: {n}/64 tiles" for n in (6, 12, 18, 24, 30, 36, 42, 48, 54, 60, 64)]
