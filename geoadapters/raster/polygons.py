@@ -28,6 +28,7 @@ that size that a region still open could enclose.
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ from geoadapters.raster.outputs import VectorOptions
 
 __all__ = [
     "CHUNK_PIXELS", "CHUNK_ROWS", "MAX_WIDTH", "MIN_CHUNK_ROWS", "NODATA", "PolygonStream", "Polygons",
-    "chunk_height",
+    "chunk_height", "kept_values",
 ]  # fmt: skip
 
 CHUNK_ROWS = 512  # rows of a chunk of a map up to 8192 px wide
@@ -64,6 +65,22 @@ def chunk_height(width: int) -> int:
             f"(chunks of at least {MIN_CHUNK_ROWS} rows of at most {CHUNK_PIXELS} pixels)"
         )
     return min(CHUNK_ROWS, CHUNK_PIXELS // max(width, 1))
+
+
+def kept_values(classes: list[str], options: VectorOptions) -> set[int]:
+    """The class values whose polygons are written: those of `options.classes`, else all.
+
+    Raises:
+        OptionError: A class to keep that is not one of `classes`.
+    """
+    if options.classes is None:
+        return set(range(len(classes)))
+    unknown = [c for c in options.classes if c not in classes]
+    if unknown:
+        raise OptionError(
+            f"vector classes {', '.join(unknown)} are not among the classes {', '.join(classes)}"
+        )
+    return {classes.index(c) for c in options.classes}
 
 
 def _import_vector() -> tuple[Any, Any]:
@@ -94,7 +111,7 @@ class Polygons:
     confidence: npt.NDArray[np.float64]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Region:
     """A region of one value, possibly still open, with its pieces (one per chunk) and sums."""
 
@@ -155,6 +172,21 @@ def _node(
     )
     out[first[segment] + offset, 1] = start[segment, 1]
     return out, np.append(first[ends[:-1]], len(out))
+
+
+def _union(pieces: list[Any], shapely: Any) -> Any:
+    """The one polygon of a region's pieces, which meet on border rows (by whole pixel edges).
+
+    GEOS unites their outlines only, and their holes are put back as they are: a piece's hole is
+    enclosed by that piece alone, strictly between the rows it spans, so no other piece meets it. Uniting
+    the holes too made the same polygon at 9x the cost (0.44 s against 0.05 s for the largest region of
+    a 4096² map: 124 pieces, 16 272 holes).
+    """
+    rings, index = shapely.get_rings(np.asarray(pieces, object), return_index=True)
+    first = np.r_[True, index[1:] != index[:-1]]  # each polygon's rings: its exterior, then its holes
+    outline = shapely.coverage_union_all(shapely.polygons(rings[first]))
+    shell, *holes = shapely.get_rings(outline)
+    return shapely.polygons(shell, holes=np.concatenate([holes, rings[~first]]))
 
 
 def _without_collinear(
@@ -218,14 +250,7 @@ class PolygonStream:
     ) -> None:
         rows = chunk_height(width) if chunk_rows is None else chunk_rows
         self._ndimage, self._shapely = _import_vector()
-        if options.classes is not None:
-            unknown = [c for c in options.classes if c not in classes]
-            if unknown:
-                raise OptionError(
-                    f"vector classes {', '.join(unknown)} are not among the classes {', '.join(classes)}"
-                )
-        keep = classes if options.classes is None else options.classes
-        self._keep = {classes.index(c) for c in keep}
+        self._keep = kept_values(classes, options)
         self.height, self.width = height, width
         self.options = options
         self._row_areas = np.asarray(row_areas, np.float64)
@@ -276,46 +301,42 @@ class PolygonStream:
         values: list[int] = []
         for value in np.unique(labels):
             regions, count = ndimage.label(labels == value)
-            inside = regions > 0
-            ids[inside] = regions[inside] + len(values)
+            np.add(regions, len(values), out=ids, where=regions > 0)
             values += [int(value)] * count
         flat = ids.ravel() - 1
         count = len(values)
         pixels = np.bincount(flat, minlength=count)
-        areas = np.bincount(flat, np.repeat(self._row_areas[top : top + rows], self.width), count)
-        valid = np.isfinite(scores).ravel()
-        confidence = np.bincount(flat[valid], scores.ravel()[valid], count)
-        scored = np.bincount(flat[valid], minlength=count)
-        geometries = np.empty(count, object)
-        rings: list[npt.NDArray[np.float64]] = []
-        ring_ends, polygon_ends, order = [0], [0], []
-        for shape, index in shapes(ids, transform=Affine.translation(0, top)):
-            for ring in shape["coordinates"]:
-                rings.append(np.asarray(ring, np.float64))
-                ring_ends.append(ring_ends[-1] + len(ring))
-            polygon_ends.append(len(ring_ends) - 1)
-            order.append(int(index) - 1)
+        row_areas = self._row_areas[top : top + rows]
+        if (row_areas == row_areas[0]).all():  # a projected CRS: all pixels of the chunk alike
+            areas = pixels * row_areas[0]
+        else:
+            areas = np.bincount(flat, np.repeat(row_areas, self.width), count)
+        score = scores.ravel()
+        valid = np.isfinite(score)
+        confidence = np.bincount(flat, np.where(valid, score, 0.0), count)
+        scored = np.bincount(flat, valid, count).astype(np.int64)
+        found = list(shapes(ids, transform=Affine.translation(0, top)))
+        rings = [ring for shape, _ in found for ring in shape["coordinates"]]
+        ring_ends = np.cumsum([0, *map(len, rings)])
+        polygon_ends = np.cumsum([0, *(len(shape["coordinates"]) for shape, _ in found)])
+        xy = np.fromiter(chain.from_iterable(chain.from_iterable(rings)), np.float64, 2 * int(ring_ends[-1]))
         borders = [y for y in (top, top + rows) if 0 < y < self.height]
-        coords, ends = _node(np.concatenate(rings), np.asarray(ring_ends), borders)
-        geometries[order] = shapely.from_ragged_array(
-            shapely.GeometryType.POLYGON, coords, (ends, np.asarray(polygon_ends))
+        coords, ends = _node(xy.reshape(-1, 2), ring_ends, borders)
+        geometries = np.empty(count, object)
+        geometries[np.array([index for _, index in found], np.int64) - 1] = shapely.from_ragged_array(
+            shapely.GeometryType.POLYGON, coords, (ends, polygon_ends)
         )
+        # top, left, bottom, right pixel of each: the bounds of its pixel outline, less one at the end
+        boxes = shapely.bounds(geometries)[:, [1, 0, 3, 2]].astype(np.int64) - [0, 0, 1, 1]
         if self.options.simplify > 0:
             geometries = shapely.coverage_simplify(geometries, self.options.simplify, simplify_boundary=False)
-        boxes = ndimage.find_objects(ids)
         pieces = [
-            _Region(
-                values[i],
-                [geometries[i]],
-                int(pixels[i]),
-                float(areas[i]),
-                float(confidence[i]),
-                int(scored[i]),
-                [box[0].start + top, box[1].start, box[0].stop - 1 + top, box[1].stop - 1],
-                since=box[0].start + top,
+            _Region(value, [geometry], n, area, score, own, box, since=box[0])
+            for value, geometry, n, area, score, own, box in zip(
+                values, geometries, pixels.tolist(), areas.tolist(), confidence.tolist(), scored.tolist(),
+                boxes.tolist(), strict=True,
             )
-            for i, box in enumerate(boxes)
-        ]
+        ]  # fmt: skip
         if self._last is not None:  # join the regions that meet across the border
             above_values, above_index, above = self._last
             same = np.flatnonzero(above_values == labels[0])
@@ -348,7 +369,7 @@ class PolygonStream:
         if not regions:
             return
         shapely = self._shapely
-        united = np.array([shapely.coverage_union_all(r.pieces) for r in regions], object)
+        united = np.array([_union(r.pieces, shapely) for r in regions], object)
         for region, geometry in zip(regions, _without_collinear(united, shapely, row), strict=True):
             region.pieces, region.since = [geometry], row
 
@@ -357,7 +378,7 @@ class PolygonStream:
         step, noded = self._chunk_rows, []
         for region in finished:  # pieces meet on border rows, where every pixel corner is a vertex
             pieces = region.pieces
-            region.geometry = pieces[0] if len(pieces) == 1 else shapely.coverage_union_all(pieces)
+            region.geometry = pieces[0] if len(pieces) == 1 else _union(pieces, shapely)
             touches = region.box[0] > 0 and region.box[0] % step == 0
             touches |= region.box[2] < self.height - 1 and (region.box[2] + 1) % step == 0
             if len(pieces) > 1 or touches:
