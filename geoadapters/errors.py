@@ -141,7 +141,11 @@ class MissingDependencyError(GeoAdaptersError, ImportError):
 
     def __init__(self, feature: str, extra: str) -> None:
         super().__init__(f"{feature} needs the {extra!r} extra: pip install 'geoadapters[{extra}]'")
+        self.feature = feature
         self.extra = extra
+
+    def __reduce__(self) -> tuple[type["MissingDependencyError"], tuple[str, str]]:
+        return type(self), (self.feature, self.extra)  # pickled with its arguments, not its message
 
 
 # What the `torch` extra installs: a ModuleNotFoundError naming one of these is its absence.

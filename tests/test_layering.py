@@ -85,6 +85,7 @@ TORCH_FREE_PREDICT = [
     "geoadapters.raster.write",
     "geoadapters.raster.vector",
     "geoadapters.raster.polygons",
+    "geoadapters.raster.polygon_process",
     "geoadapters.raster.metadata",
 ]
 TORCH = ("torch", "timm", "peft", "onnx", "training", "demo", "lightning", "gradio")

@@ -47,8 +47,8 @@ from geoadapters.raster.metadata import (
     pixel_size_m,
 )
 from geoadapters.raster.outputs import VectorOptions, default_output
+from geoadapters.raster.polygon_process import PolygonProcess
 from geoadapters.raster.read import Scene, prepare_tile
-from geoadapters.raster.vector import PolygonWriter
 from geoadapters.raster.write import PredictionWriter
 from geoadapters.specs import SceneMetadata
 from geoadapters.version import __version__
@@ -555,7 +555,7 @@ class _Outputs:
     """The writers of one adapter's outputs of a scene: class map (and probabilities), polygons, areas."""
 
     writer: PredictionWriter
-    polygons: PolygonWriter | None
+    polygons: PolygonProcess | None
     areas: ClassAreas | None
 
     @classmethod
@@ -569,7 +569,7 @@ class _Outputs:
         polygons = None
         if job.vector is not None:
             polygons = stack.enter_context(
-                PolygonWriter(
+                PolygonProcess(
                     job.vector, like, classes=list(config.classes), options=options.vector_options,
                     overwrite=overwrite,
                 )

@@ -14,24 +14,29 @@ geometries and the CRS as PROJJSON) through pyarrow, one row group per batch.
 import contextlib
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import rasterio
+from rasterio.crs import CRS
 from rasterio.transform import Affine
 
 from geoadapters._serde import validate_json
-from geoadapters._staging import staged_file
+from geoadapters._staging import check_overwrite, staged_file
 from geoadapters.config import ClassNames
 from geoadapters.errors import MissingDependencyError, RasterError, one_line
 from geoadapters.raster.area import row_pixel_areas
 from geoadapters.raster.outputs import VectorOptions, probability_path, uncertainty_path
-from geoadapters.raster.polygons import NODATA, Polygons, PolygonStream, chunk_height
+from geoadapters.raster.polygons import NODATA, Polygons, PolygonStream, chunk_height, kept_values
 
-__all__ = ["FIELDS", "VECTOR_DRIVERS", "PolygonWriter", "exact_affine", "vectorize"]
+__all__ = [
+    "FIELDS", "VECTOR_DRIVERS", "Grid", "PolygonWriter", "RasterGrid", "check_polygon_output", "exact_affine",
+    "vectorize",
+]  # fmt: skip
 
 # Output suffix -> driver (OGR's, or GeoParquet through pyarrow).
 VECTOR_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".parquet": "Parquet"}
@@ -39,6 +44,56 @@ VECTOR_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".
 FIELDS = ("class", "value", "pixels", "area_m2", "confidence")
 # Features gathered before one write (each write of pyogrio opens the file).
 _BATCH = 20_000
+
+
+class Grid(Protocol):
+    """What the polygons need of the class map's raster (an open dataset has it): size, CRS, transform."""
+
+    @property
+    def height(self) -> int:
+        """Rows."""
+
+    @property
+    def width(self) -> int:
+        """Columns."""
+
+    @property
+    def crs(self) -> CRS:
+        """Coordinate reference system."""
+
+    @property
+    def transform(self) -> Affine:
+        """Pixel corners to CRS coordinates."""
+
+
+@dataclass(frozen=True)
+class RasterGrid:
+    """A `Grid` without its dataset, to hand to another process."""
+
+    height: int
+    width: int
+    crs: CRS
+    transform: Affine
+
+
+def check_polygon_output(
+    path: Path, width: int, classes: list[str], options: VectorOptions, overwrite: bool
+) -> str:
+    """The driver of `path`, once polygons of a map `width` px wide can be written there as `options` say.
+
+    Raises:
+        RasterError: Another suffix, or `width` above `geoadapters.raster.polygons.MAX_WIDTH`.
+        OptionError: A class to keep that is not one of `classes`.
+        OutputError: `path` cannot be written.
+        OutputExistsError: `path` exists and `overwrite` is False.
+    """
+    driver = VECTOR_DRIVERS.get(path.suffix.lower())
+    if driver is None:
+        raise RasterError(f"{path}: vector output must end in {', '.join(VECTOR_DRIVERS)}")
+    chunk_height(width)
+    kept_values(classes, options)
+    check_overwrite(path, overwrite)
+    return driver
 
 
 def _import_pyogrio() -> Any:
@@ -54,17 +109,15 @@ class PolygonWriter:
 
     Args:
         path: ``.gpkg``, ``.geojson`` or ``.parquet`` destination.
-        like: Open dataset whose size, CRS and transform the class map has.
+        like: The class map's size, CRS and transform (an open dataset of its grid, or a `RasterGrid`).
         classes: Class names in value order.
         options: How polygons are cleaned (`VectorOptions`).
         overwrite: Replace an existing destination.
 
-    Attributes:
-        class_area: Ground area written so far of each class, in m².
-
     Raises:
         RasterError: Another suffix, the destination folder is not writable, pixel areas are unknown, or
             `like` is wider than `geoadapters.raster.polygons.MAX_WIDTH`.
+        OutputError: `path` cannot be written.
         OutputExistsError: `path` exists and `overwrite` is False.
         OptionError: A class to keep that is not one of `classes`.
         MissingDependencyError: pyogrio, shapely or scipy (or pyarrow for GeoParquet) is not installed.
@@ -73,23 +126,21 @@ class PolygonWriter:
     def __init__(
         self,
         path: str | Path,
-        like: rasterio.DatasetReader,
+        like: Grid,
         *,
         classes: list[str],
         options: VectorOptions | None = None,
         overwrite: bool = False,
     ) -> None:
         self.path = Path(path)
-        driver = VECTOR_DRIVERS.get(self.path.suffix.lower())
-        if driver is None:
-            raise RasterError(f"{self.path}: vector output must end in {', '.join(VECTOR_DRIVERS)}")
+        options = options or VectorOptions()
+        driver = check_polygon_output(self.path, like.width, classes, options, overwrite)
         self._driver = driver
         self.classes = classes
         self._matrix, self._offset = exact_affine(like.transform, like.width, like.height)
         self._crs = like.crs
-        self.class_area = np.zeros(len(classes), np.float64)
         self._stream = PolygonStream(
-            like.height, like.width, classes, options or VectorOptions(),
+            like.height, like.width, classes, options,
             row_pixel_areas(like.crs, like.transform, like.height), self._add,
         )  # fmt: skip
         if driver == "Parquet":
@@ -115,7 +166,6 @@ class PolygonWriter:
         self._stream.write(row, labels, confidence)
 
     def _add(self, polygons: Polygons) -> None:
-        np.add.at(self.class_area, polygons.value, polygons.area)
         self._batch.append(polygons)
         if sum(len(p.value) for p in self._batch) >= _BATCH:
             self._flush()
