@@ -72,10 +72,10 @@ _VECTOR_FORMATS = "FILE|gpkg|geojson|parquet"
     metavar=_VECTOR_FORMATS,
     help="Also write cleaned class polygons (class, value, pixels, area_m2, confidence) to FILE.gpkg, "
     "FILE.geojson or FILE.parquet (GeoParquet), or with a format name to <stem>_pred.<format> beside each "
-    "class map. Cost: about 5 s of CPU per 4096 x 4096 px of polygons, in a thread beside the model: "
-    "1.75x the raster run of the bundled model (small tiles: the polygons' largest share), 1.46x with "
-    "the model on one thread (OMP_NUM_THREADS=1, of its own raster run), on a 2-core CPU; about 5 % of "
-    "a prithvi-100 run (benchmarks/vector.py, docs/performance.md).",
+    "class map. Cost: about 4 s of CPU per 4096 x 4096 px of polygons, in a child process beside the "
+    "model: 1.25x the raster run of the bundled model (small tiles: the polygons' largest share), 1.14x "
+    "with the model on one thread (OMP_NUM_THREADS=1, of its own raster run), on a 2-core CPU; about 5 % "
+    "of a prithvi-100 run (benchmarks/vector.py, docs/performance.md).",
 )
 @vector_options_opt
 @click.option(

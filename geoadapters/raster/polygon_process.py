@@ -7,7 +7,7 @@ once on its stdout: published, or the error, which is raised here as the same ex
 polygons' work is largely Python (labelling, GDAL's shapes turned into arrays, unions); in a thread of
 the predicting process it held the GIL that the model's own Python needs between operations, and
 ``--vector`` took 1.75x the raster run at 4096² with the bundled model, where a process leaves it
-about 1.2x (docs/performance.md).
+1.25x (docs/performance.md).
 
 The child reads ahead into a buffer of at most `READ_AHEAD_PIXELS` pixels, so a strip is taken while
 it makes the polygons of the chunk before, and the predicting process waits only when the polygons
@@ -39,8 +39,10 @@ __all__ = ["READ_AHEAD_PIXELS", "PolygonProcess"]
 
 # Pixels of strips the child holds beyond the chunk it works on: a chunk's worth (about 40 MB).
 READ_AHEAD_PIXELS = CHUNK_PIXELS
-# What the child runs: the parent's import path, then `_serve`.
+# What the child runs: deaf to Ctrl-C (the parent ends it by closing its input), the parent's import
+# path, then `_serve`.
 _BOOT = (
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
     "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
     "from geoadapters.raster.polygon_process import _serve; _serve()"
 )
@@ -187,11 +189,9 @@ def _portable(err: BaseException) -> BaseException:
 def _serve() -> None:
     """The child: make and write the polygons of the strips the parent sends, then answer once."""
     import gc
-    import signal
 
     from geoadapters.raster.vector import PolygonWriter
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent ends us by closing our input
     stdin, answer_to = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the answer
     path, grid, classes, options, overwrite = pickle.load(stdin)
