@@ -88,28 +88,27 @@ class PolygonProcess:
             pickle.dump(message, self._child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self._child.stdin.flush()
         except (BrokenPipeError, ConnectionResetError):
-            self._raise_answer()  # the child stopped: it says why
+            self._settle()  # the child stopped: it says why
 
-    def _answer(self) -> tuple[Any, ...] | None:
-        """The child's one answer, once it has ended; None if it ended without one."""
+    def _settle(self) -> None:
+        """End the child's input, wait for its one answer, and raise what went wrong there, if anything."""
         assert self._child.stdin is not None and self._child.stdout is not None
         with contextlib.suppress(OSError):
             self._child.stdin.close()
+        answer: tuple[Any, ...] | None
         try:
-            answer: tuple[Any, ...] = pickle.load(self._child.stdout)  # our own child's, not downloaded
+            answer = pickle.load(self._child.stdout)  # our own child's, not downloaded
         except (EOFError, pickle.UnpicklingError):
-            answer = None  # type: ignore[assignment]
+            answer = None
         self._child.stdout.close()
         self._child.wait()
-        return answer
-
-    def _raise_answer(self) -> None:
-        answer = self._answer()
         if answer is not None and answer[0] == "error":
             raise answer[1]
-        raise RasterError(
-            f"{self.path}: the process making the polygons ended unasked (exit code {self._child.returncode})"
-        )
+        if answer is None or answer[0] != "published":
+            raise RasterError(
+                f"{self.path}: the process making the polygons ended unasked "
+                f"(exit code {self._child.returncode})"
+            )
 
     def write(self, row: int, labels: npt.NDArray[np.uint8], confidence: npt.NDArray[Any] | None) -> None:
         """Add scene rows from `row` on: class values (rows, width; 255 nodata) and their confidence."""
@@ -123,18 +122,12 @@ class PolygonProcess:
     ) -> None:
         if self._child.returncode is not None:
             return  # ended already, its answer raised
-        if kind is not None:
-            self._answer()  # the child sees the end of its input and discards the output
+        if kind is not None:  # the child sees the end of its input and discards the output
+            with contextlib.suppress(Exception):  # what it says is not the error that ends the run
+                self._settle()
             return
         self._send(("close",))
-        answer = self._answer()
-        if answer is None or answer[0] != "published":
-            if answer is not None and answer[0] == "error":
-                raise answer[1]
-            raise RasterError(
-                f"{self.path}: the process making the polygons ended unasked "
-                f"(exit code {self._child.returncode})"
-            )
+        self._settle()
 
 
 class _Inbox:
