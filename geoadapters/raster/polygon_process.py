@@ -1,7 +1,8 @@
 """`PolygonWriter` in a child Python process, so that making polygons never holds the model's GIL.
 
 A prediction hands each strip of its class map (and each pixel's confidence) to `PolygonProcess`,
-which sends it, pickled, over the stdin of a child ``python`` running this module; the child runs
+which sends it, pickled, over the stdin of a child ``python`` running this module (pickles pass only
+between these two processes, never from a file or the network); the child runs
 `geoadapters.raster.vector.PolygonWriter` (which publishes the file whole or not at all) and answers
 once on its stdout: published, or the error, which is raised here as the same exception. The
 polygons' work is largely Python (labelling, GDAL's shapes turned into arrays, unions); in a thread of
@@ -187,7 +188,7 @@ def _serve() -> None:
 
     stdin, answer_to = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the answer
-    path, grid, classes, options, overwrite = pickle.load(stdin)
+    path, grid, classes, options, overwrite = pickle.load(stdin)  # from the parent that started us
     answer: tuple[Any, ...]
     try:
         inbox = _Inbox(READ_AHEAD_PIXELS)
